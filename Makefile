@@ -1,0 +1,34 @@
+# pipe-service: `make run` sets up and serves on the embedded defaults; `make test` sets up and
+# runs lint, types and the test suite. Everything installs into ./.venv.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run test lint types unit e2e bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/pipe-service serve
+
+lint: setup
+	$(BIN)/ruff check pipe_service actors tests
+
+types: setup
+	$(BIN)/mypy
+
+unit: setup
+	$(BIN)/pytest
+
+test: lint types unit
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,264 @@
+"""User-facing Markdown for failures: upstream errors and the gateway's own.
+
+Every message says what happened, what the user can do, and carries the
+error id (so an administrator can find the log line). The layout is a
+template with named placeholders, configurable like the seed's error-template
+valves; :func:`validate_error_template` rejects unknown placeholders at
+start-up with an error that names them.
+
+Placeholders: ``{title}`` short headline; ``{message}`` the explanation plus
+what OpenRouter said; ``{explanation}`` the explanation alone; ``{detail}``
+what OpenRouter said alone (may be empty); ``{retry_hint}`` when to try again
+(may be empty); ``{error_id}``; ``{status}`` HTTP status or empty; ``{kind}``.
+
+Synopsis::
+
+    validate_error_template(settings.error_template)  # at start-up
+    text = render_error_markdown(err, template=settings.error_template)
+    final = partial_text + render_interrupted_notice(err)  # mid-stream failure
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+import re
+import string
+from dataclasses import dataclass, field
+
+from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind, new_error_id
+
+__all__ = [
+    "DEFAULT_ERROR_TEMPLATE",
+    "DEFAULT_INTERRUPTED_TEMPLATE",
+    "TEMPLATE_PLACEHOLDERS",
+    "ErrorTemplateError",
+    "LocalError",
+    "LocalErrorKind",
+    "render_error_markdown",
+    "render_interrupted_notice",
+    "validate_error_template",
+]
+
+DEFAULT_ERROR_TEMPLATE = (
+    "### ⚠️ {title}\n\n{message}\n\n{retry_hint}\n\n<sub>Error ID: {error_id}</sub>"
+)
+DEFAULT_INTERRUPTED_TEMPLATE = (
+    "\n\n---\n\n⚠️ **{title}.** {message}\n\n{retry_hint}\n\n<sub>Error ID: {error_id}</sub>"
+)
+TEMPLATE_PLACEHOLDERS = frozenset(
+    {"title", "message", "explanation", "detail", "retry_hint", "error_id", "status", "kind"}
+)
+
+
+class ErrorTemplateError(ValueError):
+    """An error template that cannot be rendered (names the problem and the fix)."""
+
+
+class LocalErrorKind(enum.StrEnum):
+    """Failures that happen in the gateway, not at OpenRouter."""
+
+    BUSY = "busy"
+    INVALID_REQUEST = "invalid_request"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class LocalError:
+    """A gateway-side failure to show the user (``message`` is safe to display)."""
+
+    kind: LocalErrorKind
+    message: str = ""
+    retry_after_s: float | None = None
+    error_id: str = field(default_factory=new_error_id)
+
+
+_K = UpstreamErrorKind
+_INTERRUPTED_KINDS = frozenset({_K.STREAM_FAILED, _K.STREAM_INCOMPLETE, _K.STALLED})
+
+# kind -> (title, explanation). Explanations tell the user what to do next.
+_UPSTREAM_COPY: dict[UpstreamErrorKind, tuple[str, str]] = {
+    _K.BAD_REQUEST: (
+        "OpenRouter rejected the request",
+        "The request was not accepted; a setting or attachment may not be supported by this model.",
+    ),
+    _K.UNAUTHORIZED: (
+        "Authentication failed",
+        "OpenRouter did not accept the API key. Check the OpenRouter API key in the settings: "
+        "it may be missing, mistyped, revoked or disabled.",
+    ),
+    _K.PAYMENT_REQUIRED: (
+        "Insufficient credits",
+        "The OpenRouter account is out of credits. Add credits at https://openrouter.ai/credits "
+        "or pick a free model.",
+    ),
+    _K.FORBIDDEN: (
+        "Request blocked",
+        "OpenRouter refused this request (permissions, a guardrail or moderation).",
+    ),
+    _K.NOT_FOUND: (
+        "Model not available",
+        "The model was not found or has no available provider right now. Pick another model.",
+    ),
+    _K.TIMEOUT: (
+        "Request timed out",
+        "OpenRouter or the provider took too long to respond.",
+    ),
+    _K.PAYLOAD_TOO_LARGE: (
+        "Request too large",
+        "The conversation or its attachments are too large. Shorten the conversation, remove "
+        "attachments or start a new chat.",
+    ),
+    _K.RATE_LIMITED: (
+        "Rate limit reached",
+        "Too many requests were sent to OpenRouter or the provider.",
+    ),
+    _K.SERVER_ERROR: (
+        "Provider trouble",
+        "OpenRouter or the model provider had a problem. This is usually temporary.",
+    ),
+    _K.NETWORK: (
+        "Connection problem",
+        "The gateway could not reach OpenRouter (network error).",
+    ),
+    _K.STREAM_FAILED: (
+        "The answer was interrupted",
+        "The provider failed while generating the answer.",
+    ),
+    _K.STREAM_INCOMPLETE: (
+        "The answer was interrupted",
+        "The stream ended before the answer was complete.",
+    ),
+    _K.STALLED: (
+        "The answer was interrupted",
+        "The provider stopped sending data for too long.",
+    ),
+}
+
+_LOCAL_COPY: dict[LocalErrorKind, tuple[str, str]] = {
+    LocalErrorKind.BUSY: (
+        "Server busy",
+        "The gateway is handling too many requests right now.",
+    ),
+    LocalErrorKind.INVALID_REQUEST: (
+        "Invalid request",
+        "The request could not be processed.",
+    ),
+    LocalErrorKind.INTERNAL: (
+        "Internal error",
+        "Something went wrong inside the gateway. Give the error ID below to your administrator.",
+    ),
+}
+
+
+def validate_error_template(template: str) -> None:
+    """Raise :class:`ErrorTemplateError` unless ``template`` renders safely.
+
+    Only the names in :data:`TEMPLATE_PLACEHOLDERS` are allowed, without
+    format specs, conversions, attributes or indexes; literal braces are
+    written ``{{`` and ``}}``.
+    """
+    allowed = ", ".join(f"{{{name}}}" for name in sorted(TEMPLATE_PLACEHOLDERS))
+    try:
+        fields = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ErrorTemplateError(
+            f"error template is malformed ({exc}); write literal braces as '{{{{' and '}}}}'"
+        ) from exc
+    for _, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in TEMPLATE_PLACEHOLDERS:
+            raise ErrorTemplateError(
+                f"error template uses unknown placeholder {{{name}}}; allowed: {allowed}"
+            )
+        if spec or conversion:
+            raise ErrorTemplateError(
+                f"error template placeholder {{{name}}} may not have a format spec or conversion"
+            )
+
+
+def _safe_inline(text: str) -> str:
+    # Upstream text is untrusted: keep it on one line and unable to inject HTML.
+    return " ".join(text.split()).replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _wait_phrase(seconds: float) -> str:
+    whole = max(math.ceil(seconds), 1)
+    if whole >= 120:
+        return f"about {math.ceil(whole / 60)} minutes"
+    return f"{whole} second{'s' if whole != 1 else ''}"
+
+
+def _retry_hint(err: UpstreamError | LocalError) -> str:
+    if err.retry_after_s is not None:
+        return f"You can try again in {_wait_phrase(err.retry_after_s)}."
+    if isinstance(err, LocalError):
+        return "Please try again in a moment." if err.kind is LocalErrorKind.BUSY else ""
+    if err.kind in _INTERRUPTED_KINDS:
+        return "You can regenerate the answer."
+    if err.retryable or err.kind in {_K.TIMEOUT, _K.NETWORK}:
+        return "Please try again in a moment."
+    return ""
+
+
+def _upstream_detail(err: UpstreamError) -> str:
+    lines = []
+    if err.moderation_reasons:
+        lines.append("Reasons: " + ", ".join(_safe_inline(r) for r in err.moderation_reasons))
+    if err.message:
+        source = "Details" if err.local else "OpenRouter said"
+        provider = f" (provider: {_safe_inline(err.provider_name)})" if err.provider_name else ""
+        lines.append(f"> {source}{provider}: {_safe_inline(err.message)}")
+    return "\n\n".join(lines)
+
+
+def _values(err: UpstreamError | LocalError) -> dict[str, str]:
+    if isinstance(err, LocalError):
+        title, explanation = _LOCAL_COPY[err.kind]
+        detail = _safe_inline(err.message)
+        status = ""
+    else:
+        title, explanation = _UPSTREAM_COPY[err.kind]
+        if err.kind is _K.FORBIDDEN and err.moderation_reasons:
+            title = "Blocked by moderation"
+        if err.kind is _K.SERVER_ERROR and err.status is not None:
+            explanation = f"{explanation} (HTTP {err.status})"
+        detail = _upstream_detail(err)
+        status = "" if err.status is None else str(err.status)
+    message = f"{explanation}\n\n{detail}" if detail else explanation
+    return {
+        "title": title,
+        "message": message,
+        "explanation": explanation,
+        "detail": detail,
+        "retry_hint": _retry_hint(err),
+        "error_id": err.error_id,
+        "status": status,
+        "kind": err.kind.value,
+    }
+
+
+def _render(template: str, values: dict[str, str]) -> str:
+    validate_error_template(template)
+    text = template.format(**values)
+    # Empty placeholders leave runs of blank lines; fold them.
+    return re.sub(r"\n{3,}", "\n\n", text)
+
+
+def render_error_markdown(err: UpstreamError | LocalError, *, template: str | None = None) -> str:
+    """The whole assistant message for a request that produced no answer."""
+    return _render(template or DEFAULT_ERROR_TEMPLATE, _values(err)).strip()
+
+
+def render_interrupted_notice(
+    err: UpstreamError | LocalError, *, template: str | None = None
+) -> str:
+    """A notice to append after the partial answer (which is kept as is).
+
+    Starts with blank lines and a rule, so ``partial_text + notice`` reads well.
+    """
+    values = _values(err)
+    if values["kind"] not in {kind.value for kind in _INTERRUPTED_KINDS}:
+        values["title"] = "The answer was interrupted"
+    return _render(template or DEFAULT_INTERRUPTED_TEMPLATE, values).rstrip()

@@ -1,0 +1,141 @@
+"""The output events of one chat turn.
+
+The Responses stream translator (``chat.translate``) produces these; the shim-protocol sender and
+the OpenAI-compatible API consume them (``chat.openai_chunks``, ``chat.owui_events``). They are
+immutable values with no behaviour beyond small derived properties, so every consumer renders
+them its own way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextDelta:
+    """A piece of the assistant's visible answer."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of visible reasoning (raw reasoning text or a reasoning summary)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """A web source the answer cites; ``index`` is its 1-based number, unique per URL per turn."""
+
+    url: str
+    title: str
+    excerpt: str | None
+    index: int
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """A progress line (e.g. "Searching the web…"); ``done`` ends its shimmer."""
+
+    description: str
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallRequest:
+    """A completed ``function_call`` output item the model wants executed.
+
+    ``index`` is the call's position among this turn's tool calls (0-based); the OpenAI chunk
+    format needs it to address ``delta.tool_calls[index]``.
+    """
+
+    call_id: str
+    name: str
+    arguments_json: str
+    item_id: str | None
+    index: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ReasoningItem:
+    """A completed ``reasoning`` output item, kept verbatim for replay in later requests."""
+
+    item: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token and cost accounting of one upstream response (or a sum over a tool loop)."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost: float | None = None
+    cache_write_tokens: int = 0
+    web_search_requests: int = 0
+    is_byok: bool = False
+
+    @property
+    def total_tokens(self) -> int:
+        """Input plus output tokens."""
+        return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        """Sum two usages (tool loops make several upstream calls per turn)."""
+        if not isinstance(other, Usage):
+            return NotImplemented
+        if self.cost is None and other.cost is None:
+            cost: float | None = None
+        else:
+            cost = (self.cost or 0.0) + (other.cost or 0.0)
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            cost=cost,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            web_search_requests=self.web_search_requests + other.web_search_requests,
+            is_byok=self.is_byok or other.is_byok,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """The upstream response ended normally (``completed``) or was cut short (``incomplete``)."""
+
+    response_id: str | None
+    model: str | None
+    status: str
+    finish_reason: FinishReason
+    usage: Usage | None
+    output_items: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The upstream response failed; ``code`` is stable and machine-readable."""
+
+    code: str
+    message: str
+    error_type: str | None
+    response_id: str | None
+
+
+TurnEvent = (
+    TextDelta
+    | ReasoningDelta
+    | Citation
+    | Status
+    | ToolCallRequest
+    | ReasoningItem
+    | Usage
+    | Completed
+    | Failed
+)

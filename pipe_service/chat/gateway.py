@@ -1,0 +1,126 @@
+"""The chat gateway: what every front door (OpenAI API, shim protocol) calls to run a turn.
+
+It resolves the model against the catalog, passes admission, and runs the turn inside the
+sessions actor, so the front only renders events. Errors that happen before any output arrive
+as the turn's first item (:class:`~pipe_service.chat.turn.TurnError`), so each front can answer
+with the right status code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from actors.admission import AdmissionGate, ServerBusyError
+from actors.catalog import Catalog
+from actors.sessions import Sessions, TurnHandle
+from pipe_service.catalog.capabilities import ModelCapabilities
+from pipe_service.catalog.model_ids import owui_id_to_slug
+from pipe_service.catalog.registry import UnknownModelError
+from pipe_service.chat.coalesce import coalesce_events
+from pipe_service.chat.transform_options import RequestIdentity, TransformOptions, UserOverrides
+from pipe_service.chat.turn import TurnError, TurnOutput, TurnRequest, run_turn
+from pipe_service.openrouter.client import OpenRouterClient
+
+
+@dataclass(frozen=True)
+class StreamingOptions:
+    """Delta coalescing: flush at this many bytes or after this long, whichever first."""
+
+    flush_bytes: int = 256
+    flush_interval_s: float = 0.025
+    raw_outbox_size: int = 64
+
+
+class ChatGateway:
+    """Run chat turns for any front door."""
+
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        sessions: Sessions,
+        admission: AdmissionGate,
+        client: OpenRouterClient,
+        options: TransformOptions,
+        streaming: StreamingOptions,
+    ) -> None:
+        self.catalog = catalog
+        self.sessions = sessions
+        self.admission = admission
+        self.client = client
+        self.options = options
+        self.streaming = streaming
+
+    def resolve_model(self, model_id: str) -> ModelCapabilities:
+        """The catalog entry for an OpenRouter slug or an Open WebUI model id.
+
+        Raises ``CatalogUnavailableError`` before the first catalog fetch, ``UnknownModelError``
+        for ids the (filtered) catalog does not hold.
+        """
+        registry = self.catalog.current()
+        model = registry.get(model_id)
+        if model is not None:
+            return model
+        try:
+            slug = owui_id_to_slug(model_id)
+        except ValueError:
+            raise UnknownModelError(model_id) from None
+        return registry.require(slug)
+
+    @asynccontextmanager
+    async def open_turn(
+        self,
+        body: Mapping[str, Any],
+        *,
+        model: ModelCapabilities,
+        stream: bool,
+        api_key: str | None = None,
+        user: UserOverrides | None = None,
+        identity: RequestIdentity | None = None,
+        task: str | None = None,
+    ) -> AsyncIterator[TurnHandle[TurnOutput]]:
+        """Start a turn; its events (or one :class:`TurnError`) arrive through the handle."""
+        request = TurnRequest(
+            body=body,
+            model=model,
+            stream=stream,
+            options=self.options,
+            user=user,
+            identity=identity,
+            api_key=api_key,
+            task=task,
+        )
+
+        async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:
+            await self._admitted_turn(request, send)
+
+        async with self.sessions.open_turn(turn_body) as handle:
+            yield handle
+
+    async def _admitted_turn(
+        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
+    ) -> None:
+        try:
+            async with self.admission.admit():
+                await self._coalesced_turn(request, send)
+        except ServerBusyError as busy:
+            async with send:
+                await send.send(TurnError(busy))
+
+    async def _coalesced_turn(
+        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
+    ) -> None:
+        raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(run_turn, request, self.client, raw_send)
+            await coalesce_events(
+                raw_receive,
+                send,
+                flush_bytes=self.streaming.flush_bytes,
+                flush_interval_s=self.streaming.flush_interval_s,
+            )

@@ -1,0 +1,155 @@
+"""One chat turn: build the Responses payload, call OpenRouter, translate what comes back.
+
+The turn writes :data:`~pipe_service.chat.events.TurnEvent` values (and at most one
+:class:`TurnError`) into a send channel it owns. Renderers — the OpenAI-compatible API today,
+the shim protocol next — read that channel; nothing here knows about HTTP or frames.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import trio
+
+from pipe_service.catalog.capabilities import ModelCapabilities
+from pipe_service.chat.events import Completed, Failed, TurnEvent
+from pipe_service.chat.transform import build_responses_payload, build_task_payload
+from pipe_service.chat.transform_options import RequestIdentity, TransformOptions, UserOverrides
+from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
+from pipe_service.openrouter.client import OpenRouterClient
+from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
+
+MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """Everything one turn needs, resolved by the caller (model looked up, options merged)."""
+
+    body: Mapping[str, Any]
+    model: ModelCapabilities
+    stream: bool
+    options: TransformOptions
+    user: UserOverrides | None = None
+    identity: RequestIdentity | None = None
+    api_key: str | None = None
+    task: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TurnError:
+    """The turn failed before any output; renderers answer with an error, not a stream."""
+
+    error: Exception
+
+
+TurnOutput = TurnEvent | TurnError
+
+
+def build_payload(request: TurnRequest) -> dict[str, Any]:
+    """The Responses payload for ``request``; raises ``RequestTransformError`` on bad input."""
+    if request.task is not None:
+        return build_task_payload(
+            request.body, model=request.model, options=request.options, task=request.task
+        )
+    payload = build_responses_payload(
+        request.body,
+        model=request.model,
+        options=request.options,
+        user=request.user,
+        identity=request.identity,
+    )
+    payload["stream"] = request.stream
+    return payload
+
+
+async def run_turn(
+    request: TurnRequest,
+    client: OpenRouterClient,
+    send: trio.MemorySendChannel[TurnOutput],
+) -> None:
+    """Run one turn, writing its events to ``send`` (closed on return).
+
+    Errors before the first event (bad request, upstream HTTP errors once retries are spent)
+    are written as one :class:`TurnError`. Once output has started, a failure becomes a
+    :class:`Failed` event after the partial output, so renderers keep what the user saw.
+    """
+    async with send:
+        try:
+            payload = build_payload(request)
+        except ValueError as exc:  # RequestTransformError is a ValueError naming the field
+            await send.send(TurnError(exc))
+            return
+        if not request.stream or request.task is not None:
+            await _run_whole(request, client, payload, send)
+        else:
+            await _run_streaming(request, client, payload, send)
+
+
+async def _run_whole(
+    request: TurnRequest,
+    client: OpenRouterClient,
+    payload: dict[str, Any],
+    send: trio.MemorySendChannel[TurnOutput],
+) -> None:
+    payload["stream"] = False
+    try:
+        response = await client.create_response(payload, api_key=request.api_key)
+    except UpstreamError as exc:
+        await send.send(TurnError(exc))
+        return
+    for event in translate_response(response):
+        await send.send(event)
+
+
+async def _run_streaming(
+    request: TurnRequest,
+    client: OpenRouterClient,
+    payload: dict[str, Any],
+    send: trio.MemorySendChannel[TurnOutput],
+) -> None:
+    translator = ResponsesStreamTranslator()
+    decoder = SSEDecoder(max_event_bytes=MAX_SSE_EVENT_BYTES)
+    try:
+        stream_cm = client.stream_responses(
+            payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
+        )
+        async with stream_cm as upstream:
+            try:
+                async for chunk in upstream.aiter_bytes():
+                    for sse in decoder.feed(chunk):
+                        if sse.is_done:
+                            break
+                        for event in translator.feed(sse.json()):
+                            await send.send(event)
+                    if translator.finished:
+                        break
+            except (UpstreamError, SSEProtocolError) as exc:
+                await send.send(_mid_stream_failure(exc))
+                return
+    except UpstreamError as exc:
+        await send.send(TurnError(exc))
+        return
+    for event in translator.finish():
+        await send.send(event)
+
+
+def _mid_stream_failure(exc: Exception) -> Failed:
+    if isinstance(exc, UpstreamError):
+        return Failed(
+            code=exc.kind.value, message=exc.message, error_type=exc.error_type, response_id=None
+        )
+    return Failed(
+        code=UpstreamErrorKind.STREAM_FAILED.value,
+        message=f"OpenRouter sent a malformed stream: {exc}"[:300],
+        error_type="protocol",
+        response_id=None,
+    )
+
+
+def is_terminal(event: TurnOutput) -> bool:
+    return isinstance(event, Completed | Failed | TurnError)

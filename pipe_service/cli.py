@@ -1,0 +1,110 @@
+"""The ``pipe-service`` command: serve, show the configuration, run the simulator alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from pipe_service.config import ConfigError, Settings, load_settings
+from pipe_service.config.reference import render_reference
+from pipe_service.logs import configure_logging
+
+logger = logging.getLogger("pipe_service.cli")
+
+EXIT_CONFIG = 78  # EX_CONFIG
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    if args.command == "config" and args.reference:
+        print(render_reference())
+        return 0
+    try:
+        settings, sources = load_settings(os.environ, config_path=args.config)
+    except ConfigError as exc:
+        print(f"pipe-service: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.command == "config":
+        print(json.dumps(redacted_settings(settings, sources), indent=2))
+        return 0
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "serve":
+        from pipe_service.service import run_service
+
+        return trio.run(run_service, settings)
+    if args.command == "simulator":
+        from pipe_service.simulator.standalone import run_standalone
+
+        trio.run(run_standalone, args.host, args.port, args.catalog)
+        return 0
+    parser.error(f"unknown command {args.command}")
+
+
+def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, object]:
+    """The effective settings as JSON, secrets shown as set/unset only, with their sources."""
+    values = json.loads(settings.model_dump_json())
+    for name, field in Settings.model_fields.items():
+        if "SecretStr" in str(field.annotation):
+            values[name] = "<set, redacted>" if getattr(settings, name) is not None else None
+    if settings.database_url:
+        from pipe_service.storage.engine import redact_database_url
+
+        values["database_url"] = redact_database_url(settings.database_url)
+    if settings.redis_url:
+        values["redis_url"] = _redact_url_password(settings.redis_url)
+    return {
+        "settings": values,
+        "sources": {name: sources.get(name, "default") for name in Settings.model_fields},
+        "derived": {
+            "socket_path": str(settings.effective_socket_path),
+            "upstream": "simulator" if settings.uses_simulator else settings.upstream.base_url,
+        },
+    }
+
+
+def _redact_url_password(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pipe-service", description=__doc__)
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="TOML configuration file (else $PIPE_SERVICE_CONFIG)",
+    )
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="run the sidecar until SIGTERM/SIGINT")
+    config = commands.add_parser(
+        "config", help="print the effective configuration, secrets redacted"
+    )
+    config.add_argument(
+        "--reference", action="store_true", help="print the configuration reference (Markdown)"
+    )
+    simulator = commands.add_parser("simulator", help="run the OpenRouter simulator on its own")
+    simulator.add_argument("--host", default="127.0.0.1")
+    simulator.add_argument("--port", type=int, default=8790)
+    simulator.add_argument("--catalog", type=Path, default=None, help="catalog JSON to serve")
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

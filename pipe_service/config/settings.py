@@ -1,0 +1,258 @@
+"""The settings model: every process-level setting, typed, bounded and documented.
+
+Each field maps to the environment variable ``PIPE_SERVICE_<FIELD NAME IN UPPER CASE>`` and to the
+key of the same name in the optional TOML file. A few conventional variables are read as they are
+(see ``CONVENTIONAL_ENV``). The field descriptions are the configuration reference: ``pipe-service
+config --reference`` renders them, and a test keeps ``docs/configuration.md`` in step with them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+
+from pipe_service.catalog.filters import CatalogFilterOptions
+from pipe_service.chat.transform_options import TransformOptions
+from pipe_service.openrouter.client_config import UpstreamClientConfig
+
+ENV_PREFIX = "PIPE_SERVICE_"
+
+# Conventional variable names that other tools already use; read without the prefix.
+CONVENTIONAL_ENV: dict[str, str] = {
+    "OPENROUTER_API_KEY": "openrouter_api_key",
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+}
+
+SECTION_SEPARATOR = "__"
+
+
+class CatalogSettings(BaseModel):
+    """How the model catalog is kept fresh."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    ttl_s: float = Field(600.0, ge=10, le=86400, description="Refresh the catalog this often.")
+    retry_initial_s: float = Field(
+        2.0, gt=0, le=600, description="First retry delay after a failed refresh; doubles."
+    )
+    retry_max_s: float = Field(300.0, gt=0, le=86400, description="Upper bound of the retry delay.")
+    warmup_s: float = Field(
+        10.0, gt=0, le=300, description="Start-up waits this long for the first catalog at most."
+    )
+
+
+class AdmissionSettings(BaseModel):
+    """The admission queue in front of the concurrency slots."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    slots: int = Field(64, ge=1, le=10000, description="Chat requests served at the same time.")
+    queue: int = Field(
+        256, ge=1, le=100000, description="Requests waiting for a slot; beyond it: busy (503)."
+    )
+    retry_after_s: int = Field(
+        2, ge=1, le=600, description="`Retry-After` hint sent with a busy answer."
+    )
+
+
+class StreamingSettings(BaseModel):
+    """Delta coalescing between the upstream stream and the client."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    flush_bytes: int = Field(
+        256, ge=1, le=65536, description="Flush buffered text once it reaches this many bytes."
+    )
+    flush_interval_s: float = Field(
+        0.025, ge=0, le=5, description="Flush buffered text after this long; 0 = every delta."
+    )
+
+
+class Settings(BaseModel):
+    """The effective configuration of one sidecar process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    # -- where it listens ------------------------------------------------------------------
+    var_dir: Path = Field(
+        Path("var"),
+        description="Directory for the socket, the SQLite database and other runtime files.",
+    )
+    socket_path: Path | None = Field(
+        None,
+        description="Unix socket the shim connects to (file mode 0660). Default: "
+        "`<var_dir>/pipe-service.sock`.",
+    )
+    host: str = Field(
+        "127.0.0.1",
+        description="TCP address for the HTTP front. Anything but loopback requires `api_token`.",
+    )
+    port: int = Field(
+        8765,
+        ge=0,
+        le=65535,
+        description="TCP port for the HTTP front; 0 disables TCP (Unix socket only).",
+    )
+    api_token: SecretStr | None = Field(
+        None,
+        description="Bearer token required on TCP for the shim protocol and the OpenAI API. "
+        "The Unix socket is protected by its file mode instead.",
+    )
+    backlog: int = Field(1024, ge=16, le=65535, description="Listen backlog of each socket.")
+    graceful_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="How long open HTTP connections may finish after shutdown starts.",
+    )
+    shutdown_grace_s: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="Deadline for the whole graceful stop: producers stop, sinks drain, then "
+        "whatever is left is cancelled. Should exceed `graceful_timeout_s`.",
+    )
+
+    # -- upstream ----------------------------------------------------------------------------
+    openrouter_api_key: SecretStr | None = Field(
+        None,
+        description="OpenRouter API key (also read from `OPENROUTER_API_KEY`). Without it, and "
+        "with `upstream_mode=auto`, the built-in OpenRouter simulator is the upstream.",
+        json_schema_extra={"secret": True},
+    )
+    upstream_mode: Literal["auto", "openrouter", "simulator"] = Field(
+        "auto",
+        description="`auto`: OpenRouter when a key is set, else the in-process simulator. "
+        "`openrouter`: always the real API (a key is required). `simulator`: always the simulator.",
+    )
+    upstream: UpstreamClientConfig = Field(
+        default_factory=UpstreamClientConfig,
+        description="The OpenRouter client: base URL, attribution, timeouts, pools, retries.",
+    )
+    catalog: CatalogSettings = Field(
+        default_factory=CatalogSettings, description="Catalog refresh."
+    )
+    models: CatalogFilterOptions = Field(
+        default_factory=CatalogFilterOptions, description="Which catalog models are offered."
+    )
+    chat: TransformOptions = Field(
+        default_factory=TransformOptions,
+        description="Request defaults: reasoning, tools, identifiers, plugins, routing.",
+    )
+    admission: AdmissionSettings = Field(
+        default_factory=AdmissionSettings, description="Concurrency slots and the queue."
+    )
+    streaming: StreamingSettings = Field(
+        default_factory=StreamingSettings, description="Delta coalescing."
+    )
+    fault_injection: bool = Field(
+        False,
+        description="Expose `POST /admin/fault/<actor>` to crash an actor on purpose (drills, "
+        "tests). Never enable in production.",
+    )
+
+    # -- embedded simulator -------------------------------------------------------------------
+    simulator_catalog_path: Path | None = Field(
+        None,
+        description="Catalog JSON the in-process simulator serves at /models (a bare array or "
+        '`{"data": [...]}`); default: its own `sim/*` models.',
+    )
+    simulator_first_token_delay_s: float = Field(
+        0.0, ge=0, le=60, description="Simulator: delay before the first output event."
+    )
+    simulator_inter_delta_delay_s: float = Field(
+        0.0, ge=0, le=10, description="Simulator: delay between text deltas."
+    )
+
+    simulator_retry_after_s: int = Field(
+        2, ge=0, le=3600, description="Simulator: `Retry-After` seconds on its 429/503 answers."
+    )
+
+    # -- storage ------------------------------------------------------------------------------
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL (also read from `DATABASE_URL`). Default: SQLite at "
+        "`<var_dir>/pipe-service.db`. PostgreSQL URLs use the psycopg 3 driver.",
+    )
+    db_pool_size: int = Field(
+        5, ge=1, le=100, description="Database connections (and worker threads) per process."
+    )
+    redis_url: str | None = Field(
+        None,
+        description="Redis URL (also read from `REDIS_URL`) for write-behind when several "
+        "sidecars share one database; unset = no Redis.",
+    )
+
+    # -- supervision --------------------------------------------------------------------------
+    restart_max: int = Field(
+        5, ge=0, le=1000, description="Restarts of one actor allowed within `restart_window_s`."
+    )
+    restart_window_s: float = Field(
+        60.0, gt=0, le=86400, description="Window for `restart_max`; past it the process stops."
+    )
+    restart_backoff_initial_s: float = Field(
+        0.1, gt=0, le=60, description="First restart delay; doubles per restart."
+    )
+    restart_backoff_max_s: float = Field(
+        5.0, gt=0, le=600, description="Upper bound of the restart delay."
+    )
+
+    # -- logging ------------------------------------------------------------------------------
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Minimum level of log records."
+    )
+    log_format: Literal["json", "text"] = Field(
+        "json", description="`json`: one JSON object per line; `text`: human-readable lines."
+    )
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if self.port and not _is_loopback(self.host) and self.api_token is None:
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address: set api_token "
+                "(PIPE_SERVICE_API_TOKEN) or bind 127.0.0.1"
+            )
+        if self.upstream_mode == "openrouter" and self.openrouter_api_key is None:
+            raise ValueError(
+                "upstream_mode is 'openrouter' but no API key is set: set OPENROUTER_API_KEY "
+                "or use upstream_mode 'auto'/'simulator'"
+            )
+        if self.upstream.api_key is not None:
+            raise ValueError(
+                "upstream.api_key is not read from configuration: set OPENROUTER_API_KEY"
+            )
+        if self.restart_backoff_initial_s > self.restart_backoff_max_s:
+            raise ValueError("restart_backoff_initial_s must not exceed restart_backoff_max_s")
+        return self
+
+    # -- derived values -----------------------------------------------------------------------
+    @property
+    def effective_socket_path(self) -> Path:
+        return (
+            self.socket_path if self.socket_path is not None else self.var_dir / "pipe-service.sock"
+        )
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.var_dir / 'pipe-service.db').as_posix()}"
+
+    @property
+    def uses_simulator(self) -> bool:
+        if self.upstream_mode == "simulator":
+            return True
+        return self.upstream_mode == "auto" and self.openrouter_api_key is None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -1,0 +1,42 @@
+"""The sidecar's HTTP front: a quart-trio app assembled from one blueprint per concern."""
+
+from __future__ import annotations
+
+from quart_trio import QuartTrio
+
+from actors.catalog import Catalog
+from pipe_service.chat.gateway import ChatGateway
+from pipe_service.context import ServiceContext
+from pipe_service.front.admin import admin
+from pipe_service.front.health import health
+from pipe_service.front.metrics import build_registry, metrics
+from pipe_service.front.openai_api import openai_api
+
+
+def create_front_app(
+    context: ServiceContext,
+    *,
+    gateway: ChatGateway | None = None,
+    catalog: Catalog | None = None,
+) -> QuartTrio:
+    """Build the front app for ``context``.
+
+    Synopsis::
+
+        app = create_front_app(context)
+        await nursery.start(serve_front, app, context.settings, supervisor.wait_shutdown_requested)
+    """
+    app = QuartTrio("pipe_service")
+    # Quart cuts any response after 60 s by default; chat streams run longer than that.
+    app.config["RESPONSE_TIMEOUT"] = None
+    app.config["BODY_TIMEOUT"] = 60
+    app.config["MAX_CONTENT_LENGTH"] = 32 * 1024 * 1024
+    app.config["SERVICE_CONTEXT"] = context
+    app.config["METRICS_REGISTRY"] = build_registry(context)
+    app.config["CHAT_GATEWAY"] = gateway
+    app.config["CATALOG"] = catalog
+    app.register_blueprint(health)
+    app.register_blueprint(metrics)
+    app.register_blueprint(openai_api)
+    app.register_blueprint(admin)
+    return app

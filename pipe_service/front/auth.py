@@ -1,0 +1,54 @@
+"""Who may call the front: the Unix socket by its file mode, TCP by bearer token.
+
+Hypercorn reports ``scope["server"] = None`` for Unix-socket connections; those are trusted
+because only the owner and group can open the socket (mode 0660). TCP callers must present
+``Authorization: Bearer <api_token>`` when a token is configured; without one, TCP is bound to
+loopback only (the settings refuse anything else).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from quart import Request
+
+from pipe_service.config import Settings
+
+
+def via_unix_socket(request: Request) -> bool:
+    return request.scope.get("server") is None
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def is_authorized(request: Request, settings: Settings) -> bool:
+    """True when the caller may use the API (constant-time token comparison)."""
+    if via_unix_socket(request) or settings.api_token is None:
+        return True
+    token = bearer_token(request)
+    if token is None:
+        return False
+    expected = settings.api_token.get_secret_value()
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+def client_openrouter_key(request: Request, settings: Settings) -> str | None:
+    """An OpenRouter key the client sent as its bearer, used instead of the configured key.
+
+    Only when the bearer is not our own API token and looks like an OpenRouter key, so a
+    client with its own key pays for its own requests.
+    """
+    token = bearer_token(request)
+    if token is None or not token.startswith("sk-or-"):
+        return None
+    if settings.api_token is not None and hmac.compare_digest(
+        token.encode(), settings.api_token.get_secret_value().encode()
+    ):
+        return None
+    return token

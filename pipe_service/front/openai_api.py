@@ -1,0 +1,252 @@
+"""The OpenAI-compatible API: ``GET /v1/models`` and ``POST /v1/chat/completions``.
+
+Any OpenAI client — and Open WebUI's own OpenAI connection — can use the sidecar directly.
+Streams are ``chat.completion.chunk`` SSE with ``reasoning_content`` deltas and a final usage
+chunk carrying ``cost``; errors are OpenAI error JSON with the matching HTTP status. Tools the
+client sends come back as ``tool_calls`` for the client to run, as the OpenAI API does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+from collections.abc import Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+
+from quart import Blueprint, Response, current_app, request
+
+from actors.sessions import TurnHandle
+from pipe_service.chat.error_messages import render_interrupted_notice
+from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
+from pipe_service.chat.gateway import ChatGateway
+from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
+from pipe_service.chat.turn import TurnError, TurnOutput
+from pipe_service.config import Settings
+from pipe_service.front.auth import client_openrouter_key, is_authorized
+from pipe_service.front.openai_errors import ApiError, api_error_for
+from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+
+logger = logging.getLogger("pipe_service.front.openai_api")
+
+openai_api = Blueprint("openai_api", __name__)
+
+
+def _gateway() -> ChatGateway | None:
+    gateway: ChatGateway | None = current_app.config.get("CHAT_GATEWAY")
+    return gateway
+
+
+def _settings() -> Settings:
+    settings: Settings = current_app.config["SERVICE_CONTEXT"].settings
+    return settings
+
+
+def _error_response(error: ApiError) -> Response:
+    response = Response(
+        json.dumps(error.body()), status=error.status, content_type="application/json"
+    )
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _unauthorized() -> Response:
+    return _error_response(
+        ApiError(401, "missing or invalid bearer token for this sidecar", "invalid_api_key")
+    )
+
+
+@openai_api.get("/v1/models")
+async def list_models() -> Response:
+    if not is_authorized(request, _settings()):
+        return _unauthorized()
+    gateway = _gateway()
+    if gateway is None:
+        return _error_response(ApiError(503, "chat is not configured", "unavailable"))
+    try:
+        registry = gateway.catalog.current()
+    except Exception as exc:  # CatalogUnavailableError: no catalog yet
+        return _error_response(api_error_for(exc))
+    data = [
+        {
+            "id": model.slug,
+            "object": "model",
+            "created": model.created or 0,
+            "owned_by": model.slug.split("/", 1)[0],
+            "name": model.name,
+        }
+        for model in registry.list()
+    ]
+    return Response(json.dumps({"object": "list", "data": data}), content_type="application/json")
+
+
+@openai_api.post("/v1/chat/completions")
+async def chat_completions() -> Response:
+    settings = _settings()
+    if not is_authorized(request, settings):
+        return _unauthorized()
+    gateway = _gateway()
+    if gateway is None:
+        return _error_response(ApiError(503, "chat is not configured", "unavailable"))
+    body = await request.get_json(force=True, silent=True)
+    if not isinstance(body, dict):
+        return _error_response(
+            ApiError(400, "the request body must be a JSON object", "invalid_json")
+        )
+    model_id = body.get("model")
+    if not isinstance(model_id, str) or not model_id:
+        return _error_response(
+            ApiError(400, "model: a model id is required", "invalid_request", param="model")
+        )
+    try:
+        model = gateway.resolve_model(model_id)
+    except Exception as exc:  # unknown model or no catalog yet: both are client-visible answers
+        return _error_response(api_error_for(exc))
+    stream = bool(body.get("stream", False))
+    exits = AsyncExitStack()
+    handle = await exits.enter_async_context(
+        gateway.open_turn(
+            body, model=model, stream=stream, api_key=client_openrouter_key(request, settings)
+        )
+    )
+    try:
+        first = await handle.receive()
+    except BaseException:
+        await exits.aclose()
+        raise
+    if isinstance(first, TurnError):
+        await exits.aclose()
+        logger.info("chat request refused", extra={"error": type(first.error).__name__})
+        return _error_response(api_error_for(first.error))
+    completion_id = f"chatcmpl-{secrets.token_hex(12)}"
+    created = int(time.time())
+    if not stream:
+        events: list[TurnEvent] = [first]
+        try:
+            async for item in handle:
+                if isinstance(item, TurnError):
+                    return _error_response(api_error_for(item.error))
+                events.append(item)
+        finally:
+            await exits.aclose()
+        failure = next((event for event in events if isinstance(event, Failed)), None)
+        if failure is not None and not any(isinstance(event, TextDelta) for event in events):
+            return _error_response(api_error_for(_as_upstream_error(failure)))
+        completion = to_chat_completion(
+            events, completion_id=completion_id, model=model.slug, created=created
+        )
+        if failure is not None:
+            _append_interrupted_notice(completion, failure)
+        return Response(json.dumps(completion), content_type="application/json")
+    sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created)
+    response = Response(sse, content_type="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.timeout = None
+    return response
+
+
+class ChatCompletionSSE:
+    """The streamed body: chunks from the turn's events, then ``data: [DONE]``.
+
+    Quart calls :meth:`aclose` when the body ends or the client goes away; that leaves the
+    turn's context, which cancels the turn and its upstream stream.
+    """
+
+    def __init__(
+        self,
+        exits: AsyncExitStack,
+        handle: TurnHandle[TurnOutput],
+        first: TurnOutput,
+        completion_id: str,
+        model: str,
+        created: int,
+    ) -> None:
+        self._exits = exits
+        self._handle = handle
+        self._first: TurnOutput | None = first
+        self._completion_id = completion_id
+        self._model = model
+        self._created = created
+        self._done = False
+        self._pending: list[bytes] = []
+
+    def __aiter__(self) -> ChatCompletionSSE:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._pending:
+            if self._done:
+                await self.aclose()
+                raise StopAsyncIteration
+            if self._first is not None:
+                item, self._first = self._first, None
+            else:
+                try:
+                    item = await self._handle.receive()
+                except Exception:  # EndOfChannel: the turn ended (or crashed) without a terminal
+                    item = Failed(
+                        code="internal_error",
+                        message="the answer ended unexpectedly",
+                        error_type=None,
+                        response_id=None,
+                    )
+            self._pending.extend(self._render(item))
+        return self._pending.pop(0)
+
+    def _render(self, item: TurnOutput) -> list[bytes]:
+        if isinstance(item, TurnError):
+            item = Failed(code="error", message=str(item.error), error_type=None, response_id=None)
+        if isinstance(item, Failed):
+            self._done = True
+            notice = render_interrupted_notice(_as_upstream_error(item))
+            chunks = [
+                self._chunk({"content": notice}, None),
+                self._chunk({}, "error"),
+            ]
+            return [*chunks, b"data: [DONE]\n\n"]
+        chunk = to_chat_chunk(
+            item, completion_id=self._completion_id, model=self._model, created=self._created
+        )
+        out = [_sse(chunk)] if chunk is not None else []
+        if isinstance(item, Completed):
+            self._done = True
+            out.append(b"data: [DONE]\n\n")
+        return out
+
+    def _chunk(self, delta: Mapping[str, Any], finish_reason: str | None) -> bytes:
+        return _sse(
+            {
+                "id": self._completion_id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "model": self._model,
+                "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}],
+            }
+        )
+
+    async def aclose(self) -> None:
+        await self._exits.aclose()
+
+
+def _sse(payload: Mapping[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _as_upstream_error(failure: Failed) -> UpstreamError:
+    try:
+        kind = UpstreamErrorKind(failure.code)
+    except ValueError:
+        kind = UpstreamErrorKind.STREAM_FAILED
+    return UpstreamError(kind, failure.message, error_type=failure.error_type)
+
+
+def _append_interrupted_notice(completion: dict[str, Any], failure: Failed) -> None:
+    message = completion["choices"][0]["message"]
+    message["content"] = (message.get("content") or "") + render_interrupted_notice(
+        _as_upstream_error(failure)
+    )
+    completion["choices"][0]["finish_reason"] = "error"

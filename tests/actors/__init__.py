@@ -1,0 +1,1 @@
+"""Tests for the actor runtime (inboxes, supervisor, signal watcher)."""

@@ -1,0 +1,69 @@
+"""The running sidecar's health, readiness, status and metrics, over its real sockets."""
+
+from __future__ import annotations
+
+import stat
+
+from tests.service.conftest import Sidecar, wait_until
+
+
+async def test_healthz_answers_over_the_unix_socket(sidecar: Sidecar) -> None:
+    async with sidecar.uds_client() as client:
+        response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_the_socket_file_is_group_read_write_only(sidecar: Sidecar) -> None:
+    mode = stat.S_IMODE(sidecar.settings.effective_socket_path.stat().st_mode)
+    assert mode == 0o660
+
+
+async def test_readyz_reports_catalog_and_storage(sidecar: Sidecar) -> None:
+    async with sidecar.tcp_client() as client:
+        response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"ready": True, "checks": {"catalog": "ok", "storage": "ok"}}
+
+
+async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Sidecar) -> None:
+    async with sidecar.uds_client() as client:
+        status = (await client.get("/status")).json()
+    assert status["upstream"]["mode"] == "simulator"
+    assert status["upstream"]["base_url"].startswith("http://127.0.0.1:")
+    assert status["upstream"]["base_url"].endswith("/api/v1")
+    names = [actor["name"] for actor in status["actors"]]
+    assert names == [
+        "signals", "simulator", "upstream", "catalog", "admission", "sessions", "front"
+    ]
+    assert all(actor["state"] == "running" for actor in status["actors"])
+    assert status["catalog"]["models"] > 10
+    assert status["storage"]["backend"] == "sqlite"
+    assert status["restarts_total"] == 0
+
+
+async def test_metrics_expose_actor_statistics_in_prometheus_text(sidecar: Sidecar) -> None:
+    async with sidecar.uds_client() as client:
+        response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    text = response.text
+    assert 'pipe_service_actor_up{actor="front"} 1.0' in text
+    assert 'pipe_service_actor_restarts_total{actor="catalog"} 0.0' in text
+    assert 'pipe_service_inbox_capacity{actor="admission"} 256.0' in text
+    assert 'upstream_mode="simulator"' in text
+
+
+async def test_fault_injection_is_off_by_default(sidecar: Sidecar) -> None:
+    async with sidecar.uds_client() as client:
+        response = await client.post("/admin/fault/catalog")
+    assert response.status_code == 404
+
+
+async def test_catalog_refresh_endpoint_queues_a_refresh(sidecar: Sidecar) -> None:
+    before = sidecar.running.catalog.statistics().fetches
+    async with sidecar.uds_client() as client:
+        response = await client.post("/admin/catalog/refresh")
+        assert response.status_code == 202
+        await wait_until(lambda: sidecar.running.catalog.statistics().fetches > before)
+    assert sidecar.running.catalog.statistics().fetches == before + 1

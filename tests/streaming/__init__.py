@@ -1,0 +1,1 @@
+"""Streaming: SSE decoding, Responses event translation, coalescing, rendering."""

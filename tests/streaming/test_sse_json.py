@@ -1,0 +1,66 @@
+"""iter_sse_json: the trio-safe channel of parsed events over an async byte stream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import trio
+
+from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
+
+
+async def byte_stream(*chunks: bytes) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        await trio.lowlevel.checkpoint()
+        yield chunk
+
+
+async def collect(*chunks: bytes, max_event_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    with trio.fail_after(5):
+        async with iter_sse_json(byte_stream(*chunks), max_event_bytes=max_event_bytes) as events:
+            return [event async for event in events]
+
+
+async def test_yields_parsed_objects_in_order() -> None:
+    got = await collect(b': OPENROUTER PROCESSING\n\ndata: {"n":1}\n', b'\ndata: {"n":2}\n\n')
+    assert got == [{"n": 1}, {"n": 2}]
+
+
+async def test_stops_at_done_and_ignores_what_follows() -> None:
+    got = await collect(b'data: {"n":1}\n\ndata: [DONE]\n\ndata: {"n":2}\n\n')
+    assert got == [{"n": 1}]
+
+
+async def test_stream_without_done_just_ends() -> None:
+    assert await collect(b'data: {"n":1}\n\ndata: {"n"') == [{"n": 1}]
+
+
+async def test_invalid_json_raises_protocol_error() -> None:
+    with pytest.raises(SSEProtocolError, match="invalid JSON"):
+        await collect(b'data: {"n":1}\n\ndata: {not json}\n\n')
+
+
+async def test_oversized_event_raises_protocol_error() -> None:
+    with pytest.raises(SSEProtocolError, match="max_event_bytes=16"):
+        await collect(b"data: " + b"x" * 64 + b"\n\n", max_event_bytes=16)
+
+
+async def test_leaving_early_closes_the_source_stream() -> None:
+    closed = trio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        try:
+            while True:
+                await trio.lowlevel.checkpoint()
+                yield b'data: {"n":1}\n\n'
+        finally:
+            closed.set()
+
+    with trio.fail_after(5):
+        async with iter_sse_json(endless(), max_event_bytes=1024) as events:
+            async for event in events:
+                assert event == {"n": 1}
+                break
+        await closed.wait()
