@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test lint types unit e2e bench clean
+.PHONY: setup run test lint types unit docs e2e bench clean
 
 setup: $(STAMP)
 
@@ -29,6 +29,9 @@ unit: setup
 	$(BIN)/pytest
 
 test: lint types unit
+
+docs: setup
+	$(BIN)/pipe-service config --update-docs docs/configuration.md
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -13,7 +13,7 @@ from pathlib import Path
 import trio
 
 from pipe_service.config import ConfigError, Settings, load_settings
-from pipe_service.config.reference import render_reference
+from pipe_service.config.reference import render_reference, update_reference_doc
 from pipe_service.logs import configure_logging
 
 logger = logging.getLogger("pipe_service.cli")
@@ -27,6 +27,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "config" and args.update_docs is not None:
+        changed = update_reference_doc(args.update_docs)
+        print(f"{args.update_docs}: {'updated' if changed else 'already current'}")
+        return 0
     if args.command == "config" and args.reference:
         print(render_reference())
         return 0
@@ -98,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     config.add_argument(
         "--reference", action="store_true", help="print the configuration reference (Markdown)"
+    )
+    config.add_argument(
+        "--update-docs",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="rewrite the settings tables of FILE (docs/configuration.md) from the model",
     )
     simulator = commands.add_parser("simulator", help="run the OpenRouter simulator on its own")
     simulator.add_argument("--host", default="127.0.0.1")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
@@ -77,3 +79,22 @@ def _allowed(field: FieldInfo) -> str:
         .replace(" | ", " or ")
     )
     return ", ".join([kind, *bounds])
+
+
+REFERENCE_HEADING = "## Settings"
+
+
+def update_reference_doc(path: Path) -> bool:
+    """Rewrite everything after ``## Settings`` in ``path`` with the current reference.
+
+    Returns True when the file changed.
+    """
+    text = path.read_text(encoding="utf-8")
+    head, found, _ = text.partition(REFERENCE_HEADING)
+    if not found:
+        raise ValueError(f"{path} has no {REFERENCE_HEADING!r} heading to write under")
+    updated = f"{head}{REFERENCE_HEADING}\n\n{render_reference()}\n"
+    if updated == text:
+        return False
+    path.write_text(updated, encoding="utf-8")
+    return True

@@ -191,5 +191,5 @@ def test_docs_configuration_lists_every_setting() -> None:
             names.extend(f"{name}.{field}" for field in model.model_fields)
     missing = [name for name in names if f"`{name}`" not in text]
     assert missing == [], (
-        f"docs/configuration.md lacks {missing}: run `pipe-service config --reference`"
+        f"docs/configuration.md lacks {missing}: run `make docs`"
     )
