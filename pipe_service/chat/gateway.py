@@ -25,6 +25,7 @@ from pipe_service.chat.coalesce import coalesce_events
 from pipe_service.chat.transform_options import RequestIdentity, TransformOptions, UserOverrides
 from pipe_service.chat.turn import TurnError, TurnOutput, TurnRequest, run_turn
 from pipe_service.openrouter.client import OpenRouterClient
+from pipe_service.tools.contract import ToolContext
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,7 @@ class ChatGateway:
         user: UserOverrides | None = None,
         identity: RequestIdentity | None = None,
         task: str | None = None,
+        tools: ToolContext | None = None,
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle."""
         request = TurnRequest(
@@ -94,6 +96,7 @@ class ChatGateway:
             identity=identity,
             api_key=api_key,
             task=task,
+            tools=tools,
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:

@@ -21,6 +21,7 @@ from pipe_service.chat.translate import ResponsesStreamTranslator, translate_res
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
+from pipe_service.tools.contract import ToolContext
 
 MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
 
@@ -38,6 +39,7 @@ class TurnRequest:
     api_key: str | None = None
     task: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
+    tools: ToolContext | None = None
 
 
 @dataclass(frozen=True)
