@@ -174,6 +174,7 @@ async def start_service(
             flush_bytes=settings.streaming.flush_bytes,
             flush_interval_s=settings.streaming.flush_interval_s,
         ),
+        messages=settings.messages,
     )
     context = ServiceContext(
         settings=settings,

@@ -22,9 +22,16 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.coalesce import coalesce_events
+from pipe_service.chat.error_messages import (
+    LocalError,
+    render_error_markdown,
+    render_interrupted_notice,
+)
 from pipe_service.chat.transform_options import RequestIdentity, TransformOptions, UserOverrides
 from pipe_service.chat.turn import TurnError, TurnOutput, TurnRequest, run_turn
+from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
+from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.tools.contract import ToolContext
 
 
@@ -49,6 +56,7 @@ class ChatGateway:
         client: OpenRouterClient,
         options: TransformOptions,
         streaming: StreamingOptions,
+        messages: MessageSettings | None = None,
     ) -> None:
         self.catalog = catalog
         self.sessions = sessions
@@ -56,6 +64,15 @@ class ChatGateway:
         self.client = client
         self.options = options
         self.streaming = streaming
+        self.messages = messages or MessageSettings()
+
+    def error_markdown(self, error: UpstreamError | LocalError) -> str:
+        """The user-facing Markdown for an error, in the configured wording."""
+        return render_error_markdown(error, template=self.messages.error_template)
+
+    def interrupted_notice(self, error: UpstreamError | LocalError) -> str:
+        """The notice appended after partial text when an answer fails mid-stream."""
+        return render_interrupted_notice(error, template=self.messages.interrupted_template)
 
     def resolve_model(self, model_id: str) -> ModelCapabilities:
         """The catalog entry for an OpenRouter slug or an Open WebUI model id.

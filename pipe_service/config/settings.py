@@ -12,9 +12,10 @@ import ipaddress
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from pipe_service.catalog.filters import CatalogFilterOptions
+from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
 from pipe_service.chat.transform_options import TransformOptions
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 
@@ -57,6 +58,33 @@ class AdmissionSettings(BaseModel):
     retry_after_s: int = Field(
         2, ge=1, le=600, description="`Retry-After` hint sent with a busy answer."
     )
+
+
+class MessageSettings(BaseModel):
+    """How errors are worded for users (Markdown templates with named placeholders)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    error_template: str | None = Field(
+        None,
+        max_length=4000,
+        description="Template of an error shown instead of an answer; placeholders: "
+        + ", ".join(f"`{{{name}}}`" for name in sorted(TEMPLATE_PLACEHOLDERS))
+        + ". Default: a heading, the explanation, the retry hint and the error id.",
+    )
+    interrupted_template: str | None = Field(
+        None,
+        max_length=4000,
+        description="Template of the notice appended after partial text when an answer fails "
+        "mid-stream; same placeholders. Default: an 'interrupted' line with the error id.",
+    )
+
+    @field_validator("error_template", "interrupted_template")
+    @classmethod
+    def _renders(cls, template: str | None) -> str | None:
+        if template is not None:
+            validate_error_template(template)
+        return template
 
 
 class StreamingSettings(BaseModel):
@@ -148,6 +176,9 @@ class Settings(BaseModel):
     )
     streaming: StreamingSettings = Field(
         default_factory=StreamingSettings, description="Delta coalescing."
+    )
+    messages: MessageSettings = Field(
+        default_factory=MessageSettings, description="Wording of errors shown to users."
     )
     fault_injection: bool = Field(
         False,

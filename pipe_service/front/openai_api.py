@@ -19,7 +19,6 @@ from typing import Any
 from quart import Blueprint, Response, current_app, request
 
 from actors.sessions import TurnHandle
-from pipe_service.chat.error_messages import render_interrupted_notice
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
@@ -139,9 +138,11 @@ async def chat_completions() -> Response:
             events, completion_id=completion_id, model=model.slug, created=created
         )
         if failure is not None:
-            _append_interrupted_notice(completion, failure)
+            _append_interrupted_notice(
+                completion, gateway.interrupted_notice(_as_upstream_error(failure))
+            )
         return Response(json.dumps(completion), content_type="application/json")
-    sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created)
+    sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created, gateway)
     response = Response(sse, content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
@@ -164,7 +165,9 @@ class ChatCompletionSSE:
         completion_id: str,
         model: str,
         created: int,
+        gateway: ChatGateway,
     ) -> None:
+        self._gateway = gateway
         self._exits = exits
         self._handle = handle
         self._first: TurnOutput | None = first
@@ -202,7 +205,7 @@ class ChatCompletionSSE:
             item = Failed(code="error", message=str(item.error), error_type=None, response_id=None)
         if isinstance(item, Failed):
             self._done = True
-            notice = render_interrupted_notice(_as_upstream_error(item))
+            notice = self._gateway.interrupted_notice(_as_upstream_error(item))
             chunks = [
                 self._chunk({"content": notice}, None),
                 self._chunk({}, "error"),
@@ -244,9 +247,7 @@ def _as_upstream_error(failure: Failed) -> UpstreamError:
     return UpstreamError(kind, failure.message, error_type=failure.error_type)
 
 
-def _append_interrupted_notice(completion: dict[str, Any], failure: Failed) -> None:
+def _append_interrupted_notice(completion: dict[str, Any], notice: str) -> None:
     message = completion["choices"][0]["message"]
-    message["content"] = (message.get("content") or "") + render_interrupted_notice(
-        _as_upstream_error(failure)
-    )
+    message["content"] = (message.get("content") or "") + notice
     completion["choices"][0]["finish_reason"] = "error"
