@@ -153,5 +153,33 @@ def _mid_stream_failure(exc: Exception) -> Failed:
     )
 
 
+_MID_STREAM_KINDS = frozenset(
+    {
+        UpstreamErrorKind.NETWORK,
+        UpstreamErrorKind.STALLED,
+        UpstreamErrorKind.TIMEOUT,
+        UpstreamErrorKind.STREAM_INCOMPLETE,
+    }
+)
+
+
+def failure_as_error(failure: Failed) -> UpstreamError:
+    """The error a mid-stream :class:`Failed` stands for, for rendering the user's notice.
+
+    Transport failures keep their kind; an ended-without-completion stream is incomplete;
+    everything the upstream reported itself (``response.failed``, ``error`` events) is a
+    stream failure whatever code it carried.
+    """
+    try:
+        kind = UpstreamErrorKind(failure.code)
+    except ValueError:
+        kind = UpstreamErrorKind.STREAM_FAILED
+    if failure.code == "stream_ended_without_completion":
+        kind = UpstreamErrorKind.STREAM_INCOMPLETE
+    elif kind not in _MID_STREAM_KINDS:
+        kind = UpstreamErrorKind.STREAM_FAILED
+    return UpstreamError(kind, failure.message, code=failure.code, error_type=failure.error_type)
+
+
 def is_terminal(event: TurnOutput) -> bool:
     return isinstance(event, Completed | Failed | TurnError)

@@ -22,11 +22,10 @@ from actors.sessions import TurnHandle
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
-from pipe_service.chat.turn import TurnError, TurnOutput
+from pipe_service.chat.turn import TurnError, TurnOutput, failure_as_error
 from pipe_service.config import Settings
 from pipe_service.front.auth import client_openrouter_key, is_authorized
 from pipe_service.front.openai_errors import ApiError, api_error_for
-from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 
 logger = logging.getLogger("pipe_service.front.openai_api")
 
@@ -133,13 +132,13 @@ async def chat_completions() -> Response:
             await exits.aclose()
         failure = next((event for event in events if isinstance(event, Failed)), None)
         if failure is not None and not any(isinstance(event, TextDelta) for event in events):
-            return _error_response(api_error_for(_as_upstream_error(failure)))
+            return _error_response(api_error_for(failure_as_error(failure)))
         completion = to_chat_completion(
             events, completion_id=completion_id, model=model.slug, created=created
         )
         if failure is not None:
             _append_interrupted_notice(
-                completion, gateway.interrupted_notice(_as_upstream_error(failure))
+                completion, gateway.interrupted_notice(failure_as_error(failure))
             )
         return Response(json.dumps(completion), content_type="application/json")
     sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created, gateway)
@@ -205,7 +204,7 @@ class ChatCompletionSSE:
             item = Failed(code="error", message=str(item.error), error_type=None, response_id=None)
         if isinstance(item, Failed):
             self._done = True
-            notice = self._gateway.interrupted_notice(_as_upstream_error(item))
+            notice = self._gateway.interrupted_notice(failure_as_error(item))
             chunks = [
                 self._chunk({"content": notice}, None),
                 self._chunk({}, "error"),
@@ -237,14 +236,6 @@ class ChatCompletionSSE:
 
 def _sse(payload: Mapping[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, separators=(",", ":")).encode() + b"\n\n"
-
-
-def _as_upstream_error(failure: Failed) -> UpstreamError:
-    try:
-        kind = UpstreamErrorKind(failure.code)
-    except ValueError:
-        kind = UpstreamErrorKind.STREAM_FAILED
-    return UpstreamError(kind, failure.message, error_type=failure.error_type)
 
 
 def _append_interrupted_notice(completion: dict[str, Any], notice: str) -> None:
