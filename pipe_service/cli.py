@@ -12,9 +12,11 @@ from pathlib import Path
 
 import trio
 
+from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
 from pipe_service.logs import configure_logging
+from pipe_service.simulator.standalone import add_pacing_options
 
 logger = logging.getLogger("pipe_service.cli")
 
@@ -27,6 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if args.command == "bench":
+        return run_bench_command(args)
     if args.command == "config" and args.update_docs is not None:
         changed = update_reference_doc(args.update_docs)
         print(f"{args.update_docs}: {'updated' if changed else 'already current'}")
@@ -48,9 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return trio.run(run_service, settings)
     if args.command == "simulator":
-        from pipe_service.simulator.standalone import run_standalone
+        from pipe_service.simulator.standalone import config_from_args, run_standalone
 
-        trio.run(run_standalone, args.host, args.port, args.catalog)
+        trio.run(run_standalone, args.host, args.port, config_from_args(args))
         return 0
     parser.error(f"unknown command {args.command}")
 
@@ -114,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8790)
     simulator.add_argument("--catalog", type=Path, default=None, help="catalog JSON to serve")
+    add_pacing_options(simulator)
+    add_bench_command(commands)
     return parser
 
 

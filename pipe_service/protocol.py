@@ -52,6 +52,9 @@ class ErrorCode:
     UPSTREAM = "upstream_error"  # OpenRouter answered with an error
     INTERRUPTED = "interrupted"  # the answer failed after output had started
     SHUTTING_DOWN = "shutting_down"
+    CANCELLED = "cancelled"  # the shim sent ``cancel``; the request was stopped
+    TIMEOUT = "timeout"  # no hello/request within the handshake deadline
+    STALLED = "stalled"  # the shim stopped reading; the request was stopped
     INTERNAL = "internal"
 
 
@@ -151,6 +154,10 @@ _CLIENT_FRAME: TypeAdapter[ClientFrame] = TypeAdapter(ClientFrame)
 class Limits(_Frame):
     max_client_frame_bytes: int = MAX_CLIENT_FRAME_BYTES
     max_server_frame_bytes: int = MAX_SERVER_FRAME_BYTES
+    handshake_timeout_s: float | None = None
+    """The shim must send ``hello`` and then ``request`` within this long (each)."""
+    send_stall_s: float | None = None
+    """A shim that reads no frame for this long is disconnected and its request cancelled."""
 
 
 class Welcome(_Frame):
@@ -220,6 +227,8 @@ class Error(_Frame):
     message: str
     error_id: str | None = None
     retry_after_s: float | None = None
+    content: str | None = None
+    """For non-stream and task requests: the partial answer produced before the failure."""
 
 
 class Busy(_Frame):

@@ -21,6 +21,7 @@ from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Superviso
 from actors import admission as admission_actor
 from actors import catalog as catalog_actor
 from actors import sessions as sessions_actor
+from actors import tools as tools_actor
 from actors.admission import AdmissionGate, AdmissionLimits, open_admission_queue
 from actors.catalog import Catalog, CatalogPolicy
 from actors.signals import watch_signals
@@ -34,6 +35,7 @@ from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage.engine import Database
+from pipe_service.tools.runner import ToolRunner
 
 logger = logging.getLogger("pipe_service.service")
 
@@ -162,6 +164,10 @@ async def start_service(
             "admission", admission_actor.run, args=(gate,), inbox=gate.queue, restart=restarts
         )
     )
+    tool_runner = ToolRunner(settings.tools)
+    await supervisor.start(
+        ActorSpec("tools", tools_actor.run, args=(tool_runner,), restart=restarts)
+    )
     sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
 
     gateway = ChatGateway(
@@ -175,6 +181,7 @@ async def start_service(
             flush_interval_s=settings.streaming.flush_interval_s,
         ),
         messages=settings.messages,
+        tools=tool_runner,
     )
     context = ServiceContext(
         settings=settings,
@@ -188,6 +195,7 @@ async def start_service(
     context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
     context.details_providers["admission"] = lambda: asdict(gate.statistics())
     context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
+    context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
     context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
 
     app = create_front_app(context, gateway=gateway, catalog=catalog)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import trio
@@ -33,6 +34,8 @@ from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.tools.contract import ToolContext
+from pipe_service.tools.runner import ToolRunner
+from pipe_service.tools.settings import ToolSettings
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,17 @@ class ChatGateway:
         options: TransformOptions,
         streaming: StreamingOptions,
         messages: MessageSettings | None = None,
+        tools: ToolRunner | None = None,
     ) -> None:
+        """``tools`` is the tools actor's runner; without one, a private runner with default
+        settings serves (tools still run, but its statistics reach no /status)."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
         self.client = client
         self.options = options
         self.streaming = streaming
+        self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
@@ -103,7 +110,12 @@ class ChatGateway:
         task: str | None = None,
         tools: ToolContext | None = None,
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
-        """Start a turn; its events (or one :class:`TurnError`) arrive through the handle."""
+        """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
+
+        ``tools``: with an executor (and not ``passthrough``) the model's function calls run
+        here through the tools actor, in a loop, and the renderer never sees them; with
+        ``passthrough`` they arrive as ``ToolCallRequest`` events for the client to run.
+        """
         request = TurnRequest(
             body=body,
             model=model,
@@ -137,7 +149,9 @@ class ChatGateway:
     ) -> None:
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(run_turn, request, self.client, raw_send)
+            nursery.start_soon(
+                partial(run_turn, request, self.client, raw_send, tool_runner=self.tools)
+            )
             await coalesce_events(
                 raw_receive,
                 send,

@@ -3,13 +3,17 @@
 The turn writes :data:`~pipe_service.chat.events.TurnEvent` values (and at most one
 :class:`TurnError`) into a send channel it owns. Renderers — the OpenAI-compatible API today,
 the shim protocol next — read that channel; nothing here knows about HTTP or frames.
+
+A turn whose :class:`ToolContext` has an executor (and is not passthrough) runs the function-call
+loop of :mod:`pipe_service.tools.loop`: several upstream runs, tools run in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -22,6 +26,9 @@ from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
 from pipe_service.tools.contract import ToolContext
+
+if TYPE_CHECKING:
+    from pipe_service.tools.runner import ToolRunner
 
 MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
 
@@ -50,6 +57,7 @@ class TurnError:
 
 
 TurnOutput = TurnEvent | TurnError
+Emit = Callable[[TurnOutput], Awaitable[None]]
 
 
 def build_payload(request: TurnRequest) -> dict[str, Any]:
@@ -73,46 +81,74 @@ async def run_turn(
     request: TurnRequest,
     client: OpenRouterClient,
     send: trio.MemorySendChannel[TurnOutput],
+    *,
+    tool_runner: ToolRunner | None = None,
 ) -> None:
     """Run one turn, writing its events to ``send`` (closed on return).
 
     Errors before the first event (bad request, upstream HTTP errors once retries are spent)
     are written as one :class:`TurnError`. Once output has started, a failure becomes a
     :class:`Failed` event after the partial output, so renderers keep what the user saw.
+    With ``tool_runner`` and a tool executor on the request, tools run in a loop.
     """
+    # Imported here: the loop drives this module's upstream runs, so it imports this module.
+    from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
+    from pipe_service.tools.registry import ToolRegistry
+
     async with send:
+        runner = tool_runner if wants_tool_loop(request) else None
+        registry = ToolRegistry.from_specs(request.tools.specs if request.tools else [])
+        if runner is not None:
+            request = offer_tools(request, registry, strict=runner.settings.strict_schemas)
         try:
             payload = build_payload(request)
         except ValueError as exc:  # RequestTransformError is a ValueError naming the field
             await send.send(TurnError(exc))
             return
-        if not request.stream or request.task is not None:
-            await _run_whole(request, client, payload, send)
-        else:
-            await _run_streaming(request, client, payload, send)
+        if runner is None:
+            await run_upstream(request, client, payload, send.send)
+            return
+        await run_tool_loop(
+            request,
+            payload,
+            registry=registry,
+            runner=runner,
+            run_once=partial(run_upstream, request, client),
+            send=send.send,
+        )
+
+
+async def run_upstream(
+    request: TurnRequest, client: OpenRouterClient, payload: dict[str, Any], emit: Emit
+) -> None:
+    """One upstream call for ``payload``; its events (or one :class:`TurnError`) go to ``emit``."""
+    if not request.stream or request.task is not None:
+        await _run_whole(request, client, payload, emit)
+    else:
+        await _run_streaming(request, client, payload, emit)
 
 
 async def _run_whole(
     request: TurnRequest,
     client: OpenRouterClient,
     payload: dict[str, Any],
-    send: trio.MemorySendChannel[TurnOutput],
+    emit: Emit,
 ) -> None:
-    payload["stream"] = False
+    payload = {**payload, "stream": False}
     try:
         response = await client.create_response(payload, api_key=request.api_key)
     except UpstreamError as exc:
-        await send.send(TurnError(exc))
+        await emit(TurnError(exc))
         return
     for event in translate_response(response):
-        await send.send(event)
+        await emit(event)
 
 
 async def _run_streaming(
     request: TurnRequest,
     client: OpenRouterClient,
     payload: dict[str, Any],
-    send: trio.MemorySendChannel[TurnOutput],
+    emit: Emit,
 ) -> None:
     translator = ResponsesStreamTranslator()
     decoder = SSEDecoder(max_event_bytes=MAX_SSE_EVENT_BYTES)
@@ -127,17 +163,17 @@ async def _run_streaming(
                         if sse.is_done:
                             break
                         for event in translator.feed(sse.json()):
-                            await send.send(event)
+                            await emit(event)
                     if translator.finished:
                         break
             except (UpstreamError, SSEProtocolError) as exc:
-                await send.send(_mid_stream_failure(exc))
+                await emit(_mid_stream_failure(exc))
                 return
     except UpstreamError as exc:
-        await send.send(TurnError(exc))
+        await emit(TurnError(exc))
         return
     for event in translator.finish():
-        await send.send(event)
+        await emit(event)
 
 
 def _mid_stream_failure(exc: Exception) -> Failed:

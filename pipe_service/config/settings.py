@@ -18,6 +18,7 @@ from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
 from pipe_service.chat.transform_options import TransformOptions
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.tools.settings import ToolSettings
 
 ENV_PREFIX = "PIPE_SERVICE_"
 
@@ -176,6 +177,10 @@ class Settings(BaseModel):
     )
     streaming: StreamingSettings = Field(
         default_factory=StreamingSettings, description="Delta coalescing."
+    )
+    tools: ToolSettings = Field(
+        default_factory=ToolSettings,
+        description="Tool calling: loop limit, timeouts, concurrency, retries, breakers.",
     )
     messages: MessageSettings = Field(
         default_factory=MessageSettings, description="Wording of errors shown to users."

@@ -11,6 +11,7 @@ from pipe_service.front.admin import admin
 from pipe_service.front.health import health
 from pipe_service.front.metrics import build_registry, metrics
 from pipe_service.front.openai_api import openai_api
+from pipe_service.front.pipe_ws import pipe_ws
 
 
 def create_front_app(
@@ -39,4 +40,5 @@ def create_front_app(
     app.register_blueprint(metrics)
     app.register_blueprint(openai_api)
     app.register_blueprint(admin)
+    app.register_blueprint(pipe_ws)
     return app

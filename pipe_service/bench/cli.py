@@ -1,0 +1,126 @@
+"""``pipe-service bench``: the argparse glue (the command itself is :func:`run_bench`).
+
+The lead's ``pipe_service/cli.py`` calls :func:`add_bench_command` while building its parser
+and dispatches ``bench`` to :func:`run_bench_command` before loading any settings (the bench
+configures the sidecar it starts, not itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``bench`` and its options on the ``pipe-service`` subparsers."""
+    bench = subparsers.add_parser(
+        "bench",
+        help="measure what the sidecar adds over a direct connection to the simulator",
+        description="Start the simulator and a sidecar as child processes, stream through "
+        "both, and report added latency, throughput, sidecar CPU per event and RSS per stream.",
+    )
+    bench.add_argument(
+        "--concurrency",
+        type=_positive_ints,
+        default=None,
+        metavar="N,N,…",
+        help="concurrent streams per level (default 1,16,64; --quick: 1,2)",
+    )
+    bench.add_argument(
+        "--rounds", type=int, default=None, help="rounds per level (default 3; --quick: 1)"
+    )
+    bench.add_argument(
+        "--scenarios",
+        type=lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
+        default=("paced", "burst"),
+        metavar="NAME,…",
+        help="paced (200 ms to first token, 20 ms between 100 deltas) and/or burst (200 deltas, "
+        "no delays)",
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="a tiny run: 20 deltas per stream, seconds long"
+    )
+    bench.add_argument("--json", type=Path, default=None, metavar="PATH", help="write JSON here")
+    bench.add_argument(
+        "--set",
+        dest="sidecar_settings",
+        action="append",
+        default=[],
+        metavar="SETTING=VALUE",
+        help="a sidecar setting, e.g. streaming.flush_interval_s=0 (repeatable)",
+    )
+    bench.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help="keep the sidecar var dirs and process logs here (default: a temporary directory)",
+    )
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    """Run the benchmark; print Markdown to stdout and progress to stderr. Exit 0, or 2 on
+    a bad option, or 1 when a process could not be started."""
+    import trio
+
+    from pipe_service.bench.plan import BenchPlan, default_plan, quick_plan
+    from pipe_service.bench.processes import BenchSetupError
+    from pipe_service.bench.report import render_markdown, write_json
+    from pipe_service.bench.runner import run_bench
+    from pipe_service.config.loading import env_name
+
+    try:
+        plan = (
+            quick_plan(scenario_names=args.scenarios)
+            if args.quick
+            else default_plan(scenario_names=args.scenarios)
+        )
+        plan = BenchPlan(
+            scenarios=plan.scenarios,
+            concurrency=args.concurrency or plan.concurrency,
+            rounds=args.rounds or plan.rounds,
+            warmup_streams=plan.warmup_streams,
+            sidecar_settings={
+                env_name(name.strip()): value
+                for name, value in (_setting(text) for text in args.sidecar_settings)
+            },
+        )
+    except ValueError as exc:
+        print(f"pipe-service bench: {exc}", file=sys.stderr)
+        return 2
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def progress(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    report = None
+    try:
+        report = trio.run(lambda: run_bench(plan, work_dir=args.work_dir, progress=progress))
+    except* BenchSetupError as group:
+        for error in group.exceptions:
+            print(f"pipe-service bench: {error}", file=sys.stderr)
+    if report is None:
+        return 1
+    print(render_markdown(report))
+    if args.json is not None:
+        write_json(report, args.json)
+        progress(f"JSON written to {args.json}")
+    return 0
+
+
+def _positive_ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of integers: {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"need positive integers: {text!r}")
+    return values
+
+
+def _setting(text: str) -> tuple[str, str]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise ValueError(f"--set wants SETTING=VALUE, got {text!r}")
+    return name, value

@@ -1,0 +1,268 @@
+"""Render a turn's events as shim-protocol frames.
+
+Deltas arrive already coalesced by the gateway, so each becomes exactly one frame with no other
+per-delta work. Citations and status lines become Open WebUI emitter events (``event`` frames);
+the end of the turn becomes one terminal frame: ``done`` (usage, the usage line, and for
+non-stream or task requests the whole answer), ``error`` or ``busy``.
+
+Errors are shown to the user as Markdown (``chat.error_messages``): a turn that fails before any
+output gets the full error message; one that fails after output gets ``interrupted`` with a
+notice the shim appends after the partial text.
+
+Synopsis::
+
+    renderer = TurnRenderer(arguments.render, whole_answer=False, task=False, model=slug,
+                            started_at=trio.current_time())
+    for frame in renderer.render(item, now=trio.current_time()):
+        await outbox.send(frame)
+    if renderer.finished: ...
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Final, Protocol
+
+from actors.admission import ServerBusyError
+from actors.catalog import CatalogUnavailableError
+from pipe_service.catalog.registry import UnknownModelError
+from pipe_service.chat.error_messages import LocalError, LocalErrorKind
+from pipe_service.chat.events import (
+    Citation,
+    Completed,
+    Failed,
+    ReasoningDelta,
+    Status,
+    TextDelta,
+    ToolCallRequest,
+    Usage,
+)
+from pipe_service.chat.openai_chunks import usage_dict
+from pipe_service.chat.owui_events import citation_event, status_event
+from pipe_service.chat.turn import TurnError, TurnOutput
+from pipe_service.chat.usage_line import format_usage_line
+from pipe_service.front.pipe_request import RenderOptions
+from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.protocol import (
+    Busy,
+    Delta,
+    Done,
+    Error,
+    ErrorCode,
+    Event,
+    PassthroughToolCall,
+    ProtocolError,
+    Reasoning,
+    ServerFrame,
+)
+
+logger = logging.getLogger("pipe_service.front.pipe_render")
+
+CATALOG_RETRY_AFTER_S: Final = 5.0
+THINKING_STATUS_CHARS: Final = 160
+"""In the ``status`` thinking mode, the status line shows this many trailing reasoning chars."""
+
+
+class ErrorWording(Protocol):
+    """Renders errors as user-facing Markdown in the configured wording (``ChatGateway``)."""
+
+    def error_markdown(self, error: UpstreamError | LocalError) -> str: ...
+
+    def interrupted_notice(self, error: UpstreamError | LocalError) -> str: ...
+
+
+class TurnRenderer:
+    """Turn outputs into frames for one request; stateful (accumulates text, tool calls)."""
+
+    def __init__(
+        self,
+        render: RenderOptions,
+        *,
+        whole_answer: bool,
+        task: bool,
+        model: str,
+        started_at: float,
+        wording: ErrorWording,
+    ) -> None:
+        self._options = render
+        self._wording = wording
+        self._whole_answer = whole_answer
+        self._task = task
+        self._model = model
+        self._started_at = started_at
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._reasoning_tail = ""
+        self._tool_calls: list[PassthroughToolCall] = []
+        self._usage: Usage | None = None
+        self._output_started = False
+        self.finished = False
+
+    def render(self, item: TurnOutput, *, now: float) -> list[ServerFrame]:
+        """The frames for one turn output (``[]`` for events the shim does not see)."""
+        if isinstance(item, TextDelta):
+            self._output_started = True
+            if self._whole_answer:
+                self._text.append(item.text)
+                return []
+            return [Delta(text=item.text)]
+        if isinstance(item, ReasoningDelta):
+            return self._reasoning_frames(item.text)
+        if isinstance(item, Citation):
+            return [] if self._task else [Event(event=citation_event(item))]
+        if isinstance(item, Status):
+            return (
+                [] if self._task else [Event(event=status_event(item.description, done=item.done))]
+            )
+        if isinstance(item, ToolCallRequest):
+            self._tool_calls.append(
+                PassthroughToolCall(id=item.call_id, name=item.name, arguments=item.arguments_json)
+            )
+            return []
+        if isinstance(item, Usage):
+            self._usage = item if self._usage is None else self._usage + item
+            return []
+        if isinstance(item, Completed):
+            self.finished = True
+            return self._done(item, now)
+        if isinstance(item, Failed):
+            self.finished = True
+            return [self._failed(item)]
+        if isinstance(item, TurnError):
+            self.finished = True
+            return [error_frame_for(item.error, self._wording)]
+        return []  # ReasoningItem: kept for replay by the turn, not shown
+
+    def ended_without_terminal(self) -> ServerFrame:
+        """The frame for a turn that stopped without a terminal event (it crashed)."""
+        self.finished = True
+        error = LocalError(LocalErrorKind.INTERNAL, "the answer ended unexpectedly")
+        logger.error("turn ended without a terminal event", extra={"error_id": error.error_id})
+        if self._output_started:
+            return Error(
+                code=ErrorCode.INTERRUPTED,
+                message=self._wording.interrupted_notice(error),
+                error_id=error.error_id,
+                content=self._partial_content(),
+            )
+        return Error(
+            code=ErrorCode.INTERNAL,
+            message=self._wording.error_markdown(error),
+            error_id=error.error_id,
+        )
+
+    def _reasoning_frames(self, text: str) -> list[ServerFrame]:
+        self._output_started = True
+        if self._whole_answer:
+            self._reasoning.append(text)
+            return []
+        frames: list[ServerFrame] = []
+        mode = self._options.thinking_output
+        if mode in ("open_webui", "both"):
+            frames.append(Reasoning(text=text))
+        if mode in ("status", "both"):
+            tail = (self._reasoning_tail + text)[-THINKING_STATUS_CHARS:]
+            self._reasoning_tail = tail
+            line = " ".join(tail.split())
+            frames.append(Event(event=status_event(f"Thinking… {line}", done=False)))
+        return frames
+
+    def _done(self, completed: Completed, now: float) -> list[ServerFrame]:
+        usage = completed.usage or self._usage
+        usage_line = None
+        if self._options.show_usage and not self._task:
+            usage_line = format_usage_line(
+                usage,
+                elapsed_s=max(now - self._started_at, 0.0),
+                style=self._options.usage_style,
+                model=completed.model or self._model,
+            )
+        finish_reason = "tool_calls" if self._tool_calls else completed.finish_reason
+        done = Done(
+            finish_reason=finish_reason,
+            usage=None if usage is None else usage_dict(usage),
+            usage_line=usage_line,
+            content="".join(self._text) if self._whole_answer else None,
+            reasoning=("".join(self._reasoning) or None) if self._whole_answer else None,
+            tool_calls=list(self._tool_calls),
+        )
+        return [done]
+
+    def _failed(self, failed: Failed) -> ServerFrame:
+        error = _failure_as_upstream_error(failed)
+        if self._output_started:
+            return Error(
+                code=ErrorCode.INTERRUPTED,
+                message=self._wording.interrupted_notice(error),
+                error_id=error.error_id,
+                retry_after_s=error.retry_after_s,
+                content=self._partial_content(),
+            )
+        return Error(
+            code=ErrorCode.UPSTREAM,
+            message=self._wording.error_markdown(error),
+            error_id=error.error_id,
+            retry_after_s=error.retry_after_s,
+        )
+
+    def _partial_content(self) -> str | None:
+        # Streamed text already reached the shim; only a whole-answer request needs it here.
+        return "".join(self._text) if self._whole_answer else None
+
+
+def _failure_as_upstream_error(failed: Failed) -> UpstreamError:
+    try:
+        kind = UpstreamErrorKind(failed.code)
+    except ValueError:
+        kind = UpstreamErrorKind.STREAM_FAILED
+    return UpstreamError(kind, failed.message, error_type=failed.error_type)
+
+
+def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
+    """The terminal frame for a failure before any output (admission, catalog, upstream)."""
+    if isinstance(exc, ProtocolError):
+        if exc.code != ErrorCode.INVALID_REQUEST:
+            return exc.frame()  # a shim bug, not a user mistake: the plain reason is enough
+        local = LocalError(LocalErrorKind.INVALID_REQUEST, exc.message)
+        return Error(code=exc.code, message=wording.error_markdown(local), error_id=local.error_id)
+    if isinstance(exc, ServerBusyError):
+        busy = LocalError(LocalErrorKind.BUSY, retry_after_s=float(exc.retry_after_s))
+        return Busy(message=wording.error_markdown(busy), retry_after_s=float(exc.retry_after_s))
+    if isinstance(exc, UpstreamError):
+        return Error(
+            code=ErrorCode.UPSTREAM,
+            message=wording.error_markdown(exc),
+            error_id=exc.error_id,
+            retry_after_s=exc.retry_after_s,
+        )
+    if isinstance(exc, UnknownModelError):
+        return _local_error(
+            ErrorCode.UNKNOWN_MODEL, LocalError(LocalErrorKind.INVALID_REQUEST, str(exc)), wording
+        )
+    if isinstance(exc, CatalogUnavailableError):
+        local = LocalError(
+            LocalErrorKind.BUSY,
+            "the model catalog has not been loaded from OpenRouter yet",
+            retry_after_s=CATALOG_RETRY_AFTER_S,
+        )
+        return Error(
+            code=ErrorCode.CATALOG_UNAVAILABLE,
+            message=wording.error_markdown(local),
+            error_id=local.error_id,
+            retry_after_s=CATALOG_RETRY_AFTER_S,
+        )
+    if isinstance(exc, ValueError):  # RequestTransformError names the body field at fault
+        return _local_error(
+            ErrorCode.INVALID_REQUEST, LocalError(LocalErrorKind.INVALID_REQUEST, str(exc)), wording
+        )
+    local = LocalError(LocalErrorKind.INTERNAL)
+    logger.error(
+        "chat turn failed", extra={"error_id": local.error_id, "error": type(exc).__name__}
+    )
+    return Error(
+        code=ErrorCode.INTERNAL, message=wording.error_markdown(local), error_id=local.error_id
+    )
+
+
+def _local_error(code: str, local: LocalError, wording: ErrorWording) -> Error:
+    return Error(code=code, message=wording.error_markdown(local), error_id=local.error_id)

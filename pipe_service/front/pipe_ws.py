@@ -1,0 +1,76 @@
+"""``/v1/pipe``: the shim protocol endpoint (one WebSocket per chat request).
+
+Auth: a Unix-socket peer is trusted by the socket's file mode (0660); a TCP peer must send
+``Authorization: Bearer <api_token>`` when a token is configured, or the handshake is refused
+with HTTP 401. The session itself lives in :mod:`pipe_service.front.pipe_session`; the frames
+are :mod:`pipe_service.protocol`; ``docs/protocol.md`` is the reference.
+
+This handler is the error boundary of one connection: a broken frame is answered with an
+``error`` frame by the session, a peer that vanishes mid-close is benign, and an unexpected
+failure is logged here and ends only this connection.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Final, cast
+
+import trio
+from quart import Blueprint, Request, Response, current_app, websocket
+from quart.wrappers import Websocket
+
+from pipe_service.chat.gateway import ChatGateway
+from pipe_service.config import Settings
+from pipe_service.front import pipe_transport
+from pipe_service.front.auth import is_authorized
+from pipe_service.front.pipe_session import PipeSession
+from pipe_service.protocol import Error, ErrorCode, encode
+
+logger = logging.getLogger("pipe_service.front.pipe_ws")
+
+pipe_ws = Blueprint("pipe_ws", __name__)
+
+PIPE_HANDSHAKE_TIMEOUT_S: Final = 10.0
+"""The shim must send ``hello`` within this long of connecting, and ``request`` within this
+long of ``welcome``; an idle half-open connection cannot hold a socket forever."""
+
+
+@pipe_ws.websocket("/v1/pipe")
+async def pipe_endpoint() -> Response | None:
+    """Serve one shim-protocol session (see the module docstring)."""
+    settings: Settings = current_app.config["SERVICE_CONTEXT"].settings
+    ws: Websocket = websocket._get_current_object()  # type: ignore[attr-defined]
+    # is_authorized only reads the scope and headers, which a Websocket has as a Request does.
+    if not is_authorized(cast(Request, ws), settings):
+        logger.info("pipe connection refused: missing or invalid bearer token")
+        body = json.dumps({"error": {"code": ErrorCode.UNAUTHORIZED, "message": "bad token"}})
+        return Response(body, status=401, content_type="application/json")
+    gateway: ChatGateway | None = current_app.config.get("CHAT_GATEWAY")
+    await ws.accept()
+    if gateway is None:
+        await _refuse(ws, Error(code=ErrorCode.INTERNAL, message="chat is not configured"))
+        return None
+    session = PipeSession(
+        ws,
+        gateway,
+        # Read at connection time so operators (and tests) can tune the module constants.
+        outbox_size=pipe_transport.PIPE_OUTBOX_SIZE,
+        send_stall_s=pipe_transport.PIPE_SEND_STALL_S,
+        handshake_timeout_s=PIPE_HANDSHAKE_TIMEOUT_S,
+    )
+    try:
+        await session.run()
+    except* trio.BusyResourceError:
+        # hypercorn closing the socket while we send (the peer closed first): benign.
+        logger.debug("pipe connection closed during a send")
+    except* Exception as failed:
+        for error in failed.exceptions:
+            logger.error("pipe session failed", exc_info=error)
+    return None
+
+
+async def _refuse(ws: Websocket, frame: Error) -> None:
+    with trio.move_on_after(pipe_transport.CLOSE_LIMIT_S):
+        await ws.send(encode(frame))
+        await ws.close(1000)

@@ -1,0 +1,127 @@
+"""Session fixtures of the end-to-end suite: a real sidecar, a real Open WebUI 0.12.4, the shim.
+
+Started once per run, in parallel where possible (Open WebUI needs ~16 s to answer ``/health``):
+
+- ``stack``: ``pipe-service serve`` (simulator upstream, var dir and Unix socket in tmp) and
+  ``open-webui serve`` from the venv of ``scripts/owui_venv.sh`` (fresh DATA_DIR, offline env),
+  plus the admin account (first sign-up) with an API key;
+- ``shim``: the REAL shim file installed with the installer command (``python -m
+  pipe_service.installer install``, the same code as ``pipe-service shim install``), as Function
+  ``openrouter`` with ``SIDECAR_ADDRESSES`` = the sidecar's Unix socket;
+- ``passthrough_shim``: the same file as Function ``openrouter_pt`` with
+  ``TOOL_EXECUTION_MODE=passthrough``.
+
+``OWUI_VENV`` selects the Open WebUI venv (default ``~/.cache/pipe-service/owui-0.12.4``);
+``PIPE_SERVICE_E2E_SHIM_FILE`` replaces the shim file (development only).
+Waits are real time (real processes) and every one of them is bounded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from pipe_service.catalog.model_ids import slug_to_owui_id
+from pipe_service.installer.install import DEFAULT_SHIM_FILE
+from tests.e2e.owui_rest import Admin, sign_up_admin
+from tests.e2e.processes import OpenWebUIProcess, SidecarProcess
+
+DEFAULT_OWUI_VENV = Path.home() / ".cache" / "pipe-service" / "owui-0.12.4"
+FUNCTION_ID = "openrouter"
+PASSTHROUGH_FUNCTION_ID = "openrouter_pt"
+INSTALL_S = 120.0
+
+
+@dataclass
+class Stack:
+    sidecar: SidecarProcess
+    owui: OpenWebUIProcess
+    admin: Admin
+
+
+@dataclass(frozen=True)
+class InstalledShim:
+    function_id: str
+    output: str
+    """What the installer printed."""
+
+    def model(self, slug: str) -> str:
+        """The Open WebUI model id of an OpenRouter slug under this Function."""
+        return f"{self.function_id}.{slug_to_owui_id(slug)}"
+
+
+@pytest.fixture(scope="session")
+def owui_venv() -> Path:
+    venv = Path(os.environ.get("OWUI_VENV") or DEFAULT_OWUI_VENV).expanduser()
+    if not (venv / "bin" / "open-webui").exists():
+        pytest.fail(f"no Open WebUI venv at {venv}: run scripts/owui_venv.sh (make e2e does)")
+    return venv
+
+
+@pytest.fixture(scope="session")
+def shim_file() -> Path:
+    path = Path(os.environ.get("PIPE_SERVICE_E2E_SHIM_FILE") or DEFAULT_SHIM_FILE)
+    if not path.exists():
+        pytest.fail(f"no shim file at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack(owui_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    owui = OpenWebUIProcess(owui_venv, tmp_path_factory.mktemp("owui"))
+    sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"))
+    owui.start()
+    try:
+        sidecar.start()
+        try:
+            owui.wait_healthy()
+            yield Stack(sidecar, owui, sign_up_admin(owui.url))
+        finally:
+            sidecar.stop()
+    finally:
+        owui.stop()
+
+
+def run_installer(stack: Stack, shim_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m pipe_service.installer install`` against the stack's Open WebUI."""
+    command = [sys.executable, "-m", "pipe_service.installer", "install"]
+    command += ["--owui-url", stack.owui.url, "--shim-file", str(shim_file), *args]
+    env = os.environ | {"OWUI_API_KEY": stack.admin.api_key}
+    return subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=INSTALL_S, check=False
+    )
+
+
+def install(stack: Stack, shim_file: Path, function_id: str, *valves: str) -> InstalledShim:
+    result = run_installer(
+        stack,
+        shim_file,
+        "--function-id",
+        function_id,
+        "--valve",
+        f"SIDECAR_ADDRESSES={stack.sidecar.address}",
+        *(arg for valve in valves for arg in ("--valve", valve)),
+    )
+    assert result.returncode == 0, result.stderr
+    return InstalledShim(function_id, result.stdout)
+
+
+@pytest.fixture(scope="session")
+def shim(stack: Stack, shim_file: Path) -> InstalledShim:
+    return install(stack, shim_file, FUNCTION_ID)
+
+
+@pytest.fixture(scope="session")
+def passthrough_shim(stack: Stack, shim_file: Path) -> InstalledShim:
+    return install(stack, shim_file, PASSTHROUGH_FUNCTION_ID, "TOOL_EXECUTION_MODE=passthrough")
+
+
+@pytest.fixture
+def admin(stack: Stack) -> Admin:
+    return stack.admin

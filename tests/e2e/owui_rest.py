@@ -1,0 +1,115 @@
+"""Open WebUI's REST API as the tests use it: the admin account, chats, chat history, tools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+REQUEST_S = 60.0
+
+
+@dataclass(frozen=True)
+class Admin:
+    """The first user (admin): a JWT for the UI paths (socket.io) and an API key for the rest."""
+
+    url: str
+    jwt: str
+    api_key: str
+
+    def client(self, *, jwt: bool = False) -> httpx.Client:
+        token = self.jwt if jwt else self.api_key
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_S
+        )
+
+
+def sign_up_admin(url: str) -> Admin:
+    """Sign up the first user (who becomes admin) and create an API key for it."""
+    credentials = {"name": "E2E Admin", "email": "admin@e2e.local", "password": "e2e-password-1"}
+    signup = httpx.post(f"{url}/api/v1/auths/signup", json=credentials, timeout=REQUEST_S)
+    assert signup.status_code == 200, signup.text
+    assert signup.json()["role"] == "admin"
+    jwt = signup.json()["token"]
+    key = httpx.post(
+        f"{url}/api/v1/auths/api_key", headers={"Authorization": f"Bearer {jwt}"}, timeout=REQUEST_S
+    )
+    assert key.status_code == 200, key.text
+    return Admin(url, jwt, key.json()["api_key"])
+
+
+def model_ids(admin: Admin) -> list[str]:
+    with admin.client() as client:
+        response = client.get("/api/models")
+    assert response.status_code == 200, response.text
+    return [model["id"] for model in response.json()["data"]]
+
+
+def complete(admin: Admin, model: str, content: str, **extra: Any) -> dict[str, Any]:
+    """A non-streaming ``/api/chat/completions`` call (the API path, no chat saved)."""
+    body = {"model": model, "messages": [{"role": "user", "content": content}], "stream": False}
+    with admin.client() as client:
+        response = client.post("/api/chat/completions", json=body | extra)
+    assert response.status_code == 200, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+def stream(admin: Admin, model: str, content: str, **extra: Any) -> Iterator[dict[str, Any]]:
+    """A streaming ``/api/chat/completions`` call: each ``data:`` JSON payload, ``[DONE]`` ends.
+
+    Open WebUI ends the stream with ``data: [DONE]`` and no blank line after it; reading by
+    lines copes with that.
+    """
+    body = {"model": model, "messages": [{"role": "user", "content": content}], "stream": True}
+    with (
+        admin.client() as client,
+        client.stream("POST", "/api/chat/completions", json=body | extra) as response,
+    ):
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            payload = line.removeprefix("data:").strip()
+            if payload == "[DONE]":
+                return
+            yield json.loads(payload)
+
+
+def delta_text(chunks: list[dict[str, Any]], key: str = "content") -> str:
+    """Join ``choices[0].delta[key]`` over stream chunks."""
+    parts = []
+    for chunk in chunks:
+        for choice in chunk.get("choices") or []:
+            value = (choice.get("delta") or {}).get(key)
+            if isinstance(value, str):
+                parts.append(value)
+    return "".join(parts)
+
+
+def saved_chat(admin: Admin, chat_id: str) -> dict[str, Any]:
+    with admin.client(jwt=True) as client:
+        response = client.get(f"/api/v1/chats/{chat_id}")
+    assert response.status_code == 200, response.text
+    chat: dict[str, Any] = response.json()["chat"]
+    return chat
+
+
+def assistant_message(chat: dict[str, Any]) -> dict[str, Any]:
+    """The last assistant message of a saved chat's history."""
+    messages = chat["history"]["messages"]
+    message: dict[str, Any] = messages[chat["history"]["currentId"]]
+    assert message["role"] == "assistant", message
+    return message
+
+
+def create_tool(admin: Admin, tool_id: str, content: str) -> None:
+    """Create (or replace) a workspace tool from Python source defining ``class Tools``."""
+    form = {"id": tool_id, "name": tool_id, "content": content, "meta": {"description": tool_id}}
+    with admin.client() as client:
+        client.delete(f"/api/v1/tools/id/{tool_id}/delete")
+        response = client.post("/api/v1/tools/create", json=form)
+    assert response.status_code == 200, response.text
