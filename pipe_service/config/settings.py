@@ -138,6 +138,13 @@ class Settings(BaseModel):
         le=600,
         description="How long open HTTP connections may finish after shutdown starts.",
     )
+    send_stall_s: float = Field(
+        15.0,
+        gt=0,
+        le=600,
+        description="A client (shim, SSE stream) that has not taken a write for this long "
+        "stopped reading: its connection is closed and its request cancelled.",
+    )
     shutdown_grace_s: float = Field(
         15.0,
         gt=0,

@@ -5,7 +5,7 @@ Tasks of one session (all in the endpoint's nursery, so a closed socket cancels 
     conversation ──frames──▶ outbox (PIPE_OUTBOX_SIZE) ──▶ writer ──▶ socket
       │  reads hello/request, runs the turn and renders it
       └─ reader (during the turn): tool_result → executor, cancel → stop, anything else → error
-    watchdog: a send blocked for PIPE_SEND_STALL_S cancels the session and closes the socket
+    (a shim that stops reading is cut off below, by the front's bounded writes)
 
 The conversation owns the outbox's send end; the writer drains it, then closes the WebSocket, so
 the sidecar always closes first (a client closing first races hypercorn's close; see
@@ -30,12 +30,7 @@ from pipe_service.chat.turn import TurnOutput
 from pipe_service.front.pipe_render import TurnRenderer, error_frame_for
 from pipe_service.front.pipe_request import TurnArguments, map_request
 from pipe_service.front.pipe_tools import ShimToolExecutor
-from pipe_service.front.pipe_transport import (
-    CLOSE_LIMIT_S,
-    SendWatchdog,
-    socket_stream_of,
-    stop_when_stalled,
-)
+from pipe_service.front.pipe_transport import CLOSE_LIMIT_S
 from pipe_service.protocol import (
     Cancel,
     ClientFrame,
@@ -74,7 +69,7 @@ class PipeSession:
         self._ws = websocket
         self._gateway = gateway
         self._outbox_size = outbox_size
-        self._watchdog = SendWatchdog(send_stall_s)
+        self._send_stall_s = send_stall_s
         self._handshake_timeout_s = handshake_timeout_s
         self._scope = trio.CancelScope()
 
@@ -82,15 +77,10 @@ class PipeSession:
         """Run the session to its end; returns once the socket is closed (or cut)."""
         send, receive = trio.open_memory_channel[ServerFrame](self._outbox_size)
         with self._scope:
-            async with trio.open_nursery() as watch_nursery:
-                watch_nursery.start_soon(
-                    stop_when_stalled, self._watchdog, socket_stream_of(self._ws), self._scope
-                )
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._write_frames, receive)
-                    async with send:
-                        await self._converse(send)
-                watch_nursery.cancel_scope.cancel()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_frames, receive)
+                async with send:
+                    await self._converse(send)
 
     # -- the conversation -------------------------------------------------------------------
 
@@ -109,7 +99,7 @@ class PipeSession:
             )
         version = negotiate(hello)
         limits = Limits(
-            handshake_timeout_s=self._handshake_timeout_s, send_stall_s=self._watchdog.stall_s
+            handshake_timeout_s=self._handshake_timeout_s, send_stall_s=self._send_stall_s
         )
         await outbox.send(Welcome(protocol=version, sidecar_version=__version__, limits=limits))
         request = await self._receive_handshake_frame()
@@ -217,14 +207,12 @@ class PipeSession:
         """Send every outbox frame in order, then close the WebSocket (server closes first)."""
         async with frames:
             async for frame in frames:
-                text = encode(frame)
-                with self._watchdog.sending():
-                    try:
-                        await self._ws.send(text)
-                    except trio.BusyResourceError:
-                        self._gone("send")
-                        return
-        with self._watchdog.sending(), trio.move_on_after(CLOSE_LIMIT_S):
+                try:
+                    await self._ws.send(encode(frame))
+                except trio.BusyResourceError:
+                    self._gone("send")
+                    return
+        with trio.move_on_after(CLOSE_LIMIT_S):
             try:
                 await self._ws.close(NORMAL_CLOSURE)
             except trio.BusyResourceError:

@@ -56,7 +56,7 @@ async def pipe_endpoint() -> Response | None:
         gateway,
         # Read at connection time so operators (and tests) can tune the module constants.
         outbox_size=pipe_transport.PIPE_OUTBOX_SIZE,
-        send_stall_s=pipe_transport.PIPE_SEND_STALL_S,
+        send_stall_s=settings.send_stall_s,
         handshake_timeout_s=PIPE_HANDSHAKE_TIMEOUT_S,
     )
     try:

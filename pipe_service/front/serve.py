@@ -1,7 +1,8 @@
 """Serve the front on the Unix socket (mode 0660) and, when enabled, loopback TCP.
 
 Carries the hypercorn/quart-trio fixes measured in reference/trio-stack.md: the final body send
-is shielded, the socket umask gives 0660, the backlog is raised, and the graceful timeout is ours.
+is shielded, every write is bounded (a client that stops reading is cut off), the socket umask
+gives 0660, the backlog is raised, and the graceful timeout is ours.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from quart_trio import QuartTrio
 
 from pipe_service.asgi_shield import ShieldFinalSend
 from pipe_service.config import Settings
+from pipe_service.front.send_timeout import install_send_timeout
+from pipe_service.protocol import MAX_CLIENT_FRAME_BYTES
 
 # rw for the owner and group, nothing for others: Open WebUI's user joins the group.
 SOCKET_UMASK = 0o117
@@ -33,6 +36,7 @@ def hypercorn_config(settings: Settings) -> Config:
     config.errorlog = "-"
     config.loglevel = "WARNING"
     config.include_server_header = False
+    config.websocket_max_message_size = MAX_CLIENT_FRAME_BYTES
     return config
 
 
@@ -51,6 +55,7 @@ async def serve_front(
     """
     socket_path = settings.effective_socket_path
     socket_path.parent.mkdir(parents=True, exist_ok=True)
+    install_send_timeout(settings.send_stall_s)
     app.asgi_app = ShieldFinalSend(app.asgi_app)  # type: ignore[method-assign]
     try:
         await serve(

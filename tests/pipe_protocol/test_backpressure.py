@@ -1,8 +1,8 @@
 """A shim that stops reading is cut off after the stall bound; everyone else is unaffected.
 
-hypercorn's sends cannot be cancelled (they are shielded), so the endpoint's watchdog closes the
-socket under a send that has been blocked for ``PIPE_SEND_STALL_S``. To fill the socket buffers
-the request asks ``sim/tool-call`` to quote a large tool output back (a few 200 KB deltas).
+hypercorn's writes are shielded, so the front bounds them itself (``send_stall_s``): a write the
+shim has not taken within the bound closes the connection. To fill the socket buffers the
+request asks ``sim/tool-call`` to quote a large tool output back (a few 200 KB deltas).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 import trio
 
-from pipe_service.front import pipe_transport
 from tests.pipe_protocol.conftest import ShimClient, open_shim, request_frame
 from tests.service.conftest import Sidecar, wait_until
 
@@ -20,9 +19,9 @@ STALL_S = 0.3
 BIG_WORD = "x" * 200_000
 
 
-@pytest.fixture(autouse=True)
-def short_stall_bound(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipe_transport, "PIPE_SEND_STALL_S", STALL_S)
+@pytest.fixture
+def sidecar_overrides() -> dict[str, Any]:
+    return {"send_stall_s": STALL_S}
 
 
 def _large_answer_request() -> dict[str, Any]:
