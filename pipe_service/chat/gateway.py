@@ -109,8 +109,12 @@ class ChatGateway:
         identity: RequestIdentity | None = None,
         task: str | None = None,
         tools: ToolContext | None = None,
+        options: TransformOptions | None = None,
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
+
+        ``options``: request-scoped transform options (e.g. the shim's admin valves); the
+        process defaults when None.
 
         ``tools``: with an executor (and not ``passthrough``) the model's function calls run
         here through the tools actor, in a loop, and the renderer never sees them; with
@@ -120,7 +124,7 @@ class ChatGateway:
             body=body,
             model=model,
             stream=stream,
-            options=self.options,
+            options=self.options if options is None else options,
             user=user,
             identity=identity,
             api_key=api_key,

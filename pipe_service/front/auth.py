@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import hmac
 
-from quart import Request
+from quart.wrappers.base import BaseRequestWebsocket
 
 from pipe_service.config import Settings
 
 
-def via_unix_socket(request: Request) -> bool:
+def via_unix_socket(request: BaseRequestWebsocket) -> bool:
     return request.scope.get("server") is None
 
 
-def bearer_token(request: Request) -> str | None:
+def bearer_token(request: BaseRequestWebsocket) -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -27,7 +27,7 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-def is_authorized(request: Request, settings: Settings) -> bool:
+def is_authorized(request: BaseRequestWebsocket, settings: Settings) -> bool:
     """True when the caller may use the API (constant-time token comparison)."""
     if via_unix_socket(request) or settings.api_token is None:
         return True
@@ -38,7 +38,7 @@ def is_authorized(request: Request, settings: Settings) -> bool:
     return hmac.compare_digest(token.encode(), expected.encode())
 
 
-def client_openrouter_key(request: Request, settings: Settings) -> str | None:
+def client_openrouter_key(request: BaseRequestWebsocket, settings: Settings) -> str | None:
     """An OpenRouter key the client sent as its bearer, used instead of the configured key.
 
     Only when the bearer is not our own API token and looks like an OpenRouter key, so a

@@ -14,7 +14,6 @@ reference/trio-stack.md, WebSocket addendum).
 
 from __future__ import annotations
 
-import copy
 import logging
 
 import trio
@@ -25,7 +24,6 @@ from actors.sessions import TurnHandle
 from pipe_service import __version__
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.gateway import ChatGateway
-from pipe_service.chat.transform_options import TransformOptions
 from pipe_service.chat.turn import TurnOutput
 from pipe_service.front.pipe_render import TurnRenderer, error_frame_for
 from pipe_service.front.pipe_request import TurnArguments, map_request
@@ -137,10 +135,9 @@ class PipeSession:
             wording=self._gateway,
         )
         stop: list[ServerFrame] = []  # set by the reader when the shim ends the request early
-        gateway = _gateway_with_options(self._gateway, arguments.options)
         try:
             async with (
-                gateway.open_turn(
+                self._gateway.open_turn(
                     arguments.body,
                     model=model,
                     stream=arguments.stream,
@@ -149,6 +146,7 @@ class PipeSession:
                     identity=arguments.identity,
                     task=arguments.task,
                     tools=_tool_context(arguments, executor),
+                    options=arguments.options,
                 ) as handle,
                 trio.open_nursery() as turn_nursery,
             ):
@@ -243,14 +241,3 @@ def _tool_context(
     )
 
 
-def _gateway_with_options(gateway: ChatGateway, options: TransformOptions) -> ChatGateway:
-    """``gateway`` running turns with request-scoped ``options`` (same actors and client).
-
-    A shallow copy shares every actor handle and differs only in ``options``; it stands in for
-    an ``options=`` argument of ``open_turn``.
-    """
-    if options is gateway.options:
-        return gateway
-    scoped = copy.copy(gateway)
-    scoped.options = options
-    return scoped

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Final, cast
+from typing import Final
 
 import trio
-from quart import Blueprint, Request, Response, current_app, websocket
+from quart import Blueprint, Response, current_app, websocket
 from quart.wrappers import Websocket
 
 from pipe_service.chat.gateway import ChatGateway
@@ -41,8 +41,7 @@ async def pipe_endpoint() -> Response | None:
     """Serve one shim-protocol session (see the module docstring)."""
     settings: Settings = current_app.config["SERVICE_CONTEXT"].settings
     ws: Websocket = websocket._get_current_object()  # type: ignore[attr-defined]
-    # is_authorized only reads the scope and headers, which a Websocket has as a Request does.
-    if not is_authorized(cast(Request, ws), settings):
+    if not is_authorized(ws, settings):
         logger.info("pipe connection refused: missing or invalid bearer token")
         body = json.dumps({"error": {"code": ErrorCode.UNAUTHORIZED, "message": "bad token"}})
         return Response(body, status=401, content_type="application/json")
