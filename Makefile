@@ -5,6 +5,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Open WebUI 0.12.4 for the end-to-end suite lives outside the repo, reused across runs.
+OWUI_VENV ?= $(HOME)/.cache/pipe-service/owui-0.12.4
 
 .PHONY: setup run test lint types unit docs e2e bench clean
 
@@ -29,6 +31,10 @@ unit: setup
 	$(BIN)/pytest
 
 test: lint types unit
+
+e2e: setup
+	OWUI_VENV=$(OWUI_VENV) scripts/owui_venv.sh
+	OWUI_VENV=$(OWUI_VENV) $(BIN)/pytest -m e2e tests/e2e
 
 docs: setup
 	$(BIN)/pipe-service config --update-docs docs/configuration.md
