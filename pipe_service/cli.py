@@ -15,6 +15,7 @@ import trio
 from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
+from pipe_service.installer.commands import add_shim_commands, run_shim_command
 from pipe_service.logs import configure_logging
 from pipe_service.simulator.standalone import add_pacing_options
 
@@ -31,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "bench":
         return run_bench_command(args)
+    if args.command == "shim":
+        return run_shim_command(args)
     if args.command == "config" and args.update_docs is not None:
         changed = update_reference_doc(args.update_docs)
         print(f"{args.update_docs}: {'updated' if changed else 'already current'}")
@@ -118,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8790)
     simulator.add_argument("--catalog", type=Path, default=None, help="catalog JSON to serve")
+    add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)
     return parser
