@@ -36,6 +36,9 @@ e2e: setup
 	OWUI_VENV=$(OWUI_VENV) scripts/owui_venv.sh
 	OWUI_VENV=$(OWUI_VENV) $(BIN)/pytest -m e2e tests/e2e
 
+bench: setup
+	$(BIN)/pipe-service bench
+
 docs: setup
 	$(BIN)/pipe-service config --update-docs docs/configuration.md
 

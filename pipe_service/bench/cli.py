@@ -80,6 +80,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             concurrency=args.concurrency or plan.concurrency,
             rounds=args.rounds or plan.rounds,
             warmup_streams=plan.warmup_streams,
+            idle_sample_s=plan.idle_sample_s,
             sidecar_settings={
                 env_name(name.strip()): value
                 for name, value in (_setting(text) for text in args.sidecar_settings)

@@ -74,6 +74,8 @@ class BenchPlan:
     concurrency: tuple[int, ...]
     rounds: int
     warmup_streams: int = 2
+    # Long enough for the 10 ms clock tick of /proc CPU times to matter little.
+    idle_sample_s: float = 2.0
     startup_limit_s: float = 60.0
     sidecar_settings: dict[str, str] = field(default_factory=dict)
     include_shim: bool = True
@@ -111,6 +113,7 @@ def quick_plan(*, scenario_names: tuple[str, ...] = ("paced", "burst")) -> Bench
         concurrency=(1, 2),
         rounds=1,
         warmup_streams=1,
+        idle_sample_s=0.5,
     )
 
 

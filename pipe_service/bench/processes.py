@@ -26,6 +26,10 @@ from pipe_service.bench.streams import BENCH_API_KEY
 
 READY_POLL_S: Final = 0.05
 LOG_TAIL_CHARS: Final = 2000
+# Idle pooled connections are dropped after this long, well inside hypercorn's 5 s keep-alive
+# timeout: a batch that reused a connection the server was closing would fail with a
+# RemoteProtocolError that is the benchmark's fault, not the server's.
+CLIENT_KEEPALIVE_EXPIRY_S: Final = 2.0
 # Variables of the caller's environment that would change the sidecar under test.
 _FOREIGN_ENV_PREFIXES: Final = ("PIPE_SERVICE_", "OPENROUTER_", "DATABASE_URL", "REDIS_URL")
 
@@ -129,11 +133,20 @@ async def start_sidecar(
     return Sidecar(process, socket_path, pid)
 
 
+def client_limits(connections: int) -> httpx.Limits:
+    """Pool limits of the load generator's clients (see ``CLIENT_KEEPALIVE_EXPIRY_S``)."""
+    return httpx.Limits(
+        max_connections=connections,
+        max_keepalive_connections=connections,
+        keepalive_expiry=CLIENT_KEEPALIVE_EXPIRY_S,
+    )
+
+
 def uds_client(socket_path: Path, *, connections: int = 10) -> httpx.AsyncClient:
     """An httpx client for the sidecar's Unix socket."""
     transport = httpx.AsyncHTTPTransport(
         uds=str(socket_path),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
+        limits=client_limits(connections),
     )
     return httpx.AsyncClient(transport=transport, base_url="http://sidecar", timeout=None)
 

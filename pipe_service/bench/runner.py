@@ -26,6 +26,7 @@ from pipe_service.bench.processes import (
     BenchSetupError,
     Sidecar,
     Simulator,
+    client_limits,
     start_sidecar,
     start_simulator,
     uds_client,
@@ -118,7 +119,7 @@ async def _measure_scenario(
     notes: list[str],
 ) -> list[LevelResult]:
     connections = plan.max_concurrency
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    limits = client_limits(connections)
     async with (
         httpx.AsyncClient(base_url=simulator.base_url, limits=limits, timeout=None) as direct,
         uds_client(sidecar.socket_path, connections=connections) as via_sidecar,
@@ -129,11 +130,23 @@ async def _measure_scenario(
             shim=partial(pipe_stream, sidecar.socket_path) if plan.include_shim else None,
         )
         await _warm_up(plan, scenario, paths, notes)
+        idle = await _idle_cpu_fraction(sidecar.pid, plan.idle_sample_s)
+        notes.append(
+            f"{scenario.name}: idle sidecar used {idle:.1%} of a core "
+            f"(over {plan.idle_sample_s:g} s after the warm-up; included in the CPU figures)"
+        )
         levels = []
         for concurrency in plan.concurrency:
             say(f"scenario {scenario.name}: {concurrency} concurrent streams x {plan.rounds}")
             levels.append(await _measure_level(plan, scenario, paths, sidecar.pid, concurrency))
     return levels
+
+
+async def _idle_cpu_fraction(pid: int, sample_s: float) -> float:
+    """The sidecar's background CPU use with no request open (timers, periodic actors)."""
+    before = cpu_seconds(pid)
+    await trio.sleep(sample_s)
+    return (cpu_seconds(pid) - before) / sample_s
 
 
 async def _warm_up(plan: BenchPlan, scenario: Scenario, paths: _Paths, notes: list[str]) -> None:

@@ -7,6 +7,9 @@ buffered delta is ``flush_interval_s`` old, whichever comes first. Measuring age
 delta (not idle time since the newest) bounds the latency a user sees even when deltas keep
 trickling in. Any other event first flushes what is pending, so order is always preserved.
 
+The first delta of each kind in a turn is never held: time to first token is what users feel,
+and `pipe-service bench` measured the flush window adding ~25 ms to it (docs/benchmarks.md).
+
 :class:`DeltaCoalescer` is a pure core (time is a parameter); :func:`coalesce_events` is the trio
 pump that drives it between two memory channels.
 """
@@ -35,8 +38,9 @@ class DeltaCoalescer(Generic[ItemT]):
     Synopsis::
 
         coalescer = DeltaCoalescer[TurnEvent](flush_bytes=256, flush_interval_s=0.03)
-        out = coalescer.add(TextDelta("a"), now)      # [] (buffered)
-        out = coalescer.due(now + 0.03)               # [TextDelta("a")]
+        out = coalescer.add(TextDelta("a"), now)      # [TextDelta("a")] (first: at once)
+        out = coalescer.add(TextDelta("b"), now)      # [] (buffered)
+        out = coalescer.due(now + 0.03)               # [TextDelta("b")]
         out = coalescer.flush()                       # [] at end of turn
     """
 
@@ -51,6 +55,7 @@ class DeltaCoalescer(Generic[ItemT]):
         self._parts: list[str] = []
         self._size = 0
         self._deadline: float | None = None
+        self._seen: set[type[TextDelta] | type[ReasoningDelta]] = set()
 
     def add(self, event: ItemT, now: float) -> list[ItemT]:
         """Buffer a delta, or pass any other event through after the pending delta."""
@@ -62,6 +67,9 @@ class DeltaCoalescer(Generic[ItemT]):
             out += self.flush()
         if not event.text:
             return out
+        if kind not in self._seen:
+            self._seen.add(kind)
+            return [*out, *self.flush(), event]
         if self._kind is None:
             self._kind = kind
             self._deadline = now + self._flush_interval_s

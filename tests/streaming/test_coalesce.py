@@ -18,10 +18,23 @@ INTERVAL = 0.05
 
 
 def make(flush_bytes: int = 64) -> DeltaCoalescer[TurnEvent]:
-    return DeltaCoalescer[TurnEvent](flush_bytes=flush_bytes, flush_interval_s=INTERVAL)
+    """A coalescer past the first delta of each kind (those go out at once, tested below)."""
+    coalescer = DeltaCoalescer[TurnEvent](flush_bytes=flush_bytes, flush_interval_s=INTERVAL)
+    assert coalescer.add(ReasoningDelta("r0"), 0.0) == [ReasoningDelta("r0")]
+    assert coalescer.add(TextDelta("t0"), 0.0) == [TextDelta("t0")]
+    return coalescer
 
 
 # -- the pure core ----------------------------------------------------------------------------
+
+
+def test_the_first_delta_of_each_kind_goes_out_at_once() -> None:
+    coalescer = DeltaCoalescer[TurnEvent](flush_bytes=64, flush_interval_s=INTERVAL)
+    assert coalescer.add(TextDelta("Hel"), 0.0) == [TextDelta("Hel")]
+    assert coalescer.add(TextDelta("lo"), 0.0) == []
+    assert coalescer.add(ReasoningDelta("hm"), 0.0) == [TextDelta("lo"), ReasoningDelta("hm")]
+    assert coalescer.add(ReasoningDelta("m"), 0.0) == []
+    assert coalescer.flush() == [ReasoningDelta("m")]
 
 
 def test_consecutive_text_deltas_merge() -> None:
@@ -110,43 +123,47 @@ async def pump(script: Script, *, flush_bytes: int = 64) -> list[tuple[float, Tu
 
 async def test_lone_delta_is_released_after_the_interval(autojump_clock: trio.abc.Clock) -> None:
     async def script(send: trio.MemorySendChannel[TurnEvent]) -> None:
+        await send.send(TextDelta("first"))
         await send.send(TextDelta("a"))
         await trio.sleep(1)
 
-    assert await pump(script) == [(INTERVAL, TextDelta("a"))]
+    assert await pump(script) == [(0, TextDelta("first")), (INTERVAL, TextDelta("a"))]
 
 
 async def test_trickling_deltas_merge_until_oldest_is_due(autojump_clock: trio.abc.Clock) -> None:
     async def script(send: trio.MemorySendChannel[TurnEvent]) -> None:
-        for text in "abc":
+        for text in "_abc":
             await send.send(TextDelta(text))
-            await trio.sleep(0.02)
+            if text != "_":
+                await trio.sleep(0.02)
         await trio.sleep(1)
 
-    # a@0, b@0.02, c@0.04 → one "abc" at 0.05; nothing more.
-    assert await pump(script) == [(INTERVAL, TextDelta("abc"))]
+    # _ at once; a@0, b@0.02, c@0.04 → one "abc" at 0.05; nothing more.
+    assert await pump(script) == [(0, TextDelta("_")), (INTERVAL, TextDelta("abc"))]
 
 
 async def test_size_flush_does_not_wait(autojump_clock: trio.abc.Clock) -> None:
     async def script(send: trio.MemorySendChannel[TurnEvent]) -> None:
+        await send.send(TextDelta("_"))
         await trio.sleep(0.3)
         await send.send(TextDelta("ab"))
         await send.send(TextDelta("cd"))
         await trio.sleep(1)
 
-    assert await pump(script, flush_bytes=4) == [(0.3, TextDelta("abcd"))]
+    assert await pump(script, flush_bytes=4) == [(0, TextDelta("_")), (0.3, TextDelta("abcd"))]
 
 
 async def test_other_event_releases_pending_delta_in_order(autojump_clock: trio.abc.Clock) -> None:
     status = Status("Searching the web…", done=False)
 
     async def script(send: trio.MemorySendChannel[TurnEvent]) -> None:
+        await send.send(TextDelta("_"))
         await send.send(TextDelta("a"))
         await trio.sleep(0.01)
         await send.send(status)
         await trio.sleep(1)
 
-    assert await pump(script) == [(0.01, TextDelta("a")), (0.01, status)]
+    assert await pump(script) == [(0, TextDelta("_")), (0.01, TextDelta("a")), (0.01, status)]
 
 
 async def test_end_of_input_flushes_and_closes_output(autojump_clock: trio.abc.Clock) -> None:
