@@ -114,6 +114,7 @@ def transform_request(
     payload.update(reasoning_fields(body, model, options, user))
     payload.update(identifier_fields(options, identity, notes))
     _add_web_search(payload, model, options, user)
+    _add_server_tools(payload, model, options)
     _add_plugins(payload, options)
     return TransformResult(payload=payload, notes=tuple(notes))
 
@@ -186,6 +187,21 @@ def _add_web_search(
         payload.setdefault("tools", []).append(tool)
     else:
         payload.setdefault("plugins", []).append({"id": "web", "max_results": max_results})
+
+
+def _add_server_tools(
+    payload: dict[str, Any], model: ModelCapabilities, options: TransformOptions
+) -> None:
+    # OpenRouter runs these itself; they are tools, so only tool-calling models get them.
+    if not model.tools:
+        return
+    enabled = {
+        "openrouter:web_fetch": options.web_fetch_enabled,
+        "openrouter:datetime": options.datetime_enabled,
+    }
+    for tool_type, on in enabled.items():
+        if on:
+            payload.setdefault("tools", []).append({"type": tool_type})
 
 
 def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:

@@ -156,6 +156,20 @@ class TransformOptions(BaseModel):
             "support get the plugin instead). 'plugin' always uses the `web` plugin."
         ),
     )
+    web_fetch_enabled: bool = Field(
+        default=False,
+        description=(
+            "Default false. Offer the `openrouter:web_fetch` server tool (the model may read a "
+            "web page by URL) to tool-calling models."
+        ),
+    )
+    datetime_enabled: bool = Field(
+        default=False,
+        description=(
+            "Default false. Offer the `openrouter:datetime` server tool (the current date and "
+            "time) to tool-calling models."
+        ),
+    )
     file_parser_engine: FileParserEngine | None = Field(
         default=None,
         description=(

@@ -123,6 +123,8 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "enable_strict_tool_calling": "strict_tools",
     "enable_web_search": "web_search_enabled",
     "enable_web_search_tool": "web_search_enabled",
+    "enable_web_fetch": "web_fetch_enabled",
+    "enable_datetime": "datetime_enabled",
 }
 
 

@@ -153,6 +153,24 @@ def test_user_can_turn_web_search_off() -> None:
     assert "tools" not in build(body(), options=options, user=UserOverrides(web_search=False))
 
 
+def test_server_tools_are_off_by_default() -> None:
+    tools = build(body()).get("tools", [])
+    assert not [tool for tool in tools if tool["type"].startswith("openrouter:")]
+
+
+def test_enabled_server_tools_are_offered_to_tool_calling_models() -> None:
+    options = TransformOptions(web_fetch_enabled=True, datetime_enabled=True)
+    assert build(body(), options=options)["tools"] == [
+        {"type": "openrouter:web_fetch"},
+        {"type": "openrouter:datetime"},
+    ]
+
+
+def test_server_tools_are_not_offered_to_models_without_tool_calling() -> None:
+    options = TransformOptions(web_fetch_enabled=True, datetime_enabled=True)
+    assert "tools" not in build(body(), BARE, options)
+
+
 def test_web_search_results_are_bounded() -> None:
     with pytest.raises(ValidationError):
         TransformOptions(web_search_max_results=26)
