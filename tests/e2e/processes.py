@@ -173,8 +173,13 @@ class OpenWebUIProcess:
     def start(self) -> None:
         """Launch without waiting (it takes ~16 s); :meth:`wait_healthy` waits."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # CI sets DATABASE_URL/REDIS_URL for our own tests; Open WebUI reads the same names and
+        # must keep its own SQLite under DATA_DIR.
         env = {
-            key: value for key, value in os.environ.items() if not key.startswith("PIPE_SERVICE_")
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith("PIPE_SERVICE_")
+            and key not in ("OPENROUTER_API_KEY", "DATABASE_URL", "REDIS_URL")
         }
         env |= {
             "DATA_DIR": str(self.data_dir),
