@@ -25,7 +25,7 @@ from actors import tools as tools_actor
 from actors.admission import AdmissionGate, AdmissionLimits, open_admission_queue
 from actors.catalog import Catalog, CatalogPolicy
 from actors.signals import watch_signals
-from pipe_service.chat.gateway import ChatGateway, StreamingOptions
+from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import Settings
 from pipe_service.context import ServiceContext
 from pipe_service.front.app import create_front_app
@@ -41,6 +41,10 @@ logger = logging.getLogger("pipe_service.service")
 
 EXIT_OK = 0
 EXIT_ACTOR_FAILED = 70  # EX_SOFTWARE: an actor kept crashing past its restart intensity
+
+# Running chats may finish during this share of the front's graceful timeout; the rest is
+# left for their "restarting" notice to reach the client before hypercorn closes connections.
+SHUTDOWN_DRAIN_FRACTION = 0.8
 
 
 @dataclass(frozen=True)
@@ -182,6 +186,10 @@ async def start_service(
         ),
         messages=settings.messages,
         tools=tool_runner,
+        shutdown=ShutdownPolicy(
+            wait_requested=supervisor.wait_shutdown_requested,
+            drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
+        ),
     )
     context = ServiceContext(
         settings=settings,

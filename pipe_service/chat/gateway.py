@@ -8,7 +8,7 @@ with the right status code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from functools import partial
@@ -28,14 +28,32 @@ from pipe_service.chat.error_messages import (
     render_error_markdown,
     render_interrupted_notice,
 )
+from pipe_service.chat.events import Failed
 from pipe_service.chat.transform_options import RequestIdentity, TransformOptions, UserOverrides
-from pipe_service.chat.turn import TurnError, TurnOutput, TurnRequest, run_turn
+from pipe_service.chat.turn import SHUTTING_DOWN, TurnError, TurnOutput, TurnRequest, run_turn
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
+
+
+@dataclass(frozen=True)
+class ShutdownPolicy:
+    """How running turns end when the sidecar stops: ``drain_s`` after ``wait_requested``
+    returns they are cut with a notice (shorter than the front's graceful timeout, so the
+    notice still reaches the client)."""
+
+    wait_requested: Callable[[], Awaitable[None]]
+    drain_s: float
+
+
+async def cut_after_shutdown(scope: trio.CancelScope, policy: ShutdownPolicy) -> None:
+    """Cancel ``scope`` ``policy.drain_s`` after shutdown is requested."""
+    await policy.wait_requested()
+    await trio.sleep(policy.drain_s)
+    scope.cancel()
 
 
 @dataclass(frozen=True)
@@ -61,9 +79,11 @@ class ChatGateway:
         streaming: StreamingOptions,
         messages: MessageSettings | None = None,
         tools: ToolRunner | None = None,
+        shutdown: ShutdownPolicy | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
-        settings serves (tools still run, but its statistics reach no /status)."""
+        settings serves (tools still run, but its statistics reach no /status). ``shutdown``:
+        without one, running turns are never cut when the process stops."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -72,6 +92,7 @@ class ChatGateway:
         self.streaming = streaming
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
+        self.shutdown = shutdown
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""
@@ -143,10 +164,37 @@ class ChatGateway:
     ) -> None:
         try:
             async with self.admission.admit():
-                await self._coalesced_turn(request, send)
+                await self._turn_until_shutdown(request, send)
         except ServerBusyError as busy:
             async with send:
                 await send.send(TurnError(busy))
+
+    async def _turn_until_shutdown(
+        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
+    ) -> None:
+        """Run the turn; when the sidecar stops, give it ``drain_s`` to finish, then cut it
+        with a clear notice instead of letting the connection drop mid-answer."""
+        if self.shutdown is None:
+            await self._coalesced_turn(request, send)
+            return
+        notice = send.clone()  # the coalescer closes ``send``; this end outlives it
+        async with notice:
+            turn_scope = trio.CancelScope()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(cut_after_shutdown, turn_scope, self.shutdown)
+                with turn_scope:
+                    await self._coalesced_turn(request, send)
+                nursery.cancel_scope.cancel()
+            if turn_scope.cancelled_caught:
+                await notice.send(
+                    Failed(
+                        code=SHUTTING_DOWN,
+                        message="The service is restarting; this answer was cut short. "
+                        "Please send it again in a moment.",
+                        error_type=None,
+                        response_id=None,
+                    )
+                )
 
     async def _coalesced_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]

@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 
 MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
 
+SHUTTING_DOWN = "shutting_down"
+"""``Failed.code`` of a turn cut because the sidecar is stopping."""
+
 
 @dataclass(frozen=True)
 class TurnRequest:

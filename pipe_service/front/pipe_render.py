@@ -39,10 +39,10 @@ from pipe_service.chat.events import (
 )
 from pipe_service.chat.openai_chunks import usage_dict
 from pipe_service.chat.owui_events import citation_event, status_event
-from pipe_service.chat.turn import TurnError, TurnOutput
+from pipe_service.chat.turn import SHUTTING_DOWN, TurnError, TurnOutput, failure_as_error
 from pipe_service.chat.usage_line import format_usage_line
 from pipe_service.front.pipe_request import RenderOptions
-from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.protocol import (
     Busy,
     Delta,
@@ -189,7 +189,7 @@ class TurnRenderer:
         return [done]
 
     def _failed(self, failed: Failed) -> ServerFrame:
-        error = _failure_as_upstream_error(failed)
+        error = failure_as_error(failed)
         if self._output_started:
             return Error(
                 code=ErrorCode.INTERRUPTED,
@@ -199,7 +199,7 @@ class TurnRenderer:
                 content=self._partial_content(),
             )
         return Error(
-            code=ErrorCode.UPSTREAM,
+            code=ErrorCode.SHUTTING_DOWN if failed.code == SHUTTING_DOWN else ErrorCode.UPSTREAM,
             message=self._wording.error_markdown(error),
             error_id=error.error_id,
             retry_after_s=error.retry_after_s,
@@ -208,14 +208,6 @@ class TurnRenderer:
     def _partial_content(self) -> str | None:
         # Streamed text already reached the shim; only a whole-answer request needs it here.
         return "".join(self._text) if self._whole_answer else None
-
-
-def _failure_as_upstream_error(failed: Failed) -> UpstreamError:
-    try:
-        kind = UpstreamErrorKind(failed.code)
-    except ValueError:
-        kind = UpstreamErrorKind.STREAM_FAILED
-    return UpstreamError(kind, failed.message, error_type=failed.error_type)
 
 
 def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
