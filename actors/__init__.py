@@ -1,7 +1,8 @@
 """The actor runtime: bounded inboxes, a one-for-one restarting supervisor, graceful shutdown.
 
-See ``docs/actors.md``. Per-actor modules (``actors.catalog``, ``actors.admission``, ...) build on
-the names re-exported here.
+See ``docs/actors.md``. This package is the runtime only and imports nothing from
+``pipe_service``; each concern's actor lives beside its logic (``pipe_service.catalog.actor``,
+``pipe_service.tools.actor``, ...) and builds on the names re-exported here.
 """
 
 from __future__ import annotations

@@ -18,13 +18,11 @@ import trio
 from pydantic import SecretStr
 
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
-from actors import admission as admission_actor
-from actors import catalog as catalog_actor
-from actors import sessions as sessions_actor
-from actors import tools as tools_actor
-from actors.admission import AdmissionGate, AdmissionLimits, open_admission_queue
-from actors.catalog import Catalog, CatalogPolicy
 from actors.signals import watch_signals
+from pipe_service.admission import actor as admission_actor
+from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
+from pipe_service.catalog import actor as catalog_actor
+from pipe_service.catalog.actor import Catalog, CatalogPolicy
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import Settings
 from pipe_service.context import ServiceContext
@@ -32,9 +30,11 @@ from pipe_service.front.app import create_front_app
 from pipe_service.front.serve import serve_front
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.sessions import actor as sessions_actor
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage.engine import Database
+from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
 
 logger = logging.getLogger("pipe_service.service")

@@ -16,9 +16,8 @@ from typing import Any
 
 import trio
 
-from actors.admission import AdmissionGate, ServerBusyError
-from actors.catalog import Catalog
-from actors.sessions import Sessions, TurnHandle
+from pipe_service.admission.actor import AdmissionGate, ServerBusyError
+from pipe_service.catalog.actor import Catalog
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
 from pipe_service.catalog.registry import UnknownModelError
@@ -29,14 +28,16 @@ from pipe_service.chat.error_messages import (
     render_interrupted_notice,
 )
 from pipe_service.chat.events import Failed
-from pipe_service.chat.transform_options import RequestIdentity, TransformOptions, UserOverrides
-from pipe_service.chat.turn import SHUTTING_DOWN, TurnError, TurnOutput, TurnRequest, run_turn
+from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
+from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.sessions.actor import Sessions, TurnHandle
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
+from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
 
 @dataclass(frozen=True)

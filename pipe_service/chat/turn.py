@@ -10,22 +10,20 @@ loop of :mod:`pipe_service.tools.loop`: several upstream runs, tools run in betw
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import trio
 
-from pipe_service.catalog.capabilities import ModelCapabilities
-from pipe_service.chat.events import Completed, Failed, TurnEvent
-from pipe_service.chat.transform import build_responses_payload, build_task_payload
-from pipe_service.chat.transform_options import RequestIdentity, TransformOptions, UserOverrides
+from pipe_service.chat.events import Completed, Failed
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
+from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
-from pipe_service.tools.contract import ToolContext
+from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
+from pipe_service.tools.registry import ToolRegistry
+from pipe_service.transform.payload import build_responses_payload, build_task_payload
 
 if TYPE_CHECKING:
     from pipe_service.tools.runner import ToolRunner
@@ -36,31 +34,6 @@ SHUTTING_DOWN = "shutting_down"
 """``Failed.code`` of a turn cut because the sidecar is stopping."""
 
 
-@dataclass(frozen=True)
-class TurnRequest:
-    """Everything one turn needs, resolved by the caller (model looked up, options merged)."""
-
-    body: Mapping[str, Any]
-    model: ModelCapabilities
-    stream: bool
-    options: TransformOptions
-    user: UserOverrides | None = None
-    identity: RequestIdentity | None = None
-    api_key: str | None = None
-    task: str | None = None
-    extra_headers: Mapping[str, str] = field(default_factory=dict)
-    tools: ToolContext | None = None
-
-
-@dataclass(frozen=True)
-class TurnError:
-    """The turn failed before any output; renderers answer with an error, not a stream."""
-
-    error: Exception
-
-
-TurnOutput = TurnEvent | TurnError
-Emit = Callable[[TurnOutput], Awaitable[None]]
 
 
 def build_payload(request: TurnRequest) -> dict[str, Any]:
@@ -94,10 +67,6 @@ async def run_turn(
     :class:`Failed` event after the partial output, so renderers keep what the user saw.
     With ``tool_runner`` and a tool executor on the request, tools run in a loop.
     """
-    # Imported here: the loop drives this module's upstream runs, so it imports this module.
-    from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
-    from pipe_service.tools.registry import ToolRegistry
-
     async with send:
         runner = tool_runner if wants_tool_loop(request) else None
         registry = ToolRegistry.from_specs(request.tools.specs if request.tools else [])

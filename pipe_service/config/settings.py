@@ -16,9 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
-from pipe_service.chat.transform_options import TransformOptions
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.tools.settings import ToolSettings
+from pipe_service.transform.options import TransformOptions
 
 ENV_PREFIX = "PIPE_SERVICE_"
 

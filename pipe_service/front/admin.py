@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from actors.catalog import Catalog, InjectFault
+from pipe_service.catalog.actor import Catalog, InjectFault
 from pipe_service.context import ServiceContext
 from pipe_service.front.auth import is_authorized
 

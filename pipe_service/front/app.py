@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from quart_trio import QuartTrio
 
-from actors.catalog import Catalog
+from pipe_service.catalog.actor import Catalog
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.context import ServiceContext
 from pipe_service.front.admin import admin
 from pipe_service.front.health import health
 from pipe_service.front.metrics import build_registry, metrics
 from pipe_service.front.openai_api import openai_api
-from pipe_service.front.pipe_ws import pipe_ws
+from pipe_service.front.pipe.ws import pipe_ws
 
 
 def create_front_app(

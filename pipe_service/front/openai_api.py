@@ -18,14 +18,15 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
-from actors.sessions import TurnHandle
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
-from pipe_service.chat.turn import TurnError, TurnOutput, failure_as_error
+from pipe_service.chat.turn import failure_as_error
+from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
 from pipe_service.front.auth import client_openrouter_key, is_authorized
 from pipe_service.front.openai_errors import ApiError, api_error_for
+from pipe_service.sessions.actor import TurnHandle
 
 logger = logging.getLogger("pipe_service.front.openai_api")
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from actors.admission import ServerBusyError
-from actors.catalog import CatalogUnavailableError
+from pipe_service.admission.actor import ServerBusyError
+from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
-from pipe_service.chat.transform_errors import RequestTransformError
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.transform.errors import RequestTransformError
 
 _KIND_STATUS: dict[UpstreamErrorKind, int] = {
     UpstreamErrorKind.BAD_REQUEST: 400,

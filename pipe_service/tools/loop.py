@@ -37,7 +37,7 @@ from pipe_service.chat.events import (
     ToolCallRequest,
     Usage,
 )
-from pipe_service.chat.turn import TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.tools.contract import (
     ToolContext,
@@ -48,7 +48,6 @@ from pipe_service.tools.contract import (
 from pipe_service.tools.registry import ToolRegistry
 from pipe_service.tools.runner import ToolRunner
 
-Emit = Callable[[TurnOutput], Awaitable[None]]
 RunOnce = Callable[[dict[str, Any], Emit], Awaitable[None]]
 
 TOOL_EXECUTOR_GONE: Final = "tool_executor_gone"

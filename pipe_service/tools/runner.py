@@ -1,6 +1,6 @@
 """Run one round of function calls under the process's limits, timeouts, retries and breakers.
 
-:class:`ToolRunner` is the tools actor's handle (``actors/tools.py`` owns it for the life of the
+:class:`ToolRunner` is the tools actor's handle (``tools/actor.py`` owns it for the life of the
 process, so breakers and the global limit are shared by every request). A round runs in the
 *caller's* task tree, not the actor's: cancelling a turn cancels its tools, and a tool never
 outlives the request that asked for it.

@@ -14,9 +14,9 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipe_service.chat.transform_options import TransformOptions
-from pipe_service.front.pipe_request import map_request
+from pipe_service.front.pipe.request import map_request
 from pipe_service.protocol import ErrorCode, ProtocolError, Request, parse_client_frame
+from pipe_service.transform.options import TransformOptions
 from tests.pipe_protocol.conftest import open_shim, request_frame
 from tests.service.conftest import Sidecar
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from pipe_service.front import pipe_ws
+from pipe_service.front.pipe import ws as pipe_ws
 from tests.pipe_protocol.conftest import Session, open_shim, request_frame
 from tests.service.conftest import Sidecar
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 
-from pipe_service.front.pipe_tools import ShimDisconnectedError, ShimToolExecutor
+from pipe_service.front.pipe.tools import ShimDisconnectedError, ShimToolExecutor
 from pipe_service.protocol import ServerFrame, ToolCall, ToolResult
 from pipe_service.tools.contract import ToolInvocation, ToolOutcome
 

@@ -6,8 +6,13 @@ import pytest
 import trio
 import trio.testing
 
-from actors import admission
-from actors.admission import AdmissionGate, AdmissionLimits, ServerBusyError, open_admission_queue
+from pipe_service.admission import actor as admission
+from pipe_service.admission.actor import (
+    AdmissionGate,
+    AdmissionLimits,
+    ServerBusyError,
+    open_admission_queue,
+)
 
 
 async def _start(nursery: trio.Nursery, slots: int, queue: int) -> AdmissionGate:

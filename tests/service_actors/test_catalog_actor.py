@@ -10,8 +10,14 @@ import pytest
 import trio
 import trio.testing
 
-from actors import catalog as catalog_actor
-from actors.catalog import Catalog, CatalogPolicy, CatalogUnavailableError, InjectFault, retry_delay
+from pipe_service.catalog import actor as catalog_actor
+from pipe_service.catalog.actor import (
+    Catalog,
+    CatalogPolicy,
+    CatalogUnavailableError,
+    InjectFault,
+    retry_delay,
+)
 from pipe_service.catalog.filters import CatalogFilterOptions
 
 POLICY = CatalogPolicy(ttl_s=600, retry_initial_s=2, retry_max_s=16, warmup_s=10)

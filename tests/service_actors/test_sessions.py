@@ -6,8 +6,8 @@ import pytest
 import trio
 import trio.testing
 
-from actors import sessions as sessions_actor
-from actors.sessions import Sessions
+from pipe_service.sessions import actor as sessions_actor
+from pipe_service.sessions.actor import Sessions
 
 
 async def _start(nursery: trio.Nursery) -> Sessions:

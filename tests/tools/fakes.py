@@ -15,7 +15,8 @@ from typing import Any, cast
 
 import trio
 
-from pipe_service.chat.turn import TurnOutput, TurnRequest, run_turn
+from pipe_service.chat.turn import run_turn
+from pipe_service.chat.turn_request import TurnOutput, TurnRequest
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.tools.contract import ToolInvocation, ToolOutcome

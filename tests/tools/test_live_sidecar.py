@@ -12,7 +12,7 @@ from typing import Any
 import trio
 
 from pipe_service.chat.events import Completed, Failed, Status, TextDelta, ToolCallRequest
-from pipe_service.chat.turn import TurnOutput
+from pipe_service.chat.turn_request import TurnOutput
 from pipe_service.tools.contract import (
     ToolContext,
     ToolExecutorGoneError,

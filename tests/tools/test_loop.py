@@ -22,8 +22,7 @@ from pipe_service.chat.events import (
     ToolCallRequest,
     Usage,
 )
-from pipe_service.chat.transform_options import TransformOptions
-from pipe_service.chat.turn import TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.tools.contract import (
     ToolContext,
@@ -34,6 +33,7 @@ from pipe_service.tools.contract import (
 from pipe_service.tools.loop import TOOL_EXECUTOR_GONE
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
+from pipe_service.transform.options import TransformOptions
 from tests.tools.fakes import (
     RecordingExecutor,
     ScriptedUpstream,

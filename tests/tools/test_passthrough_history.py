@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipe_service.chat.transform import TransformOptions, build_responses_payload
+from pipe_service.transform.payload import TransformOptions, build_responses_payload
 from tests.transform.models import FULL
 
 

@@ -6,11 +6,11 @@ import dataclasses
 from typing import Any
 
 from pipe_service.chat.events import Citation, Status
-from pipe_service.chat.transform_options import TransformOptions
-from pipe_service.chat.turn import TurnRequest
+from pipe_service.chat.turn_request import TurnRequest
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
+from pipe_service.transform.options import TransformOptions
 from tests.tools.fakes import (
     RecordingExecutor,
     ScriptedUpstream,

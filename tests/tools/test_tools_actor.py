@@ -7,7 +7,7 @@ from functools import partial
 import trio
 import trio.testing
 
-from actors import tools as tools_actor
+from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 

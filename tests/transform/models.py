@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities, capabilities_from_row
-from pipe_service.chat.transform import TransformOptions, build_responses_payload
+from pipe_service.transform.payload import TransformOptions, build_responses_payload
 
 ALL_PARAMETERS = [
     "temperature", "top_p", "top_k", "presence_penalty", "frequency_penalty", "max_tokens",

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from pipe_service.chat.transform import RequestTransformError, transform_request
-from pipe_service.chat.transform_options import TransformOptions
+from pipe_service.transform.options import TransformOptions
+from pipe_service.transform.payload import RequestTransformError, transform_request
 from tests.transform.models import BARE, FULL, body, build, user_says
 
 

@@ -7,7 +7,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from pipe_service.chat.transform import (
+from pipe_service.transform.options import ProviderRouting
+from pipe_service.transform.params import sanitize_metadata
+from pipe_service.transform.payload import (
     RequestIdentity,
     RequestTransformError,
     TransformOptions,
@@ -15,8 +17,6 @@ from pipe_service.chat.transform import (
     build_task_payload,
     transform_request,
 )
-from pipe_service.chat.transform_options import ProviderRouting
-from pipe_service.chat.transform_params import sanitize_metadata
 from tests.transform.models import BARE, FULL, body, build, model
 
 IDENTITY = RequestIdentity(user_id="u-1", chat_id="c-1", session_id="s-1", message_id="m-1")

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipe_service.catalog.capabilities import ModelCapabilities
-from pipe_service.chat.transform import (
+from pipe_service.transform.payload import (
     RequestIdentity,
     RequestTransformError,
     TransformOptions,

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from pipe_service.chat.transform import RequestTransformError, transform_request
-from pipe_service.chat.transform_options import TransformOptions
-from pipe_service.chat.transform_schema import (
+from pipe_service.transform.options import TransformOptions
+from pipe_service.transform.payload import RequestTransformError, transform_request
+from pipe_service.transform.schema import (
     MAX_SCHEMA_DEPTH,
     NotStrictableError,
     to_strict_schema,

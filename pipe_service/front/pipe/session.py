@@ -19,16 +19,15 @@ import logging
 import trio
 from quart.wrappers import Websocket
 
-from actors.catalog import CatalogUnavailableError
-from actors.sessions import TurnHandle
 from pipe_service import __version__
+from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.gateway import ChatGateway
-from pipe_service.chat.turn import TurnOutput
-from pipe_service.front.pipe_render import TurnRenderer, error_frame_for
-from pipe_service.front.pipe_request import TurnArguments, map_request
-from pipe_service.front.pipe_tools import ShimToolExecutor
-from pipe_service.front.pipe_transport import CLOSE_LIMIT_S
+from pipe_service.chat.turn_request import TurnOutput
+from pipe_service.front.pipe.render import TurnRenderer, error_frame_for
+from pipe_service.front.pipe.request import TurnArguments, map_request
+from pipe_service.front.pipe.tools import ShimToolExecutor
+from pipe_service.front.pipe.transport import CLOSE_LIMIT_S
 from pipe_service.protocol import (
     Cancel,
     ClientFrame,
@@ -45,9 +44,10 @@ from pipe_service.protocol import (
     negotiate,
     parse_client_frame,
 )
+from pipe_service.sessions.actor import TurnHandle
 from pipe_service.tools.contract import ToolContext
 
-logger = logging.getLogger("pipe_service.front.pipe_session")
+logger = logging.getLogger("pipe_service.front.pipe.session")
 
 NORMAL_CLOSURE = 1000
 

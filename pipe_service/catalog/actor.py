@@ -24,7 +24,7 @@ from actors.inbox import Inbox, InboxReceiver, OverloadPolicy
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.catalog.registry import ModelRegistry
 
-logger = logging.getLogger("pipe_service.actors.catalog")
+logger = logging.getLogger("pipe_service.pipe_service.catalog.actor")
 
 CATALOG_INBOX_SIZE = 4
 

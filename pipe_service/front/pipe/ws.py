@@ -2,7 +2,7 @@
 
 Auth: a Unix-socket peer is trusted by the socket's file mode (0660); a TCP peer must send
 ``Authorization: Bearer <api_token>`` when a token is configured, or the handshake is refused
-with HTTP 401. The session itself lives in :mod:`pipe_service.front.pipe_session`; the frames
+with HTTP 401. The session itself lives in :mod:`pipe_service.front.pipe.session`; the frames
 are :mod:`pipe_service.protocol`; ``docs/protocol.md`` is the reference.
 
 This handler is the error boundary of one connection: a broken frame is answered with an
@@ -22,12 +22,12 @@ from quart.wrappers import Websocket
 
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.config import Settings
-from pipe_service.front import pipe_transport
 from pipe_service.front.auth import is_authorized
-from pipe_service.front.pipe_session import PipeSession
+from pipe_service.front.pipe import transport as pipe_transport
+from pipe_service.front.pipe.session import PipeSession
 from pipe_service.protocol import Error, ErrorCode, encode
 
-logger = logging.getLogger("pipe_service.front.pipe_ws")
+logger = logging.getLogger("pipe_service.front.pipe.ws")
 
 pipe_ws = Blueprint("pipe_ws", __name__)
 

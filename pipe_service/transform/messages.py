@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
-from pipe_service.chat.transform_errors import RequestTransformError, field_path
+from pipe_service.transform.errors import RequestTransformError, field_path
 
 __all__ = ["ConvertedMessages", "convert_messages"]
 

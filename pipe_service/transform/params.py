@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from typing import Any, TypeVar, get_args
 
 from pipe_service.catalog.capabilities import ModelCapabilities
-from pipe_service.chat.transform_errors import RequestTransformError
-from pipe_service.chat.transform_options import (
+from pipe_service.transform.errors import RequestTransformError
+from pipe_service.transform.options import (
     ReasoningEffort,
     RequestIdentity,
     TransformOptions,

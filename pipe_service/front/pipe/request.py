@@ -23,17 +23,17 @@ from typing import Any, Final, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from pipe_service.chat.transform_options import (
+from pipe_service.chat.usage_line import UsageLineStyle
+from pipe_service.protocol import ErrorCode, ProtocolError, Request
+from pipe_service.transform.options import (
     ReasoningEffort,
     ReasoningSummary,
     RequestIdentity,
     TransformOptions,
     UserOverrides,
 )
-from pipe_service.chat.usage_line import UsageLineStyle
-from pipe_service.protocol import ErrorCode, ProtocolError, Request
 
-logger = logging.getLogger("pipe_service.front.pipe_request")
+logger = logging.getLogger("pipe_service.front.pipe.request")
 
 ThinkingOutput = Literal["open_webui", "status", "both"]
 ToolMode = Literal["pipeline", "passthrough"]

@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
-from pipe_service.chat.transform_errors import RequestTransformError
-from pipe_service.chat.transform_messages import convert_messages
-from pipe_service.chat.transform_options import (
+from pipe_service.transform.errors import RequestTransformError
+from pipe_service.transform.messages import convert_messages
+from pipe_service.transform.options import (
     RequestIdentity,
     TransformOptions,
     UserOverrides,
 )
-from pipe_service.chat.transform_params import (
+from pipe_service.transform.params import (
     identifier_fields,
     max_output_tokens,
     provider_field,
@@ -42,7 +42,7 @@ from pipe_service.chat.transform_params import (
     sampling_fields,
     text_field,
 )
-from pipe_service.chat.transform_tools import convert_tool_choice, convert_tools
+from pipe_service.transform.tools import convert_tool_choice, convert_tools
 
 __all__ = [
     "RequestIdentity",

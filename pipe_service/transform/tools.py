@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pipe_service.chat.transform_errors import RequestTransformError, field_path
-from pipe_service.chat.transform_schema import (
+from pipe_service.transform.errors import RequestTransformError, field_path
+from pipe_service.transform.schema import (
     NotStrictableError,
     SchemaTooDeepError,
     to_strict_schema,

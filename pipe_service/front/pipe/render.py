@@ -23,8 +23,8 @@ from __future__ import annotations
 import logging
 from typing import Final, Protocol
 
-from actors.admission import ServerBusyError
-from actors.catalog import CatalogUnavailableError
+from pipe_service.admission.actor import ServerBusyError
+from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.error_messages import LocalError, LocalErrorKind
 from pipe_service.chat.events import (
@@ -39,9 +39,10 @@ from pipe_service.chat.events import (
 )
 from pipe_service.chat.openai_chunks import usage_dict
 from pipe_service.chat.owui_events import citation_event, status_event
-from pipe_service.chat.turn import SHUTTING_DOWN, TurnError, TurnOutput, failure_as_error
+from pipe_service.chat.turn import SHUTTING_DOWN, failure_as_error
+from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.chat.usage_line import format_usage_line
-from pipe_service.front.pipe_request import RenderOptions
+from pipe_service.front.pipe.request import RenderOptions
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.protocol import (
     Busy,
@@ -56,7 +57,7 @@ from pipe_service.protocol import (
     ServerFrame,
 )
 
-logger = logging.getLogger("pipe_service.front.pipe_render")
+logger = logging.getLogger("pipe_service.front.pipe.render")
 
 CATALOG_RETRY_AFTER_S: Final = 5.0
 THINKING_STATUS_CHARS: Final = 160

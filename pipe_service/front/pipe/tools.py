@@ -23,7 +23,7 @@ import trio
 from pipe_service.protocol import ServerFrame, ToolCall, ToolResult
 from pipe_service.tools.contract import ToolExecutorGoneError, ToolInvocation, ToolOutcome
 
-logger = logging.getLogger("pipe_service.front.pipe_tools")
+logger = logging.getLogger("pipe_service.front.pipe.tools")
 
 
 class ShimDisconnectedError(ToolExecutorGoneError):

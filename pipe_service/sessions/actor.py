@@ -24,7 +24,7 @@ from typing import Generic, NoReturn, TypeVar
 
 import trio
 
-logger = logging.getLogger("pipe_service.actors.sessions")
+logger = logging.getLogger("pipe_service.pipe_service.sessions.actor")
 
 T = TypeVar("T")
 

@@ -1,0 +1,1 @@
+"""Admission: a bounded queue in front of N concurrency slots; ``busy`` when both are full."""

@@ -1,0 +1,43 @@
+"""What a turn is asked to do (:class:`TurnRequest`) and what it writes (:data:`TurnOutput`).
+
+Kept apart from :mod:`pipe_service.chat.turn` so the tool loop, which the turn drives, can name
+these types without importing the turn: the dependency runs turn → tools.loop → turn_request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pipe_service.catalog.capabilities import ModelCapabilities
+from pipe_service.chat.events import TurnEvent
+from pipe_service.tools.contract import ToolContext
+from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    """Everything one turn needs, resolved by the caller (model looked up, options merged)."""
+
+    body: Mapping[str, Any]
+    model: ModelCapabilities
+    stream: bool
+    options: TransformOptions
+    user: UserOverrides | None = None
+    identity: RequestIdentity | None = None
+    api_key: str | None = None
+    task: str | None = None
+    extra_headers: Mapping[str, str] = field(default_factory=dict)
+    tools: ToolContext | None = None
+
+
+@dataclass(frozen=True)
+class TurnError:
+    """The turn failed before any output; renderers answer with an error, not a stream."""
+
+    error: Exception
+
+
+TurnOutput = TurnEvent | TurnError
+Emit = Callable[[TurnOutput], Awaitable[None]]
