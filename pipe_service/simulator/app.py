@@ -1,6 +1,8 @@
 """The simulator's HTTP routes (quart-trio): OpenRouter's /api/v1 surface plus /_sim controls.
 
-Routes: ``GET /api/v1/models`` (public), ``POST /api/v1/responses``, ``GET /api/v1/generation``,
+Routes: ``GET /api/v1/models`` (public), ``GET /api/v1/models/<slug>/endpoints``,
+``GET /api/v1/endpoints/zdr``, ``POST /api/v1/responses``, ``POST /api/v1/chat/completions``,
+``GET /api/v1/generation``,
 ``GET /api/v1/key``, ``GET``/``DELETE /_sim/requests``. All JSON is written compactly in wire key
 order (not through Quart's JSON provider, which sorts keys).
 """
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from hypercorn.typing import ASGIReceiveCallable, ASGISendCallable, Scope
@@ -24,6 +28,8 @@ from pipe_service.simulator.body import (
     play_truncated,
     sleep_unless_stopping,
 )
+from pipe_service.simulator.chat_request import parse_chat_body, responses_view
+from pipe_service.simulator.chat_stream import chat_completion, chat_stream_steps
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.errors import (
     ErrorReply,
@@ -35,13 +41,18 @@ from pipe_service.simulator.errors import (
 )
 from pipe_service.simulator.generations import Outcome, generation_record, key_info
 from pipe_service.simulator.pacing import PacingOverrideError
+from pipe_service.simulator.provider_endpoints import (
+    model_endpoints_document,
+    rows_by_slug,
+    zdr_endpoints,
+)
 from pipe_service.simulator.request_log import RequestRecord, redact_headers
 from pipe_service.simulator.request_view import TurnRequest, build_turn_request
-from pipe_service.simulator.resolution import resolve_model
-from pipe_service.simulator.script import Emit, total_delay
+from pipe_service.simulator.resolution import Catalogs, Endpoint, resolve_model
+from pipe_service.simulator.script import Emit, Step, total_delay
 from pipe_service.simulator.sse import compact_json
 from pipe_service.simulator.state import SimulatorState
-from pipe_service.simulator.turn import Turn, build_turn
+from pipe_service.simulator.turn import Turn, build_turn, input_tokens_of
 from pipe_service.simulator.validation import parse_and_validate
 
 MAX_BODY_BYTES = 100 * 1024 * 1024
@@ -93,6 +104,10 @@ def _log_request(state: SimulatorState, raw: bytes, received_at: float) -> None:
     state.requests.append(record)
 
 
+def catalogs_of(state: SimulatorState) -> Catalogs:
+    return Catalogs(state.catalog, state.sim_catalog, state.config.presets)
+
+
 def _prepare_turn(state: SimulatorState, raw: bytes) -> tuple[TurnRequest, Turn] | ErrorReply:
     """Auth, validation, pacing overrides and model choice, then the whole scripted answer."""
     denied = check_auth(request.headers.get("Authorization"), state.config.api_keys)
@@ -101,6 +116,13 @@ def _prepare_turn(state: SimulatorState, raw: bytes) -> tuple[TurnRequest, Turn]
     body = parse_and_validate(raw)
     if isinstance(body, ErrorReply):
         return body
+    return prepare_validated_turn(state, body, endpoint="responses")
+
+
+def prepare_validated_turn(
+    state: SimulatorState, body: dict[str, Any], *, endpoint: Endpoint
+) -> tuple[TurnRequest, Turn] | ErrorReply:
+    """Pacing overrides, model choice (variants, presets, routing) and the scripted answer."""
     try:
         pacing = state.pacing.overridden(dict(request.headers.items()), body)
     except PacingOverrideError as error:
@@ -109,15 +131,18 @@ def _prepare_turn(state: SimulatorState, raw: bytes) -> tuple[TurnRequest, Turn]
     turn_request = build_turn_request(body, primary)
     resolved = resolve_model(
         turn_request,
-        state.catalog,
-        state.sim_catalog,
+        catalogs_of(state),
         provider_name=state.config.provider_name,
         retry_after_s=state.config.retry_after_s,
+        endpoint=endpoint,
     )
     if isinstance(resolved, ErrorReply):
         return resolved
-    turn_request = replace(turn_request, model=resolved.card.id)
-    turn = build_turn(turn_request, resolved.card, pacing, provider_name=state.config.provider_name)
+    turn_request = replace(turn_request, model=resolved.model_id)
+    cache = state.prompt_cache.account(body, resolved.card.id, input_tokens_of(turn_request))
+    turn = build_turn(
+        turn_request, resolved.card, pacing, provider_name=state.config.provider_name, cache=cache
+    )
     return turn_request, turn
 
 
@@ -133,15 +158,21 @@ def _milliseconds_since(started: float) -> int:
 
 
 def _stream_response(
-    state: SimulatorState, turn_request: TurnRequest, turn: Turn, started: float
+    state: SimulatorState,
+    turn_request: TurnRequest,
+    turn: Turn,
+    started: float,
+    steps: list[Step] | None = None,
 ) -> Response:
+    """Stream ``steps`` (default: the turn's own Responses events)."""
     first_token_ms = int(first_token_delay(turn) * 1000)
 
     def on_end(finished: bool) -> None:
         outcome = Outcome(True, not finished, first_token_ms, _milliseconds_since(started))
         _record(state, turn, turn_request, outcome)
 
-    response = Response(play_stream(turn.steps, state.stopping, on_end), status=200)
+    body = play_stream(turn.steps if steps is None else steps, state.stopping, on_end)
+    response = Response(body, status=200)
     response.headers["Content-Type"] = "text/event-stream"
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Generation-Id"] = turn.generation_id
@@ -156,8 +187,13 @@ def first_token_delay(turn: Turn) -> float:
 
 
 async def _plain_response(
-    state: SimulatorState, turn_request: TurnRequest, turn: Turn, started: float
+    state: SimulatorState,
+    turn_request: TurnRequest,
+    turn: Turn,
+    started: float,
+    render: Callable[[Turn], dict[str, Any]] | None = None,
 ) -> Response:
+    """The non-stream answer; ``render`` builds the body (default: the Response object)."""
     if await sleep_unless_stopping(total_delay(turn.steps), state.stopping):
         raise SimulatedDisconnectError("server stopping")
     headers = {"X-Generation-Id": turn.generation_id}
@@ -173,7 +209,8 @@ async def _plain_response(
     if turn.ending.kind == "failed" or turn.final_response is None:
         raw = compact_json({"error": {"message": turn.ending.message, "code": 500}})
         return error_response(provider_error(state.config.provider_name, raw))
-    return json_response(turn.final_response, headers=headers)
+    body = turn.final_response if render is None else render(turn)
+    return json_response(body, headers=headers)
 
 
 def create_app(config: SimulatorConfig) -> QuartTrio:
@@ -202,6 +239,50 @@ def create_app(config: SimulatorConfig) -> QuartTrio:
         if turn_request.stream:
             return _stream_response(state, turn_request, turn, started)
         return await _plain_response(state, turn_request, turn, started)
+
+    @app.post("/api/v1/chat/completions")
+    async def chat_completions() -> Response:
+        state = state_of(app)
+        started = time.time()
+        data = await request.get_data(as_text=False, parse_form_data=False)
+        raw = data if isinstance(data, bytes) else data.encode()
+        _log_request(state, raw, started)
+        denied = check_auth(request.headers.get("Authorization"), state.config.api_keys)
+        if denied is not None:
+            return error_response(denied)
+        body = parse_chat_body(raw)
+        if isinstance(body, ErrorReply):
+            return error_response(body)
+        prepared = prepare_validated_turn(state, responses_view(body), endpoint="chat")
+        if isinstance(prepared, ErrorReply):
+            return error_response(prepared)
+        turn_request, turn = prepared
+        provider = state.config.provider_name
+        if turn_request.stream:
+            steps = chat_stream_steps(turn, model=turn_request.model, provider_name=provider)
+            return _stream_response(state, turn_request, turn, started, steps)
+        render = partial(chat_completion, model=turn_request.model, provider_name=provider)
+        return await _plain_response(state, turn_request, turn, started, render)
+
+    @app.get("/api/v1/endpoints/zdr")
+    async def zdr() -> Response:
+        state = state_of(app)
+        rows = [*state.catalog.rows, *state.sim_catalog.rows]
+        unique = list({str(row["id"]): row for row in rows}.values())
+        return json_response(
+            {"data": zdr_endpoints(unique, provider_name=state.config.provider_name)}
+        )
+
+    @app.get("/api/v1/models/<path:slug>/endpoints")
+    async def model_endpoints(slug: str) -> Response:
+        state = state_of(app)
+        index = rows_by_slug([*state.catalog.rows, *state.sim_catalog.rows])
+        row = index.get(slug)
+        if row is None:
+            return json_response({"error": {"code": 404, "message": "Model not found"}}, 404)
+        return json_response(
+            model_endpoints_document(row, provider_name=state.config.provider_name)
+        )
 
     @app.get("/api/v1/generation")
     async def generation() -> Response:

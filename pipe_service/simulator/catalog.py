@@ -83,6 +83,10 @@ class Catalog:
     def card(self, model_id: str) -> ModelCard | None:
         return self._cards.get(model_id)
 
+    def row(self, model_id: str) -> ModelRow | None:
+        """The raw row of ``model_id`` (exact id), or None."""
+        return next((row for row in self._rows if row["id"] == model_id), None)
+
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._cards
 

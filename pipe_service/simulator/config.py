@@ -70,6 +70,13 @@ class SimulatorConfig(BaseModel):
         ge=0.0,
         description="hypercorn grace period on shutdown; paused/stalled streams drop at once.",
     )
+    presets: dict[str, str] = Field(
+        default_factory=lambda: {"sim-default": "sim/text"},
+        description=(
+            "Presets the simulator knows: '@preset/<name>' model ids resolve to the model "
+            "named here (the OpenRouter account's presets, in real life)."
+        ),
+    )
     provider_name: str = Field(
         default="Simulator", min_length=1, description="provider_name reported in records/errors."
     )

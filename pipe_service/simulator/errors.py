@@ -165,3 +165,51 @@ def scenario_error(
 
 
 SCENARIO_ERROR_STATUSES = frozenset({400, 401, 402, 403, 408, 429, 502, 503})
+
+
+def responses_unsupported(model_id: str, provider_name: str) -> ErrorReply:
+    """A model whose providers cannot serve the Responses API (``sim/chat-only``).
+
+    Modelled on the markers the seed pipe's fallback heuristic looks for (a 400 naming the
+    Responses API as not supported); no real capture of this reply exists.
+    """
+    message = (
+        f"{model_id} is not supported on the Responses API; "
+        "use /api/v1/chat/completions for this model"
+    )
+    metadata = {"provider_name": provider_name, "model_slug": model_id}
+    return ErrorReply(400, _coded(400, message, metadata))
+
+
+def no_endpoints_for_policy(model_id: str, *, zdr: bool) -> ErrorReply:
+    """The routing preferences (ZDR, only/ignore) leave the model without an endpoint."""
+    policy = "your data policy (Zero data retention)" if zdr else "your provider preferences"
+    message = f"No endpoints found matching {policy} for {model_id}"
+    error = {
+        "code": 404,
+        "message": message,
+        "availability": {
+            "code": "no_endpoints_match_requirements",
+            "retryable": False,
+            "requested_models": [model_id],
+            "docs_url": DOCS_URL,
+        },
+    }
+    return ErrorReply(404, {"error": error, "user_id": None})
+
+
+def invalid_reasoning_signature(index: int, provider_name: str) -> ErrorReply:
+    """Anthropic's refusal of a replayed thinking block whose signature is missing or wrong,
+    as OpenRouter relays provider errors (502-style envelope, status 400, ``metadata.raw``)."""
+    raw = compact_json(
+        {
+            "type": "error",
+            "error": {
+                "type": "invalid_request_error",
+                "message": f"messages.{index}.content.0: Invalid `signature` in `thinking` block",
+            },
+        }
+    )
+    return ErrorReply(
+        400, _coded(400, "Provider returned error", {"raw": raw, "provider_name": provider_name})
+    )

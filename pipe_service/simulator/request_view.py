@@ -154,6 +154,7 @@ def build_turn_request(body: dict[str, Any], model: str) -> TurnRequest:
         tool_choice=body.get("tool_choice", "auto"),
         parallel_tool_calls=body.get("parallel_tool_calls") is not False,
         tool_outputs=tool_outputs,
-        wants_web_search=_wants_web_search(body),
+        # The deprecated ':online' suffix turns the web plugin on (reference §1.1).
+        wants_web_search=_wants_web_search(body) or model.endswith(":online"),
         input_text_chars=text_chars,
     )

@@ -10,6 +10,7 @@ from pipe_service.simulator.catalog import Catalog, load_catalog, load_sim_catal
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.generations import GenerationLog
 from pipe_service.simulator.pacing import Pacing
+from pipe_service.simulator.prompt_cache import PromptCache
 from pipe_service.simulator.request_log import RequestLog
 
 
@@ -21,6 +22,7 @@ class SimulatorState:
     pacing: Pacing
     requests: RequestLog
     generations: GenerationLog
+    prompt_cache: PromptCache = field(default_factory=PromptCache)
     # Set when the server stops: every paused or stalled stream drops at once.
     stopping: trio.Event = field(default_factory=trio.Event)
 

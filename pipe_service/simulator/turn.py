@@ -50,7 +50,9 @@ def build_turn(
     *,
     provider_name: str,
     now: float | None = None,
+    cache: tuple[int, int] = (0, 0),
 ) -> Turn:
+    """The whole answer; ``cache`` is ``(cached, written)`` prompt tokens (see prompt_cache)."""
     started = time.time() if now is None else now
     generation_id = ids.generation_id(started)
     created_at = int(started)
@@ -89,6 +91,8 @@ def build_turn(
             output_tokens=estimate_tokens(out.output_chars) + reasoning_tokens,
             reasoning_tokens=reasoning_tokens,
             web_search_requests=out.web_search_requests,
+            cached_tokens=cache[0],
+            cache_write_tokens=cache[1],
         )
         final = response_object(
             request,

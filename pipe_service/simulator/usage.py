@@ -32,6 +32,8 @@ def build_usage(
     output_tokens: int,
     reasoning_tokens: int,
     web_search_requests: int = 0,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
 ) -> dict[str, Any]:
     """The ``usage`` object of ``response.completed`` in wire key order."""
     input_cost = input_tokens * card.prompt_price
@@ -41,7 +43,10 @@ def build_usage(
     )
     usage: dict[str, Any] = {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {
+            "cached_tokens": cached_tokens,
+            "cache_write_tokens": cache_write_tokens,
+        },
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": reasoning_tokens},
         "total_tokens": input_tokens + output_tokens,

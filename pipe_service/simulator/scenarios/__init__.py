@@ -38,6 +38,7 @@ __all__ = ["Ending", "Scenario", "ScenarioContext", "choose_scenario", "scenario
 SIM_SCENARIOS: dict[str, Scenario] = {
     "sim/text": plain_text,
     "sim/text:free": plain_text,
+    "sim/chat-only": plain_text,
     "sim/reasoning": visible_reasoning_then_text,
     "sim/encrypted-reasoning": encrypted_reasoning_then_text,
     "sim/tool-call": call_tools_or_answer,
