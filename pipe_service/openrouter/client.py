@@ -125,14 +125,63 @@ class OpenRouterClient:
         Raises :class:`UpstreamError` on entry when the request failed for good
         (after retries). Mid-body failures raise from ``aiter_bytes()``.
         """
-        return self._stream_responses(payload, api_key=api_key, extra_headers=extra_headers)
+        return self._stream_post(
+            "/responses", payload, api_key=api_key, extra_headers=extra_headers
+        )
+
+    def stream_chat_completions(
+        self,
+        body: Mapping[str, Any],
+        *,
+        api_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AbstractAsyncContextManager[UpstreamStream]:
+        """``POST /chat/completions`` with ``stream: true``; same contract as
+        :meth:`stream_responses` (``body`` is already a chat-completions body)."""
+        return self._stream_post(
+            "/chat/completions", body, api_key=api_key, extra_headers=extra_headers
+        )
 
     async def create_response(
-        self, payload: Mapping[str, Any], *, api_key: str | None = None
+        self,
+        payload: Mapping[str, Any],
+        *,
+        api_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Non-streaming ``POST /responses``; returns the response object."""
         body = {**payload, "stream": False}
-        return await self._request_json("POST", "/responses", json_body=body, api_key=api_key)
+        return await self._request_json(
+            "POST", "/responses", json_body=body, api_key=api_key, headers=extra_headers
+        )
+
+    async def create_chat_completion(
+        self,
+        body: Mapping[str, Any],
+        *,
+        api_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Non-streaming ``POST /chat/completions``; returns the ``chat.completion`` object."""
+        return await self._request_json(
+            "POST",
+            "/chat/completions",
+            json_body={**body, "stream": False},
+            api_key=api_key,
+            headers=extra_headers,
+        )
+
+    async def list_zdr_endpoints(self, *, api_key: str | None = None) -> dict[str, Any]:
+        """``GET /endpoints/zdr``: every endpoint with zero data retention."""
+        return await self._request_json("GET", "/endpoints/zdr", api_key=api_key)
+
+    async def list_model_endpoints(
+        self, slug: str, *, api_key: str | None = None
+    ) -> dict[str, Any]:
+        """``GET /models/{slug}/endpoints``: the providers serving one model (public)."""
+        return await self._request_json(
+            "GET", f"/models/{slug}/endpoints", api_key=api_key, key_required=False
+        )
 
     async def list_models(self, *, api_key: str | None = None) -> dict[str, Any]:
         """``GET /models`` (public: a key is sent when one is known, not required)."""
@@ -181,8 +230,9 @@ class OpenRouterClient:
         return None
 
     @asynccontextmanager
-    async def _stream_responses(
+    async def _stream_post(
         self,
+        path: str,
         payload: Mapping[str, Any],
         *,
         api_key: str | None,
@@ -191,11 +241,12 @@ class OpenRouterClient:
         body = {**payload, "stream": True}
         headers = {"Accept": "text/event-stream", **(extra_headers or {})}
         async with self._open_response(
-            "POST", "/responses", json_body=body, headers=headers, api_key=api_key
+            "POST", path, json_body=body, headers=headers, api_key=api_key
         ) as (response, attempts):
             stream = UpstreamStream(response, attempts=attempts, on_error=self._count_error)
             log.info(
-                "upstream stream opened: status=%d generation_id=%s attempts=%d",
+                "upstream stream opened: path=%s status=%d generation_id=%s attempts=%d",
+                path,
                 response.status_code,
                 stream.generation_id,
                 attempts,
@@ -219,12 +270,14 @@ class OpenRouterClient:
         params: Mapping[str, str] | None = None,
         api_key: str | None = None,
         key_required: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         async with self._open_response(
             method,
             path,
             json_body=json_body,
             params=params,
+            headers=headers,
             api_key=api_key,
             key_required=key_required,
         ) as (response, _):
