@@ -23,8 +23,10 @@ from pipe_service.admission import actor as admission_actor
 from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
 from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy
+from pipe_service.catalog.sources import SourcePlan, fetch_sources
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import Settings
+from pipe_service.config.session_secret import load_session_secret
 from pipe_service.context import ServiceContext
 from pipe_service.front.app import create_front_app
 from pipe_service.front.serve import serve_front
@@ -141,6 +143,12 @@ async def start_service(
     )
 
     catalog = Catalog(settings.models)
+    plan = SourcePlan(
+        want_zdr=settings.models.zdr_only or settings.chat.zdr_enforce,
+        zdr_required=settings.models.zdr_only,
+        routed=tuple(pattern for rule in settings.chat.model_routing for pattern in rule.models),
+        max_endpoint_lists=settings.catalog.endpoint_lists_max,
+    )
     policy = CatalogPolicy(
         ttl_s=settings.catalog.ttl_s,
         retry_initial_s=settings.catalog.retry_initial_s,
@@ -151,7 +159,7 @@ async def start_service(
         ActorSpec(
             "catalog",
             partial(catalog_actor.run, allow_fault_injection=settings.fault_injection),
-            args=(catalog, client.list_models, policy),
+            args=(catalog, partial(fetch_sources, client, plan), policy),
             inbox=catalog.inbox,
             restart=restarts,
         )
@@ -186,6 +194,7 @@ async def start_service(
         ),
         messages=settings.messages,
         tools=tool_runner,
+        session_secret=load_session_secret(settings.session_secret, settings.var_dir),
         shutdown=ShutdownPolicy(
             wait_requested=supervisor.wait_shutdown_requested,
             drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,

@@ -23,12 +23,14 @@ import trio
 from actors.inbox import Inbox, InboxReceiver, OverloadPolicy
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.catalog.registry import ModelRegistry
+from pipe_service.catalog.sources import CatalogSources
 
 logger = logging.getLogger("pipe_service.pipe_service.catalog.actor")
 
 CATALOG_INBOX_SIZE = 4
 
-FetchModels = Callable[[], Awaitable[Mapping[str, Any]]]
+FetchModels = Callable[[], Awaitable[Mapping[str, Any] | CatalogSources]]
+"""Fetches ``/models`` (a payload) or everything a refresh reads (:class:`CatalogSources`)."""
 
 
 class CatalogUnavailableError(Exception):
@@ -182,8 +184,11 @@ async def run(
 async def _refresh(catalog: Catalog, fetch: FetchModels) -> None:
     catalog.fetches += 1
     try:
-        payload = await fetch()
-        registry = ModelRegistry.from_payload(payload, catalog.filters)
+        fetched = await fetch()
+        if isinstance(fetched, CatalogSources):
+            registry = ModelRegistry.from_sources(fetched, catalog.filters)
+        else:
+            registry = ModelRegistry.from_payload(fetched, catalog.filters)
     except Exception as exc:  # any fetch failure keeps the stale catalog; retried with backoff
         catalog.record_failure(f"{type(exc).__name__}: {exc}"[:300])
         logger.warning(

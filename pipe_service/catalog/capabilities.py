@@ -78,6 +78,18 @@ class ModelCapabilities:
     supported_parameters: frozenset[str] = frozenset()
     pricing: ModelPricing = ModelPricing()
     is_free: bool = False
+    canonical_slug: str = ""
+    variant_of: str | None = None
+    """For a variant or preset id configured by the admin: the catalog model it inherits from."""
+    providers: tuple[str, ...] = ()
+    """Provider slugs (endpoint tags) serving the model, when the catalog fetched them."""
+    zdr: bool | None = None
+    """Whether a zero-data-retention endpoint serves the model; None when unknown."""
+
+    @property
+    def base_slug(self) -> str:
+        """The slug model-family rules read: the base model's for a variant or preset."""
+        return self.variant_of or self.slug
 
     @property
     def output_image(self) -> bool:
@@ -113,6 +125,7 @@ def capabilities_from_row(row: Mapping[str, Any]) -> ModelCapabilities:
     pricing = _pricing(_mapping(row.get("pricing")))
     name = row.get("name")
     description = row.get("description")
+    canonical = row.get("canonical_slug")
 
     return ModelCapabilities(
         slug=slug,
@@ -136,6 +149,7 @@ def capabilities_from_row(row: Mapping[str, Any]) -> ModelCapabilities:
         supported_parameters=params,
         pricing=pricing,
         is_free=slug.endswith(_FREE_SUFFIX) or (pricing.prompt == 0 and pricing.completion == 0),
+        canonical_slug=canonical.strip() if isinstance(canonical, str) else "",
     )
 
 

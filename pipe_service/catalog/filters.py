@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipe_service.catalog.capabilities import ModelCapabilities
+from pipe_service.catalog.variants import VariantSpec, parse_variant
 
 __all__ = [
     "CatalogFilterOptions",
@@ -60,6 +61,35 @@ class CatalogFilterOptions(BaseModel):
         ),
     )
 
+    zdr_only: bool = Field(
+        default=False,
+        description=(
+            "Default false. Show only models with a zero-data-retention endpoint (from "
+            "OpenRouter's /endpoints/zdr list; ':free' models never count). While that list "
+            "cannot be fetched the previous catalog stays."
+        ),
+    )
+    variant_models: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Default empty. Extra model ids offered with their base model's metadata: "
+            "'<slug>:<variant>' (nitro, floor, exacto, online, thinking, extended) or "
+            "'@preset/<name>=<slug>'. Sent to OpenRouter unchanged."
+        ),
+    )
+
+    @field_validator("variant_models")
+    @classmethod
+    def _variants_parse(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            parse_variant(entry)  # raises ValueError naming the entry and the fix
+        return tuple(entry.strip() for entry in value)
+
+    @property
+    def variants(self) -> tuple[VariantSpec, ...]:
+        """The parsed ``variant_models``."""
+        return tuple(parse_variant(entry) for entry in self.variant_models)
+
     @field_validator("model_allowlist")
     @classmethod
     def _allowlist_not_blank(cls, value: str) -> str:
@@ -84,7 +114,7 @@ def matches_allowlist(slug: str, patterns: tuple[str, ...] | None) -> bool:
 def filter_models(
     models: Iterable[ModelCapabilities], options: CatalogFilterOptions
 ) -> list[ModelCapabilities]:
-    """The models that pass all three filters, in input order."""
+    """The models that pass every filter, in input order."""
     patterns = options.allowlist_patterns
     return [
         model
@@ -92,6 +122,7 @@ def filter_models(
         if matches_allowlist(model.slug, patterns)
         and _mode_allows(options.free_mode, model.is_free)
         and _mode_allows(options.tool_calling_mode, model.tools)
+        and (not options.zdr_only or model.zdr is True)
     ]
 
 

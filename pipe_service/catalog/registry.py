@@ -12,12 +12,15 @@ Synopsis::
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities, capabilities_from_row
 from pipe_service.catalog.filters import CatalogFilterOptions, filter_models
+from pipe_service.catalog.sources import CatalogSources
+from pipe_service.catalog.variants import expand_variants
 
 __all__ = ["CatalogPayloadError", "ModelRegistry", "UnknownModelError"]
 
@@ -64,11 +67,16 @@ class ModelRegistry:
         options: CatalogFilterOptions,
         *,
         fetched_at: float | None = None,
+        zdr_model_ids: frozenset[str] | None = None,
+        providers: Mapping[str, tuple[str, ...]] | None = None,
     ) -> ModelRegistry:
         """Build a registry from ``{"data": [row, ...]}`` (a bare row list is accepted too).
 
         Malformed rows are skipped and counted in :attr:`skipped_rows`; a payload with no list
         of rows raises :class:`CatalogPayloadError`. ``fetched_at`` defaults to now.
+        ``zdr_model_ids`` (ids or permaslugs with a ZDR endpoint) sets each model's ``zdr``
+        (``:free`` models never count); ``providers`` sets provider lists by slug. Admin
+        variants are added after filtering, each inheriting from its base.
         """
         rows = payload.get("data") if isinstance(payload, Mapping) else payload
         if not isinstance(rows, Sequence) or isinstance(rows, str | bytes):
@@ -80,13 +88,25 @@ class ModelRegistry:
                 skipped += 1
                 continue
             try:
-                models.append(capabilities_from_row(row))
+                model = capabilities_from_row(row)
             except ValueError:
                 skipped += 1
+                continue
+            models.append(_annotated(model, zdr_model_ids, providers or {}))
         return cls(
-            filter_models(models, options),
+            expand_variants(filter_models(models, options), options.variants),
             fetched_at=time.time() if fetched_at is None else fetched_at,
             skipped_rows=skipped,
+        )
+
+    @classmethod
+    def from_sources(cls, sources: CatalogSources, options: CatalogFilterOptions) -> ModelRegistry:
+        """A registry from one refresh's :class:`CatalogSources`."""
+        return cls.from_payload(
+            sources.models,
+            options,
+            zdr_model_ids=sources.zdr_model_ids,
+            providers=sources.providers,
         )
 
     def get(self, slug: str) -> ModelCapabilities | None:
@@ -112,3 +132,19 @@ class ModelRegistry:
 
     def __len__(self) -> int:
         return len(self._by_slug)
+
+
+def _annotated(
+    model: ModelCapabilities,
+    zdr_model_ids: frozenset[str] | None,
+    providers: Mapping[str, tuple[str, ...]],
+) -> ModelCapabilities:
+    updates: dict[str, Any] = {}
+    if zdr_model_ids is not None:
+        listed = model.slug in zdr_model_ids or model.canonical_slug in zdr_model_ids
+        # A free variant shares its permaslug with the paid model but is served by endpoints
+        # that may keep data.
+        updates["zdr"] = listed and not model.slug.endswith(":free")
+    if model.slug in providers:
+        updates["providers"] = providers[model.slug]
+    return dataclasses.replace(model, **updates) if updates else model

@@ -38,6 +38,7 @@ from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
+from pipe_service.transform.session_affinity import affinity_key
 
 
 @dataclass(frozen=True)
@@ -81,10 +82,12 @@ class ChatGateway:
         messages: MessageSettings | None = None,
         tools: ToolRunner | None = None,
         shutdown: ShutdownPolicy | None = None,
+        session_secret: bytes | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
         settings serves (tools still run, but its statistics reach no /status). ``shutdown``:
-        without one, running turns are never cut when the process stops."""
+        without one, running turns are never cut when the process stops. ``session_secret``
+        keys the per-chat ``session_id``; without one no affinity key is derived."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -94,6 +97,14 @@ class ChatGateway:
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
+        self._session_secret = session_secret
+
+    def with_affinity(self, identity: RequestIdentity | None) -> RequestIdentity | None:
+        """``identity`` plus the per-chat affinity key (HMAC of its chat id), when one applies."""
+        if identity is None or identity.chat_id is None or not self._session_secret:
+            return identity
+        key = affinity_key(self._session_secret, identity.chat_id)
+        return identity.model_copy(update={"affinity_key": key})
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""
@@ -148,7 +159,7 @@ class ChatGateway:
             stream=stream,
             options=self.options if options is None else options,
             user=user,
-            identity=identity,
+            identity=self.with_affinity(identity),
             api_key=api_key,
             task=task,
             tools=tools,

@@ -18,6 +18,7 @@ import trio
 from pipe_service.chat.events import Completed, Failed
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.upstream_route import run_routed_upstream
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
@@ -93,7 +94,17 @@ async def run_turn(
 async def run_upstream(
     request: TurnRequest, client: OpenRouterClient, payload: dict[str, Any], emit: Emit
 ) -> None:
-    """One upstream call for ``payload``; its events (or one :class:`TurnError`) go to ``emit``."""
+    """One upstream call for ``payload``; its events (or one :class:`TurnError`) go to ``emit``.
+
+    The endpoint (``/responses`` or ``/chat/completions``), the fallback between them and the
+    reasoning-recovery retry are chosen in :mod:`pipe_service.chat.upstream_route`.
+    """
+    await run_routed_upstream(request, client, payload, emit, run_responses=_run_responses)
+
+
+async def _run_responses(
+    request: TurnRequest, client: OpenRouterClient, payload: dict[str, Any], emit: Emit
+) -> None:
     if not request.stream or request.task is not None:
         await _run_whole(request, client, payload, emit)
     else:
@@ -108,7 +119,9 @@ async def _run_whole(
 ) -> None:
     payload = {**payload, "stream": False}
     try:
-        response = await client.create_response(payload, api_key=request.api_key)
+        response = await client.create_response(
+            payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
+        )
     except UpstreamError as exc:
         await emit(TurnError(exc))
         return

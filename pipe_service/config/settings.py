@@ -45,6 +45,13 @@ class CatalogSettings(BaseModel):
     warmup_s: float = Field(
         10.0, gt=0, le=300, description="Start-up waits this long for the first catalog at most."
     )
+    endpoint_lists_max: int = Field(
+        32,
+        ge=0,
+        le=1000,
+        description="Models covered by `chat.model_routing` whose provider list "
+        "(/models/{slug}/endpoints) is fetched per refresh, at most.",
+    )
 
 
 class AdmissionSettings(BaseModel):
@@ -130,6 +137,14 @@ class Settings(BaseModel):
         None,
         description="Bearer token required on TCP for the shim protocol and the OpenAI API. "
         "The Unix socket is protected by its file mode instead.",
+    )
+    session_secret: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Key of the per-chat `session_id` (HMAC of the chat id). Default: a random "
+        "secret generated into `<var_dir>/session-secret` (mode 0600) on first start. Set one "
+        "value on every host when several sidecars serve the same chats.",
+        json_schema_extra={"secret": True},
     )
     backlog: int = Field(1024, ge=16, le=65535, description="Listen backlog of each socket.")
     graceful_timeout_s: float = Field(

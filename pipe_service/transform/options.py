@@ -14,8 +14,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
+    "Endpoint",
     "FileParserEngine",
     "MaxPrice",
+    "ModelRoutingRule",
     "ProviderRouting",
     "ReasoningEffort",
     "ReasoningSummary",
@@ -32,6 +34,8 @@ Quantization = Literal[
     "unknown",
 ]  # fmt: skip
 ProviderSort = Literal["price", "throughput", "latency", "exacto"]
+Endpoint = Literal["responses", "chat_completions"]
+CacheTtl = Literal["5m", "1h"]
 
 _FROZEN = ConfigDict(frozen=True, extra="forbid")
 
@@ -83,6 +87,16 @@ class ProviderRouting(BaseModel):
     max_price: MaxPrice | None = Field(
         default=None, description="Default unset. Price ceilings per unit (USD)."
     )
+    preferred_min_throughput: float | None = Field(
+        default=None,
+        gt=0,
+        description="Default unset. Prefer providers above this many tokens/s (p50).",
+    )
+    preferred_max_latency: float | None = Field(
+        default=None,
+        gt=0,
+        description="Default unset. Prefer providers below this time to first token (s, p50).",
+    )
 
     @field_validator("order", "only", "ignore")
     @classmethod
@@ -98,6 +112,34 @@ class ProviderRouting(BaseModel):
             if key in payload:
                 payload[key] = list(payload[key])
         return payload
+
+
+class ModelRoutingRule(BaseModel):
+    """Provider routing for the models matching ``models`` (the first matching rule wins)."""
+
+    model_config = _FROZEN
+
+    models: tuple[str, ...] = Field(
+        min_length=1,
+        description="OpenRouter slugs or glob patterns ('anthropic/*') this rule covers.",
+    )
+    routing: ProviderRouting = Field(
+        default_factory=ProviderRouting,
+        description="The admin's `provider` preferences for these models (merged over the "
+        "global `provider_routing`).",
+    )
+    user_override: bool = Field(
+        default=False,
+        description="Default false. Users may send their own routing for these models "
+        "(user valve PROVIDER_ROUTING); when false such a request is refused.",
+    )
+
+    @field_validator("models")
+    @classmethod
+    def _patterns_non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not pattern.strip() for pattern in value):
+            raise ValueError("model_routing models entries must be non-empty slugs or globs")
+        return tuple(pattern.strip() for pattern in value)
 
 
 class TransformOptions(BaseModel):
@@ -188,6 +230,83 @@ class TransformOptions(BaseModel):
     provider_routing: ProviderRouting | None = Field(
         default=None, description="Default unset. OpenRouter `provider` preferences."
     )
+    model_routing: tuple[ModelRoutingRule, ...] = Field(
+        default=(),
+        description=(
+            "Default empty. Per-model provider routing rules (models globs, routing, "
+            "user_override); the first rule matching the model applies."
+        ),
+    )
+    zdr_enforce: bool = Field(
+        default=False,
+        description=(
+            "Default false. Send provider.zdr=true on every request: only zero-data-retention "
+            "endpoints serve, and a model without one is refused by OpenRouter."
+        ),
+    )
+    allow_user_zdr: bool = Field(
+        default=True,
+        description=(
+            "Default true. Users may ask for ZDR routing themselves (user valve REQUEST_ZDR); "
+            "when false such a request is refused with an error naming the valve."
+        ),
+    )
+    default_endpoint: Endpoint = Field(
+        default="responses",
+        description="Default 'responses'. OpenRouter endpoint for models no list below names.",
+    )
+    chat_completions_models: tuple[str, ...] = Field(
+        default=(),
+        description="Default empty. Slugs or globs always sent to /chat/completions.",
+    )
+    responses_models: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Default empty. Slugs or globs always sent to /responses (wins over "
+            "chat_completions_models; no automatic fallback for them)."
+        ),
+    )
+    auto_fallback_chat_completions: bool = Field(
+        default=True,
+        description=(
+            "Default true. When /responses answers that the model or a feature is not "
+            "supported, before any output, send the same request to /chat/completions."
+        ),
+    )
+    anthropic_prompt_caching: bool = Field(
+        default=True,
+        description=(
+            "Default true. Mark Claude prompts cacheable (top-level cache_control on "
+            "/responses, per-block breakpoints on /chat/completions)."
+        ),
+    )
+    anthropic_cache_ttl: CacheTtl = Field(
+        default="5m", description="Default '5m'. Lifetime of Claude cache breakpoints: 5m or 1h."
+    )
+    anthropic_interleaved_thinking: bool = Field(
+        default=True,
+        description=(
+            "Default true. Send `x-anthropic-beta: interleaved-thinking-2025-05-14` to Claude "
+            "models when reasoning is on (thinking between tool calls)."
+        ),
+    )
+    gemini_thinking_budget: int = Field(
+        default=1024,
+        ge=0,
+        le=32768,
+        description=(
+            "Default 1024; 0 to 32768. Thinking budget (tokens) for Gemini 2.5 models at "
+            "'medium' effort, scaled by effort and sent as reasoning.max_tokens; 0 sends the "
+            "effort instead."
+        ),
+    )
+    cache_session_id: bool = Field(
+        default=True,
+        description=(
+            "Default true. Send a stable per-chat `session_id` (HMAC of the chat id with the "
+            "server's session secret) so a chat stays on one provider and its prompt cache."
+        ),
+    )
     max_output_tokens_cap: int | None = Field(
         default=None,
         ge=1,
@@ -201,11 +320,11 @@ class TransformOptions(BaseModel):
         ),
     )
 
-    @field_validator("fallback_models")
+    @field_validator("fallback_models", "chat_completions_models", "responses_models")
     @classmethod
-    def _fallbacks_non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _entries_non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         if any(not slug.strip() for slug in value):
-            raise ValueError("fallback_models entries must be non-empty slugs")
+            raise ValueError("entries must be non-empty slugs or glob patterns")
         return tuple(slug.strip() for slug in value)
 
 
@@ -228,7 +347,15 @@ class UserOverrides(BaseModel):
         description="Default unset. false turns admin-enabled web search off for this user.",
     )
     request_zdr: bool | None = Field(
-        default=None, description="Default unset. true adds provider.zdr=true."
+        default=None,
+        description="Default unset. true adds provider.zdr=true (if the admin allows it).",
+    )
+    provider_routing: ProviderRouting | None = Field(
+        default=None,
+        description=(
+            "Default unset. The user's own `provider` preferences; allowed only for models "
+            "whose model_routing rule sets user_override."
+        ),
     )
 
 
@@ -248,6 +375,13 @@ class RequestIdentity(BaseModel):
         ),
     )
     message_id: str | None = Field(default=None, description="Assistant message id.")
+    affinity_key: str | None = Field(
+        default=None,
+        description=(
+            "Stable per-chat routing key (HMAC of the chat id, set by the gateway); sent as "
+            "`session_id` when cache_session_id is on."
+        ),
+    )
 
     @classmethod
     def from_owui_metadata(cls, metadata: Mapping[str, Any]) -> RequestIdentity:

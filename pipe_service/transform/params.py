@@ -26,7 +26,6 @@ __all__ = [
     "MAX_METADATA_VALUE_CHARS",
     "identifier_fields",
     "max_output_tokens",
-    "provider_field",
     "reasoning_fields",
     "sampling_fields",
     "sanitize_metadata",
@@ -194,6 +193,9 @@ def identifier_fields(
 ) -> dict[str, Any]:
     """``user``, ``session_id`` and ``metadata``, each only when its option is on.
 
+    ``session_id`` is the per-chat affinity key when ``cache_session_id`` is on and the gateway
+    derived one; otherwise Open WebUI's own session id when ``send_session_id`` is on.
+
     Limits: an id over 256 characters is skipped, not truncated (a cut id could merge two
     users or chats). Metadata keeps at most 16 pairs; a key over 64 characters or holding
     ``[``/``]`` is skipped; a value is truncated to 512 characters (it is informational).
@@ -201,9 +203,11 @@ def identifier_fields(
     if identity is None:
         return {}
     fields: dict[str, Any] = {}
+    use_affinity = options.cache_session_id and identity.affinity_key is not None
+    session = identity.affinity_key if use_affinity else identity.session_id
     for enabled, key, value in (
         (options.send_user_id, "user", identity.user_id),
-        (options.send_session_id, "session_id", identity.session_id),
+        (use_affinity or options.send_session_id, "session_id", session),
     ):
         if not enabled or not value:
             continue
@@ -235,14 +239,6 @@ def sanitize_metadata(pairs: Mapping[str, str | None]) -> dict[str, str]:
             continue
         metadata[key] = value[:MAX_METADATA_VALUE_CHARS]
     return metadata
-
-
-def provider_field(options: TransformOptions, user: UserOverrides) -> dict[str, Any] | None:
-    """The ``provider`` object: admin routing, plus ``zdr`` when the user asks for it."""
-    provider = options.provider_routing.to_payload() if options.provider_routing else {}
-    if user.request_zdr:
-        provider["zdr"] = True
-    return provider or None
 
 
 def _pick(user_value: _T | None, admin_value: _T) -> _T:

@@ -5,8 +5,10 @@ modules next to it and in docs/transform.md:
 
 * :mod:`transform_messages`: messages → ``instructions`` and ``input[]``;
 * :mod:`transform_tools` / :mod:`transform_schema`: tools, ``tool_choice``, strict schemas;
-* :mod:`transform_params`: sampling, output limit, ``text``, ``reasoning``, identifiers,
-  ``provider``;
+* :mod:`transform_params`: sampling, output limit, ``text``, ``reasoning``, identifiers;
+* :mod:`provider_routing`: ``provider`` (global, per-model and user routing, ZDR), ``models``
+  fallbacks and ``trace``;
+* :mod:`model_family`: Claude ``cache_control``, Gemini thinking budgets;
 * :mod:`transform_options`: ``TransformOptions``, ``UserOverrides``, ``RequestIdentity``.
 
 Any invalid input raises :class:`RequestTransformError` (the caller answers 400); nothing else
@@ -29,6 +31,7 @@ from typing import Any
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError
 from pipe_service.transform.messages import convert_messages
+from pipe_service.transform.model_family import apply_gemini_budget, cache_fields
 from pipe_service.transform.options import (
     RequestIdentity,
     TransformOptions,
@@ -37,11 +40,11 @@ from pipe_service.transform.options import (
 from pipe_service.transform.params import (
     identifier_fields,
     max_output_tokens,
-    provider_field,
     reasoning_fields,
     sampling_fields,
     text_field,
 )
+from pipe_service.transform.provider_routing import fallback_models, provider_field, trace_field
 from pipe_service.transform.tools import convert_tool_choice, convert_tools
 
 __all__ = [
@@ -112,7 +115,9 @@ def transform_request(
     if text:
         payload["text"] = text
     payload.update(reasoning_fields(body, model, options, user))
+    apply_gemini_budget(payload, model, options)
     payload.update(identifier_fields(options, identity, notes))
+    payload.update(cache_fields(model, options))
     _add_web_search(payload, model, options, user)
     _add_server_tools(payload, model, options)
     _add_plugins(payload, options)
@@ -156,12 +161,15 @@ def _base_payload(
     notes.extend(messages.notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
-    fallbacks = [slug for slug in dict.fromkeys(options.fallback_models) if slug != model.slug]
+    fallbacks = fallback_models(body, options, model)
     if fallbacks:
         payload["models"] = fallbacks
-    provider = provider_field(options, user)
+    provider = provider_field(options, user, model)
     if provider is not None:
         payload["provider"] = provider
+    trace = trace_field(body)
+    if trace is not None:
+        payload["trace"] = trace
     if messages.instructions is not None:
         payload["instructions"] = messages.instructions
     payload["input"] = messages.input

@@ -16,16 +16,18 @@ Synopsis::
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Json, TypeAdapter, ValidationError
 
 from pipe_service.chat.usage_line import UsageLineStyle
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
+    ProviderRouting,
     ReasoningEffort,
     ReasoningSummary,
     RequestIdentity,
@@ -79,6 +81,8 @@ _EFFORT: Final[TypeAdapter[Any]] = TypeAdapter(ReasoningEffort)
 _SUMMARY: Final[TypeAdapter[Any]] = TypeAdapter(ReasoningSummary)
 _STYLE: Final[TypeAdapter[Any]] = TypeAdapter(UsageLineStyle)
 _THINKING: Final[TypeAdapter[Any]] = TypeAdapter(ThinkingOutput)
+# A JSON object (Open WebUI text valves carry it as a string); validated field by field.
+_ROUTING: Final[TypeAdapter[Any]] = TypeAdapter(Json[ProviderRouting] | ProviderRouting)
 _TOOL_MODE_ALIASES: Final = {
     "pipeline": "pipeline",
     "passthrough": "passthrough",
@@ -113,6 +117,7 @@ _USER_VALVES: Final[dict[str, _Valve]] = {
     "web_search": _Valve("user", "web_search", _BOOL),
     "enable_web_search": _Valve("user", "web_search", _BOOL),
     "request_zdr": _Valve("user", "request_zdr", _BOOL),
+    "provider_routing": _Valve("user", "provider_routing", _ROUTING),
 }
 
 # The seed's admin Valves that map onto TransformOptions fields (field names work too).
@@ -125,7 +130,21 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "enable_web_search_tool": "web_search_enabled",
     "enable_web_fetch": "web_fetch_enabled",
     "enable_datetime": "datetime_enabled",
+    "allow_user_zdr_override": "allow_user_zdr",
+    "default_llm_endpoint": "default_endpoint",
+    "force_chat_completions_models": "chat_completions_models",
+    "force_responses_models": "responses_models",
+    "enable_anthropic_interleaved_thinking": "anthropic_interleaved_thinking",
+    "enable_anthropic_prompt_caching": "anthropic_prompt_caching",
+    "anthropic_prompt_cache_ttl": "anthropic_cache_ttl",
+    "send_cache_session_id": "cache_session_id",
 }
+# Option fields holding objects that valves write as JSON text.
+_JSON_OPTION_FIELDS: Final = frozenset({"model_routing", "provider_routing"})
+# Option fields holding lists that valves write as comma-separated text.
+_CSV_OPTION_FIELDS: Final = frozenset(
+    {"fallback_models", "chat_completions_models", "responses_models"}
+)
 
 
 def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
@@ -238,6 +257,15 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
             continue
         if _is_unset(value):
             continue
+        if target in _CSV_OPTION_FIELDS and isinstance(value, str):
+            value = tuple(part.strip() for part in value.split(",") if part.strip())
+        elif target in _JSON_OPTION_FIELDS and isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                raise ProtocolError(
+                    ErrorCode.INVALID_REQUEST, f"valves.{name[:64]}: not valid JSON"
+                ) from None
         updates[target] = _normalised(value) if isinstance(value, str) else value
         names[target] = name
     if not updates:
