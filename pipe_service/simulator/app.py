@@ -100,7 +100,9 @@ def _log_request(state: SimulatorState, raw: bytes, received_at: float) -> None:
         body = None
     model = body.get("model") if isinstance(body, dict) else None
     headers = redact_headers(request.headers.items())
-    record = RequestRecord(model if isinstance(model, str) else None, body, headers, received_at)
+    record = RequestRecord(
+        model if isinstance(model, str) else None, body, headers, received_at, request.path
+    )
     state.requests.append(record)
 
 

@@ -1,4 +1,6 @@
-"""Bounded in-memory log of the requests ``POST /responses`` received (``GET /_sim/requests``).
+"""Bounded log of the requests ``POST /responses`` and ``POST /chat/completions`` received.
+
+Served at ``GET /_sim/requests``; ``path`` says which endpoint each record came to.
 
 Tests use it to check what the service actually sent upstream. The Authorization header is kept
 only as ``Bearer <redacted>`` so keys never appear in the log.
@@ -20,6 +22,7 @@ class RequestRecord:
     body: Any
     headers: dict[str, str]
     received_at: float
+    path: str = "/api/v1/responses"
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
