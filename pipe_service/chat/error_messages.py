@@ -9,7 +9,10 @@ start-up with an error that names them.
 Placeholders: ``{title}`` short headline; ``{message}`` the explanation plus
 what OpenRouter said; ``{explanation}`` the explanation alone; ``{detail}``
 what OpenRouter said alone (may be empty); ``{retry_hint}`` when to try again
-(may be empty); ``{error_id}``; ``{status}`` HTTP status or empty; ``{kind}``.
+(may be empty); ``{error_id}``; ``{status}`` HTTP status or empty; ``{kind}``;
+``{retry_after}`` seconds to wait or empty; ``{provider}`` the provider OpenRouter named or
+empty; ``{timestamp}`` the UTC time of the failure; ``{support}`` the administrator's support
+contact line (empty when none is configured).
 
 Synopsis::
 
@@ -25,6 +28,7 @@ import math
 import re
 import string
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind, new_error_id
 
@@ -41,13 +45,28 @@ __all__ = [
 ]
 
 DEFAULT_ERROR_TEMPLATE = (
-    "### ⚠️ {title}\n\n{message}\n\n{retry_hint}\n\n<sub>Error ID: {error_id}</sub>"
+    "### ⚠️ {title}\n\n{message}\n\n{retry_hint}\n\n{support}\n\n"
+    "<sub>Error ID: {error_id}</sub>"
 )
 DEFAULT_INTERRUPTED_TEMPLATE = (
-    "\n\n---\n\n⚠️ **{title}.** {message}\n\n{retry_hint}\n\n<sub>Error ID: {error_id}</sub>"
+    "\n\n---\n\n⚠️ **{title}.** {message}\n\n{retry_hint}\n\n{support}\n\n"
+    "<sub>Error ID: {error_id}</sub>"
 )
 TEMPLATE_PLACEHOLDERS = frozenset(
-    {"title", "message", "explanation", "detail", "retry_hint", "error_id", "status", "kind"}
+    {
+        "title",
+        "message",
+        "explanation",
+        "detail",
+        "retry_hint",
+        "error_id",
+        "status",
+        "kind",
+        "retry_after",
+        "provider",
+        "timestamp",
+        "support",
+    }
 )
 
 
@@ -61,6 +80,7 @@ class LocalErrorKind(enum.StrEnum):
     BUSY = "busy"
     INVALID_REQUEST = "invalid_request"
     INTERNAL = "internal"
+    RESTRICTED_MODEL = "restricted_model"
 
 
 @dataclass(frozen=True)
@@ -148,6 +168,11 @@ _LOCAL_COPY: dict[LocalErrorKind, tuple[str, str]] = {
         "Internal error",
         "Something went wrong inside the gateway. Give the error ID below to your administrator.",
     ),
+    LocalErrorKind.RESTRICTED_MODEL: (
+        "Model not available here",
+        "This model is not offered on this server: the administrator's model filters hide it, "
+        "or it is not in the OpenRouter catalog. Pick another model.",
+    ),
 }
 
 
@@ -213,7 +238,7 @@ def _upstream_detail(err: UpstreamError) -> str:
     return "\n\n".join(lines)
 
 
-def _values(err: UpstreamError | LocalError) -> dict[str, str]:
+def _values(err: UpstreamError | LocalError, support: str | None = None) -> dict[str, str]:
     if isinstance(err, LocalError):
         title, explanation = _LOCAL_COPY[err.kind]
         detail = _safe_inline(err.message)
@@ -236,6 +261,12 @@ def _values(err: UpstreamError | LocalError) -> dict[str, str]:
         "error_id": err.error_id,
         "status": status,
         "kind": err.kind.value,
+        "retry_after": "" if err.retry_after_s is None else str(math.ceil(err.retry_after_s)),
+        "provider": ""
+        if isinstance(err, LocalError) or not err.provider_name
+        else _safe_inline(err.provider_name),
+        "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
+        "support": support or "",
     }
 
 
@@ -246,19 +277,24 @@ def _render(template: str, values: dict[str, str]) -> str:
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def render_error_markdown(err: UpstreamError | LocalError, *, template: str | None = None) -> str:
-    """The whole assistant message for a request that produced no answer."""
-    return _render(template or DEFAULT_ERROR_TEMPLATE, _values(err)).strip()
+def render_error_markdown(
+    err: UpstreamError | LocalError, *, template: str | None = None, support: str | None = None
+) -> str:
+    """The whole assistant message for a request that produced no answer.
+
+    ``support`` fills ``{support}`` (the administrator's contact line).
+    """
+    return _render(template or DEFAULT_ERROR_TEMPLATE, _values(err, support)).strip()
 
 
 def render_interrupted_notice(
-    err: UpstreamError | LocalError, *, template: str | None = None
+    err: UpstreamError | LocalError, *, template: str | None = None, support: str | None = None
 ) -> str:
     """A notice to append after the partial answer (which is kept as is).
 
     Starts with blank lines and a rule, so ``partial_text + notice`` reads well.
     """
-    values = _values(err)
+    values = _values(err, support)
     if values["kind"] not in {kind.value for kind in _INTERRUPTED_KINDS}:
         values["title"] = "The answer was interrupted"
     return _render(template or DEFAULT_INTERRUPTED_TEMPLATE, values).rstrip()

@@ -28,6 +28,7 @@ from pipe_service.chat.error_messages import (
     render_interrupted_notice,
 )
 from pipe_service.chat.events import Failed
+from pipe_service.chat.failure_kinds import failure_kind
 from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
@@ -107,12 +108,20 @@ class ChatGateway:
         return identity.model_copy(update={"affinity_key": key})
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
-        """The user-facing Markdown for an error, in the configured wording."""
-        return render_error_markdown(error, template=self.messages.error_template)
+        """The user-facing Markdown for an error, in the configured wording for its kind."""
+        return render_error_markdown(
+            error,
+            template=self.messages.template_for(failure_kind(error)),
+            support=self.messages.support_contact,
+        )
 
     def interrupted_notice(self, error: UpstreamError | LocalError) -> str:
         """The notice appended after partial text when an answer fails mid-stream."""
-        return render_interrupted_notice(error, template=self.messages.interrupted_template)
+        return render_interrupted_notice(
+            error,
+            template=self.messages.template_for("interrupted"),
+            support=self.messages.support_contact,
+        )
 
     def resolve_model(self, model_id: str) -> ModelCapabilities:
         """The catalog entry for an OpenRouter slug or an Open WebUI model id.

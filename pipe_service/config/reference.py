@@ -46,6 +46,8 @@ def _row(name: str, env: str, field: FieldInfo) -> str:
 
 
 def _default(field: FieldInfo) -> str:
+    if field.default_factory is dict or field.default_factory is tuple:
+        return "empty"
     if field.default is PydanticUndefined or field.default is None:
         return "unset"
     if field.default == ():
@@ -67,6 +69,8 @@ def _allowed(field: FieldInfo) -> str:
         if max_length:
             bounds.append(f"≤ {max_length} chars")
     annotation = str(field.annotation)
+    if annotation.startswith("dict["):
+        return "table: failure kind (see description) → template"
     if "Literal" in annotation:
         choices = annotation[annotation.index("[") + 1 : annotation.rindex("]")]
         return choices.replace("'", "`").replace(", ", " \\| ")
@@ -74,6 +78,7 @@ def _allowed(field: FieldInfo) -> str:
         annotation.replace("typing.", "")
         .replace("pathlib.", "")
         .replace("pydantic.types.", "")
+        .replace("pipe_service.transform.options.", "")
         .replace("<class '", "")
         .replace("'>", "")
         .replace(" | ", " or ")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
+from pipe_service.chat.failure_kinds import FAILURE_KINDS, FailureKind
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
@@ -30,6 +31,7 @@ CONVENTIONAL_ENV: dict[str, str] = {
 }
 
 SECTION_SEPARATOR = "__"
+MAX_TEMPLATE_CHARS = 4000
 
 
 class CatalogSettings(BaseModel):
@@ -87,12 +89,43 @@ class MessageSettings(BaseModel):
         "mid-stream; same placeholders. Default: an 'interrupted' line with the error id.",
     )
 
+    templates: dict[FailureKind, str] = Field(
+        default_factory=dict,
+        description="Templates per failure kind, each over `error_template` for that kind ("
+        + ", ".join(f"`{kind}`" for kind in FAILURE_KINDS)
+        + "; `interrupted` is used after partial text); same placeholders. Example: "
+        '`templates = {rate_limit = "Busy: retry in {retry_after}s. {support}"}`.',
+    )
+    support_contact: str | None = Field(
+        None,
+        max_length=500,
+        description="Line that fills `{support}` in every error message (e.g. 'Need help? "
+        "Ask #ai-help or it@example.com'); Markdown. Default: empty.",
+    )
+
     @field_validator("error_template", "interrupted_template")
     @classmethod
     def _renders(cls, template: str | None) -> str | None:
         if template is not None:
             validate_error_template(template)
         return template
+
+    @field_validator("templates")
+    @classmethod
+    def _each_renders(cls, templates: dict[str, str]) -> dict[str, str]:
+        for kind, template in templates.items():
+            if len(template) > MAX_TEMPLATE_CHARS:
+                raise ValueError(f"templates.{kind}: longer than {MAX_TEMPLATE_CHARS} characters")
+            try:
+                validate_error_template(template)
+            except ValueError as exc:
+                raise ValueError(f"templates.{kind}: {exc}") from None
+        return templates
+
+    def template_for(self, kind: FailureKind) -> str | None:
+        """The template for ``kind``: its own, else the general one for its kind of notice."""
+        general = self.interrupted_template if kind == "interrupted" else self.error_template
+        return self.templates.get(kind) or general
 
 
 class StreamingSettings(BaseModel):

@@ -417,3 +417,30 @@ async def test_a_second_rejection_is_not_retried_again(
     await run_request(sidecar, with_chat("sim/reasoning", "chat-r"))
     records = await sim_requests(sidecar)
     assert len(records) == 2
+
+
+# -- error templates per failure kind ----------------------------------------------------------
+
+TEMPLATES = {
+    "messages": {
+        "templates": {
+            "rate_limit": "SLOW DOWN ({retry_after}s) {support} [{error_id}]",
+            "restricted_model": "NOT HERE: {detail} {support}",
+        },
+        "support_contact": "Ask #ai-help.",
+    }
+}
+
+
+async def test_each_failure_kind_uses_its_template_with_the_support_line(
+    open_sidecar: Any,
+) -> None:
+    async with open_sidecar(**TEMPLATES) as sidecar:
+        limited = (await run_request(sidecar, request_frame("sim/error-429"))).last
+        hidden = (await run_request(sidecar, request_frame("nobody/nothing"))).last
+        credits = (await run_request(sidecar, request_frame("sim/error-402"))).last
+    assert limited["message"] == f"SLOW DOWN (0s) Ask #ai-help. [{limited['error_id']}]"
+    assert hidden["message"].startswith("NOT HERE: model 'nobody/nothing' is not available")
+    assert hidden["message"].endswith("Ask #ai-help.")
+    assert "Insufficient credits" in credits["message"]
+    assert "Ask #ai-help." in credits["message"]

@@ -230,7 +230,7 @@ def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
         )
     if isinstance(exc, UnknownModelError):
         return _local_error(
-            ErrorCode.UNKNOWN_MODEL, LocalError(LocalErrorKind.INVALID_REQUEST, str(exc)), wording
+            ErrorCode.UNKNOWN_MODEL, LocalError(LocalErrorKind.RESTRICTED_MODEL, str(exc)), wording
         )
     if isinstance(exc, CatalogUnavailableError):
         local = LocalError(
