@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,12 @@ def test_docs_configuration_lists_every_setting() -> None:
     assert missing == [], (
         f"docs/configuration.md lacks {missing}: run `make docs`"
     )
+
+
+def test_docs_routing_example_is_a_valid_configuration() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "configuration.md").read_text()
+    example = text.split("## Routing and cost controls, by example", 1)[1]
+    block = example.split("```toml", 1)[1].split("```", 1)[0]
+    settings = Settings.model_validate(tomllib.loads(block))
+    assert settings.chat.model_routing[0].user_override
+    assert settings.models.variants[2].model_id == "@preset/coding"
