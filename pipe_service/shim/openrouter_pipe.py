@@ -780,6 +780,13 @@ class Pipe:
             description="Request Zero Data Retention routing.",
             json_schema_extra=_ON_OFF_SELECT,
         )
+        PROVIDER_ROUTING: str | None = Field(
+            default=None,
+            description=(
+                'Your OpenRouter provider preferences as JSON, e.g. {"order": ["anthropic"], '
+                '"sort": "price"}; only for models where the administrator allows it.'
+            ),
+        )
 
         _unset_blanks = field_validator(
             "SHOW_FINAL_USAGE_STATUS",
@@ -791,6 +798,7 @@ class Pipe:
             "TOOL_EXECUTION_MODE",
             "ENABLE_WEB_SEARCH",
             "REQUEST_ZDR",
+            "PROVIDER_ROUTING",
             mode="before",
         )(_blank_is_unset)
 

@@ -444,3 +444,14 @@ async def test_each_failure_kind_uses_its_template_with_the_support_line(
     assert hidden["message"].endswith("Ask #ai-help.")
     assert "Insufficient credits" in credits["message"]
     assert "Ask #ai-help." in credits["message"]
+
+
+@pytest.mark.parametrize("value", ['{"order": ', '{"sort": "fastest"}', '["a"]'])
+async def test_a_malformed_provider_routing_valve_is_refused_naming_it(
+    sidecar: Sidecar, value: str
+) -> None:
+    request = request_frame("sim/text", user_valves={"PROVIDER_ROUTING": value})
+    error = (await run_request(sidecar, request)).last
+    assert error["type"] == "error"
+    assert error["code"] == "invalid_request"
+    assert "PROVIDER_ROUTING" in error["message"]

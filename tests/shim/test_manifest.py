@@ -64,6 +64,13 @@ def test_user_valves_forward_only_set_fields(shim: types.ModuleType) -> None:
     assert shim._user_valves(valves) == {"REASONING_EFFORT": "low", "REQUEST_ZDR": False}
 
 
+def test_provider_routing_is_forwarded_as_the_user_typed_it(shim: types.ModuleType) -> None:
+    text = '{"order": ["anthropic"], "sort": "price"}'
+    valves = shim.Pipe.UserValves(PROVIDER_ROUTING=text)
+    assert shim._user_valves(valves) == {"PROVIDER_ROUTING": text}
+    assert shim._user_valves(shim.Pipe.UserValves(PROVIDER_ROUTING="  ")) == {}
+
+
 def test_enumerated_valves_render_as_dropdowns(shim: types.ModuleType) -> None:
     schema = shim.Pipe.UserValves.model_json_schema()["properties"]
     assert schema["REASONING_EFFORT"]["input"] == {
