@@ -17,7 +17,7 @@ from typing import Any
 import trio
 
 from pipe_service.admission.actor import AdmissionGate, ServerBusyError
-from pipe_service.catalog.actor import Catalog
+from pipe_service.catalog.actor import Catalog, CatalogUnavailableError
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
 from pipe_service.catalog.registry import UnknownModelError
@@ -123,6 +123,14 @@ class ChatGateway:
             support=self.messages.support_contact,
         )
 
+    def is_offered(self, model_id: str) -> bool:
+        """True when the (filtered) catalog offers ``model_id``."""
+        try:
+            self.resolve_model(model_id)
+        except (LookupError, CatalogUnavailableError):
+            return False
+        return True
+
     def resolve_model(self, model_id: str) -> ModelCapabilities:
         """The catalog entry for an OpenRouter slug or an Open WebUI model id.
 
@@ -172,6 +180,7 @@ class ChatGateway:
             api_key=api_key,
             task=task,
             tools=tools,
+            offered=self.is_offered,
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:

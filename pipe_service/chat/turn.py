@@ -41,7 +41,11 @@ def build_payload(request: TurnRequest) -> dict[str, Any]:
     """The Responses payload for ``request``; raises ``RequestTransformError`` on bad input."""
     if request.task is not None:
         return build_task_payload(
-            request.body, model=request.model, options=request.options, task=request.task
+            request.body,
+            model=request.model,
+            options=request.options,
+            task=request.task,
+            offered=request.offered,
         )
     payload = build_responses_payload(
         request.body,
@@ -49,6 +53,7 @@ def build_payload(request: TurnRequest) -> dict[str, Any]:
         options=request.options,
         user=request.user,
         identity=request.identity,
+        offered=request.offered,
     )
     payload["stream"] = request.stream
     return payload

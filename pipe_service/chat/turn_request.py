@@ -30,6 +30,8 @@ class TurnRequest:
     task: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     tools: ToolContext | None = None
+    offered: Callable[[str], bool] | None = None
+    """Whether a model id is offered here; fallback models named by the request must be."""
 
 
 @dataclass(frozen=True)

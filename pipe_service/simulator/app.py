@@ -269,6 +269,9 @@ def create_app(config: SimulatorConfig) -> QuartTrio:
     @app.get("/api/v1/endpoints/zdr")
     async def zdr() -> Response:
         state = state_of(app)
+        denied = check_auth(request.headers.get("Authorization"), state.config.api_keys)
+        if denied is not None:
+            return error_response(denied)
         rows = [*state.catalog.rows, *state.sim_catalog.rows]
         unique = list({str(row["id"]): row for row in rows}.values())
         return json_response(

@@ -44,7 +44,12 @@ from pipe_service.transform.params import (
     sampling_fields,
     text_field,
 )
-from pipe_service.transform.provider_routing import fallback_models, provider_field, trace_field
+from pipe_service.transform.provider_routing import (
+    Offered,
+    fallback_models,
+    provider_field,
+    trace_field,
+)
 from pipe_service.transform.tools import convert_tool_choice, convert_tools
 
 __all__ = [
@@ -76,10 +81,11 @@ def build_responses_payload(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    offered: Offered | None = None,
 ) -> dict[str, Any]:
     """The Responses request for a chat turn; see :func:`transform_request` for the notes."""
     return transform_request(
-        body, model=model, options=options, user=user, identity=identity
+        body, model=model, options=options, user=user, identity=identity, offered=offered
     ).payload
 
 
@@ -90,12 +96,17 @@ def transform_request(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    offered: Offered | None = None,
 ) -> TransformResult:
-    """Build the Responses request for a chat turn and say what was left out."""
+    """Build the Responses request for a chat turn and say what was left out.
+
+    ``offered`` says whether a model id is offered here; fallback models a request names
+    itself must be (so a fallback cannot reach a model the catalog filters hide).
+    """
     body = _require_mapping(body)
     user = user or _NO_OVERRIDES
     notes: list[str] = []
-    payload = _base_payload(body, model, options, user, notes)
+    payload = _base_payload(body, model, options, user, notes, offered)
     payload["stream"] = _stream_flag(body)
 
     tools = convert_tools(body.get("tools"), strict=options.strict_tools)
@@ -131,6 +142,7 @@ def build_task_payload(
     options: TransformOptions,
     task: str,
     user: UserOverrides | None = None,
+    offered: Offered | None = None,
 ) -> dict[str, Any]:
     """The Responses request for an Open WebUI task (title, tags, follow-ups, …).
 
@@ -142,7 +154,7 @@ def build_task_payload(
     if not isinstance(task, str) or not task.strip():
         raise RequestTransformError("task", "must name the Open WebUI task")
     body = _require_mapping(body)
-    payload = _base_payload(body, model, options, user or _NO_OVERRIDES, [])
+    payload = _base_payload(body, model, options, user or _NO_OVERRIDES, [], offered)
     payload["stream"] = False
     if model.reasoning:
         payload["reasoning"] = {"effort": options.task_reasoning_effort}
@@ -155,13 +167,14 @@ def _base_payload(
     options: TransformOptions,
     user: UserOverrides,
     notes: list[str],
+    offered: Offered | None,
 ) -> dict[str, Any]:
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
     messages = convert_messages(body.get("messages"), model=model)
     notes.extend(messages.notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
-    fallbacks = fallback_models(body, options, model)
+    fallbacks = fallback_models(body, options, model, offered=offered)
     if fallbacks:
         payload["models"] = fallbacks
     provider = provider_field(options, user, model)

@@ -13,7 +13,8 @@
 
 ``models`` (fallback models) comes from the chat body's ``models`` list or CSV, or its
 ``model_fallback`` CSV (Open WebUI custom params land in the body), else from the admin's
-``fallback_models``; the model itself and duplicates are dropped. ``trace`` comes from the
+``fallback_models``; the model itself and duplicates are dropped, and a model the body names
+must be offered here (the catalog filters apply to fallbacks too). ``trace`` comes from the
 body's ``openrouter_trace`` custom param (an object, or its JSON text).
 
 Synopsis::
@@ -25,7 +26,7 @@ Synopsis::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from pipe_service.catalog.capabilities import ModelCapabilities
@@ -40,6 +41,7 @@ from pipe_service.transform.options import (
 
 __all__ = [
     "MAX_TRACE_FIELDS",
+    "Offered",
     "fallback_models",
     "provider_field",
     "routing_rule_for",
@@ -47,6 +49,8 @@ __all__ = [
 ]
 
 MAX_TRACE_FIELDS: Final = 16
+Offered = Callable[[str], bool]
+"""Says whether a model id is offered here (in the filtered catalog)."""
 _MAX_TRACE_VALUE_CHARS: Final = 256
 _NAMED_LISTS: Final = ("order", "only", "ignore")
 
@@ -107,10 +111,24 @@ def _check_known_providers(routing: ProviderRouting, model: ModelCapabilities) -
 
 
 def fallback_models(
-    body: Mapping[str, Any], options: TransformOptions, model: ModelCapabilities
+    body: Mapping[str, Any],
+    options: TransformOptions,
+    model: ModelCapabilities,
+    *,
+    offered: Offered | None = None,
 ) -> list[str]:
-    """The ``models`` fallback list: the body's (custom param) list, else the admin's."""
+    """The ``models`` fallback list: the body's (custom param) list, else the admin's.
+
+    With ``offered``, every model the body names must be offered here; the admin's own list
+    is trusted as configured.
+    """
     requested = _body_fallbacks(body)
+    if requested is not None and offered is not None:
+        for slug in requested:
+            if slug != model.slug and not offered(slug):
+                raise RequestTransformError(
+                    "models", f"fallback model {slug!r} is not offered on this server"
+                )
     chosen = options.fallback_models if requested is None else requested
     return [slug for slug in dict.fromkeys(chosen) if slug != model.slug]
 

@@ -455,3 +455,13 @@ async def test_a_malformed_provider_routing_valve_is_refused_naming_it(
     assert error["type"] == "error"
     assert error["code"] == "invalid_request"
     assert "PROVIDER_ROUTING" in error["message"]
+
+
+async def test_a_fallback_hidden_by_the_catalog_filters_is_refused(open_sidecar: Any) -> None:
+    body = chat_body(models=["sim/reasoning"])
+    async with open_sidecar(models={"model_allowlist": "sim/text"}) as sidecar:
+        error = (await run_request(sidecar, request_frame("sim/text", body=body))).last
+        records = await sim_requests(sidecar)
+    assert error["type"] == "error"
+    assert "'sim/reasoning' is not offered" in error["message"]
+    assert records == []

@@ -165,3 +165,10 @@ async def test_cache_control_writes_then_reads_the_prompt_for_the_same_session(
     assert cached_usage(second)[0] == cached_usage(first)[1]
     assert cached_usage(other)[0] == 0
     assert cached_usage(uncached) == (0, 0)
+
+
+async def test_the_zdr_list_needs_a_key(base_url: str) -> None:
+    async with httpx.AsyncClient() as anonymous:
+        with trio.fail_after(10):
+            reply = await anonymous.get(f"{base_url}/api/v1/endpoints/zdr")
+    assert reply.status_code == 401

@@ -228,3 +228,17 @@ def test_trace(rule: str, raw: Any, expected: Any) -> None:
 def test_a_malformed_trace_is_refused(raw: Any) -> None:
     with pytest.raises(RequestTransformError, match="openrouter_trace"):
         trace_field({"openrouter_trace": raw})
+
+
+def test_fallbacks_named_by_the_request_must_be_offered() -> None:
+    offered = {"d/z"}.__contains__
+    assert fallback_models({"models": ["d/z"]}, TransformOptions(), model(), offered=offered) == [
+        "d/z"
+    ]
+    with pytest.raises(RequestTransformError, match="'e/w' is not offered"):
+        fallback_models({"models": "d/z,e/w"}, TransformOptions(), model(), offered=offered)
+
+
+def test_the_admins_fallbacks_are_trusted_as_configured() -> None:
+    options = TransformOptions(fallback_models=("hidden/model",))
+    assert fallback_models({}, options, model(), offered=lambda _: False) == ["hidden/model"]
