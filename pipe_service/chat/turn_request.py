@@ -16,6 +16,13 @@ from pipe_service.tools.contract import ToolContext
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
 
+@dataclass
+class RouteMemory:
+    """What earlier upstream runs of this turn learned (a tool loop makes several runs)."""
+
+    fell_back_to_chat: bool = False
+
+
 @dataclass(frozen=True)
 class TurnRequest:
     """Everything one turn needs, resolved by the caller (model looked up, options merged)."""
@@ -32,6 +39,7 @@ class TurnRequest:
     tools: ToolContext | None = None
     offered: Callable[[str], bool] | None = None
     """Whether a model id is offered here; fallback models named by the request must be."""
+    route: RouteMemory = field(default_factory=RouteMemory)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@
      thinking-block signature): the same request without its ``reasoning`` input items is sent
      once more, and a warning is logged;
   2. **chat fallback** — the model or a feature is not supported on ``/responses`` and the
-     model is not forced there: the same request goes to ``/chat/completions``, logged;
+     model is not forced there: the same request goes to ``/chat/completions``, logged; the
+     turn's later runs (a tool loop) go to chat directly;
 
   any other held failure is emitted as it was.
 
@@ -115,7 +116,7 @@ async def run_routed_upstream(
     if headers:
         request = dataclasses.replace(request, extra_headers={**request.extra_headers, **headers})
     choice = choose_endpoint(model, options)
-    if choice.endpoint == "chat_completions":
+    if choice.endpoint == "chat_completions" or request.route.fell_back_to_chat:
         await run_chat_completions(request, client, payload, emit)
         return
     gate = _Gate(emit)
@@ -141,6 +142,7 @@ async def run_routed_upstream(
             model.slug,
             _error_id(held),
         )
+        request.route.fell_back_to_chat = True  # later runs of this turn go straight to chat
         await run_chat_completions(request, client, payload, emit)
         return
     await emit(held)

@@ -137,3 +137,16 @@ def test_signature_detection_needs_both_words() -> None:
     assert looks_like_reasoning_rejected(
         Failed("x", "thinking block signature invalid", None, None)
     )
+
+
+async def test_after_a_fallback_the_turns_later_runs_go_straight_to_chat() -> None:
+    client = ChatClient()
+    run, payloads = scripted([TurnError(UNSUPPORTED)])
+    turn = request()
+    await route(turn, run, client, {"input": "first"})
+    await route(turn, run, client, {"input": "after the tool"})
+    assert len(payloads) == 1  # /responses was asked once
+    assert [call["messages"][-1]["content"] for call in client.chat_calls] == [
+        "first",
+        "after the tool",
+    ]

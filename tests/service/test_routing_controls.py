@@ -465,3 +465,24 @@ async def test_a_fallback_hidden_by_the_catalog_filters_is_refused(open_sidecar:
     assert error["type"] == "error"
     assert "'sim/reasoning' is not offered" in error["message"]
     assert records == []
+
+
+async def test_the_seed_admin_valves_reach_the_routing_options(sidecar: Sidecar) -> None:
+    valves = {
+        "FORCE_CHAT_COMPLETIONS_MODELS": "sim/tool-call, sim/text",
+        "ZDR_ENFORCE": True,
+        "ANTHROPIC_PROMPT_CACHE_TTL": "1h",
+        "MODEL_ROUTING": '[{"models": ["sim/*"], "routing": {"sort": "price"}}]',
+    }
+    session = await run_request(sidecar, request_frame("sim/text", valves=valves))
+    records = await sim_requests(sidecar)
+    assert session.text.startswith("You said")
+    assert records[0]["path"] == "/api/v1/chat/completions"
+    assert records[0]["body"]["provider"] == {"sort": "price", "zdr": True}
+
+
+async def test_a_malformed_routing_valve_is_refused_naming_it(sidecar: Sidecar) -> None:
+    request = request_frame("sim/text", valves={"MODEL_ROUTING": "[{"})
+    error = (await run_request(sidecar, request)).last
+    assert error["code"] == "invalid_request"
+    assert "MODEL_ROUTING" in error["message"]
