@@ -79,6 +79,7 @@ def _allowed(field: FieldInfo) -> str:
         .replace("pathlib.", "")
         .replace("pydantic.types.", "")
         .replace("pipe_service.transform.options.", "")
+        .replace("pipe_service.transform.routing_options.", "")
         .replace("<class '", "")
         .replace("'>", "")
         .replace(" | ", " or ")
