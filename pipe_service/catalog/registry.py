@@ -143,8 +143,9 @@ def _annotated(
     if zdr_model_ids is not None:
         listed = model.slug in zdr_model_ids or model.canonical_slug in zdr_model_ids
         # A free variant shares its permaslug with the paid model but is served by endpoints
-        # that may keep data.
-        updates["zdr"] = listed and not model.slug.endswith(":free")
+        # that may keep data; video generation runs as stored jobs (the seed's rule too).
+        excluded = model.slug.endswith(":free") or "video" in model.output_modalities
+        updates["zdr"] = listed and not excluded
     if model.slug in providers:
         updates["providers"] = providers[model.slug]
     return dataclasses.replace(model, **updates) if updates else model

@@ -18,6 +18,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
+from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
@@ -69,17 +70,24 @@ async def list_models() -> Response:
         registry = gateway.catalog.current()
     except Exception as exc:  # CatalogUnavailableError: no catalog yet
         return _error_response(api_error_for(exc))
-    data = [
-        {
-            "id": model.slug,
-            "object": "model",
-            "created": model.created or 0,
-            "owned_by": model.slug.split("/", 1)[0],
-            "name": model.name,
-        }
-        for model in registry.list()
-    ]
+    data = [_model_entry(model) for model in registry.list()]
     return Response(json.dumps({"object": "list", "data": data}), content_type="application/json")
+
+
+def _model_entry(model: ModelCapabilities) -> dict[str, Any]:
+    """One ``/v1/models`` row; variants name their base, routed models their providers."""
+    entry: dict[str, Any] = {
+        "id": model.slug,
+        "object": "model",
+        "created": model.created or 0,
+        "owned_by": model.base_slug.split("/", 1)[0],
+        "name": model.name,
+    }
+    if model.variant_of is not None:
+        entry["variant_of"] = model.variant_of
+    if model.providers:
+        entry["providers"] = list(model.providers)
+    return entry
 
 
 @openai_api.post("/v1/chat/completions")

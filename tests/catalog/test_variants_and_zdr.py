@@ -155,3 +155,10 @@ async def test_a_failed_zdr_list_leaves_zdr_unknown_unless_required() -> None:
     assert optional.zdr_model_ids is None
     with pytest.raises(RuntimeError, match="zdr down"):
         await fetch_sources(FakeClient(zdr_fails=True), SourcePlan(zdr_required=True))
+
+
+def test_video_generation_models_are_never_zdr() -> None:
+    rows = {"data": [{"id": "acme/video", "architecture": {"output_modalities": ["video"]}}]}
+    zdr = frozenset({"acme/video"})
+    model = ModelRegistry.from_payload(rows, CatalogFilterOptions(), zdr_model_ids=zdr)
+    assert model.require("acme/video").zdr is False

@@ -140,6 +140,8 @@ async def test_a_configured_variant_reaches_the_simulator_unchanged(open_sidecar
     ]
     nitro = next(row for row in listed if row["id"] == "sim/text:nitro")
     assert nitro["name"] == "Simulator: Text (nitro)"
+    assert nitro["variant_of"] == "sim/text"
+    assert nitro["owned_by"] == "sim"
     assert variant.text.startswith("You said: hello pipe.")
     assert preset.text.startswith("You said: hello pipe.")
     assert [record["model"] for record in records] == ["sim/text:nitro", "@preset/sim-default"]
@@ -225,6 +227,15 @@ async def test_a_user_may_route_where_the_admin_allows_it(open_sidecar: Any) -> 
         "sort": "price",
         "preferred_max_latency": 2.0,
     }
+
+
+async def test_routed_models_list_their_providers(open_sidecar: Any) -> None:
+    async with open_sidecar(**ROUTED) as sidecar, sidecar.uds_client() as client:
+        with trio.fail_after(10):
+            listed = (await client.get("/v1/models")).json()["data"]
+    by_id = {row["id"]: row for row in listed}
+    assert by_id["sim/text"]["providers"] == ["simulator", "sim-cloud/fp8"]
+    assert "providers" not in by_id["sim/tool-call"]
 
 
 async def test_a_user_route_naming_an_unknown_provider_is_refused(open_sidecar: Any) -> None:
