@@ -55,14 +55,16 @@ async def run_chat_completions(
             body, api_key=request.api_key, extra_headers=headers
         )
         async with stream_cm as upstream:
+            done = False
             try:
                 async for chunk in upstream.aiter_bytes():
                     for sse in decoder.feed(chunk):
                         if sse.is_done:
+                            done = True  # chat streams end with [DONE], after the usage chunk
                             break
                         for event in translator.feed(sse.json()):
                             await emit(event)
-                    if translator.finished:
+                    if done or translator.finished:
                         break
             except (UpstreamError, SSEProtocolError) as exc:
                 await emit(_failure(exc))
