@@ -99,6 +99,8 @@ class SidecarProcess:
             "PIPE_SERVICE_UPSTREAM_MODE": "simulator",
             "PIPE_SERVICE_SHUTDOWN_GRACE_S": "5",
             "PIPE_SERVICE_GRACEFUL_TIMEOUT_S": "2",
+            # One admin-configured variant, so the suite sees it through Open WebUI.
+            "PIPE_SERVICE_MODELS__VARIANT_MODELS": "sim/text:nitro",
         }
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
