@@ -214,6 +214,7 @@ async def start_service(
     context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
     context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
     context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
+    context.details_providers["routing"] = lambda: asdict(gateway.route_counters)
 
     app = create_front_app(context, gateway=gateway, catalog=catalog)
     bound: list[str] = await supervisor.start(

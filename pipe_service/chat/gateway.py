@@ -30,7 +30,7 @@ from pipe_service.chat.error_messages import (
 from pipe_service.chat.events import Failed
 from pipe_service.chat.failure_kinds import failure_kind
 from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
-from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.turn_request import RouteCounters, TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
@@ -99,6 +99,8 @@ class ChatGateway:
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
         self._session_secret = session_secret
+        self.route_counters = RouteCounters()
+        """Endpoint-route decisions across all turns (``/status`` → ``routing``)."""
 
     def with_affinity(self, identity: RequestIdentity | None) -> RequestIdentity | None:
         """``identity`` plus the per-chat affinity key (HMAC of its chat id), when one applies."""
@@ -181,6 +183,7 @@ class ChatGateway:
             task=task,
             tools=tools,
             offered=self.is_offered,
+            counters=self.route_counters,
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:

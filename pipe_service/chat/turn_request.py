@@ -17,6 +17,15 @@ from pipe_service.transform.options import RequestIdentity, TransformOptions, Us
 
 
 @dataclass
+class RouteCounters:
+    """Process-wide counts of the upstream route's decisions (for ``/status``)."""
+
+    chat_completions_runs: int = 0
+    fallbacks_to_chat: int = 0
+    reasoning_retries: int = 0
+
+
+@dataclass
 class RouteMemory:
     """What earlier upstream runs of this turn learned (a tool loop makes several runs)."""
 
@@ -40,6 +49,8 @@ class TurnRequest:
     offered: Callable[[str], bool] | None = None
     """Whether a model id is offered here; fallback models named by the request must be."""
     route: RouteMemory = field(default_factory=RouteMemory)
+    counters: RouteCounters = field(default_factory=RouteCounters)
+    """Shared by every turn of a gateway, so ``/status`` can show them."""
 
 
 @dataclass(frozen=True)

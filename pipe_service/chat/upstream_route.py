@@ -117,6 +117,7 @@ async def run_routed_upstream(
         request = dataclasses.replace(request, extra_headers={**request.extra_headers, **headers})
     choice = choose_endpoint(model, options)
     if choice.endpoint == "chat_completions" or request.route.fell_back_to_chat:
+        request.counters.chat_completions_runs += 1
         await run_chat_completions(request, client, payload, emit)
         return
     gate = _Gate(emit)
@@ -130,6 +131,7 @@ async def run_routed_upstream(
                 model.slug,
                 _error_id(gate.held),
             )
+            request.counters.reasoning_retries += 1
             payload = stripped
             gate = _Gate(emit)
             await run_responses(request, client, payload, gate)
@@ -143,6 +145,8 @@ async def run_routed_upstream(
             _error_id(held),
         )
         request.route.fell_back_to_chat = True  # later runs of this turn go straight to chat
+        request.counters.fallbacks_to_chat += 1
+        request.counters.chat_completions_runs += 1
         await run_chat_completions(request, client, payload, emit)
         return
     await emit(held)

@@ -63,6 +63,10 @@ async def test_a_model_refused_on_responses_falls_back_to_chat_with_one_answer(
     assert session.of_type("done")[0]["usage"]["prompt_tokens"] > 0
     paths = [record["path"] for record in await sim_requests(sidecar)]
     assert paths == ["/api/v1/responses", "/api/v1/chat/completions"]
+    async with sidecar.uds_client() as client:
+        with trio.fail_after(10):
+            routing = (await client.get("/status")).json()["routing"]
+    assert routing == {"chat_completions_runs": 1, "fallbacks_to_chat": 1, "reasoning_retries": 0}
 
 
 async def test_the_chat_fallback_also_serves_whole_answers(sidecar: Sidecar) -> None:
