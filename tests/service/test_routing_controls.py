@@ -18,6 +18,7 @@ import trio
 from actors import open_supervisor
 from pipe_service.chat import turn
 from pipe_service.service import open_database, start_service
+from pipe_service.transform.session_affinity import affinity_key
 from tests.pipe_protocol.conftest import chat_body, open_shim, request_frame, run_request
 from tests.service.conftest import Sidecar, make_settings
 
@@ -290,6 +291,7 @@ async def test_session_id_is_stable_within_a_chat_and_differs_between_chats(
     assert "chat-a" not in first
     secret_file = sidecar.settings.var_dir / "session-secret"
     assert secret_file.stat().st_mode & 0o777 == 0o600
+    assert first == affinity_key(secret_file.read_text().strip().encode(), "chat-a")
 
 
 async def test_session_ids_survive_a_restart_on_the_same_var_dir(tmp_path: Path) -> None:
