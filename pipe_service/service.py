@@ -182,6 +182,10 @@ async def start_service(
     )
     sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
 
+    # File I/O (and maybe a first-start write) off the event loop.
+    session_secret = await trio.to_thread.run_sync(
+        load_session_secret, settings.session_secret, settings.var_dir
+    )
     gateway = ChatGateway(
         catalog=catalog,
         sessions=sessions,
@@ -194,7 +198,7 @@ async def start_service(
         ),
         messages=settings.messages,
         tools=tool_runner,
-        session_secret=load_session_secret(settings.session_secret, settings.var_dir),
+        session_secret=session_secret,
         shutdown=ShutdownPolicy(
             wait_requested=supervisor.wait_shutdown_requested,
             drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
