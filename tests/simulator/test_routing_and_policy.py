@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 import trio
 
 from pipe_service.simulator.scenarios.reasoning import signature_for
@@ -29,6 +30,15 @@ async def test_a_variant_id_is_served_by_its_base_model_and_named_in_the_reply(
     assert reply.status_code == 200
     assert reply.json()["model"] == "sim/text:nitro"
     assert reply.json()["output"][-1]["content"][0]["text"].startswith("You said: hello")
+
+
+@pytest.mark.parametrize("variant", ["nitro", "floor", "exacto", "online", "thinking", "extended"])
+async def test_every_openrouter_variant_suffix_is_served(
+    client: httpx.AsyncClient, variant: str
+) -> None:
+    reply = await answer(client, model=f"sim/reasoning:{variant}")
+    assert reply.status_code == 200
+    assert reply.json()["model"] == f"sim/reasoning:{variant}"
 
 
 async def test_an_unknown_variant_suffix_is_an_unknown_model(client: httpx.AsyncClient) -> None:
