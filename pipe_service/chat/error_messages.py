@@ -12,7 +12,9 @@ what OpenRouter said alone (may be empty); ``{retry_hint}`` when to try again
 (may be empty); ``{error_id}``; ``{status}`` HTTP status or empty; ``{kind}``;
 ``{retry_after}`` seconds to wait or empty; ``{provider}`` the provider OpenRouter named or
 empty; ``{timestamp}`` the UTC time of the failure; ``{support}`` the administrator's support
-contact line (empty when none is configured).
+contact line (empty when none is configured); and the seed pipe's names ``{openrouter_code}``,
+``{openrouter_message}``, ``{retry_after_seconds}``, ``{rate_limit_type}``, with its
+``{{#if name}}…{{/if}}`` blocks (kept only when ``{name}`` is not empty).
 
 Synopsis::
 
@@ -66,8 +68,16 @@ TEMPLATE_PLACEHOLDERS = frozenset(
         "provider",
         "timestamp",
         "support",
+        # The seed pipe's names, so its templates carry over.
+        "openrouter_code",
+        "openrouter_message",
+        "retry_after_seconds",
+        "rate_limit_type",
     }
 )
+# The seed's conditional blocks: kept when the named placeholder is not empty.
+_CONDITIONAL = re.compile(r"\{\{#if (\w+)\}\}(.*?)\{\{/if\}\}", re.DOTALL)
+_RATE_LIMIT_TYPE = re.compile(r"rate limit exceeded: ([\w.-]+)", re.IGNORECASE)
 
 
 class ErrorTemplateError(ValueError):
@@ -181,11 +191,23 @@ def validate_error_template(template: str) -> None:
 
     Only the names in :data:`TEMPLATE_PLACEHOLDERS` are allowed, without
     format specs, conversions, attributes or indexes; literal braces are
-    written ``{{`` and ``}}``.
+    written ``{{`` and ``}}``. ``{{#if name}}…{{/if}}`` keeps its text only when
+    ``{name}`` is not empty (the seed pipe's conditionals; not nested).
     """
     allowed = ", ".join(f"{{{name}}}" for name in sorted(TEMPLATE_PLACEHOLDERS))
+    for condition in _CONDITIONAL.finditer(template):
+        if condition.group(1) not in TEMPLATE_PLACEHOLDERS:
+            raise ErrorTemplateError(
+                f"error template tests unknown placeholder {{{{#if {condition.group(1)}}}}}; "
+                f"allowed: {allowed}"
+            )
+    body = _CONDITIONAL.sub(lambda condition: condition.group(2), template)
+    if "{{#if" in body or "{{/if}}" in body:
+        raise ErrorTemplateError(
+            "error template has an unclosed or nested {{#if …}} block; close each with {{/if}}"
+        )
     try:
-        fields = list(string.Formatter().parse(template))
+        fields = list(string.Formatter().parse(body))
     except ValueError as exc:
         raise ErrorTemplateError(
             f"error template is malformed ({exc}); write literal braces as '{{{{' and '}}}}'"
@@ -252,7 +274,7 @@ def _values(err: UpstreamError | LocalError, support: str | None = None) -> dict
         detail = _upstream_detail(err)
         status = "" if err.status is None else str(err.status)
     message = f"{explanation}\n\n{detail}" if detail else explanation
-    return {
+    values = {
         "title": title,
         "message": message,
         "explanation": explanation,
@@ -268,11 +290,24 @@ def _values(err: UpstreamError | LocalError, support: str | None = None) -> dict
         "timestamp": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "support": support or "",
     }
+    values["retry_after_seconds"] = values["retry_after"]
+    if isinstance(err, LocalError):
+        values |= {"openrouter_code": "", "openrouter_message": "", "rate_limit_type": ""}
+    else:
+        limit = _RATE_LIMIT_TYPE.search(err.message) if err.kind is _K.RATE_LIMITED else None
+        code = err.code if err.code is not None else err.status
+        values |= {
+            "openrouter_code": "" if code is None else _safe_inline(str(code)),
+            "openrouter_message": _safe_inline(err.message),
+            "rate_limit_type": limit.group(1) if limit else "",
+        }
+    return values
 
 
 def _render(template: str, values: dict[str, str]) -> str:
     validate_error_template(template)
-    text = template.format(**values)
+    kept = _CONDITIONAL.sub(lambda c: c.group(2) if values[c.group(1)] else "", template)
+    text = kept.format(**values)
     # Empty placeholders leave runs of blank lines; fold them.
     return re.sub(r"\n{3,}", "\n\n", text)
 

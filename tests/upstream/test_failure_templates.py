@@ -106,3 +106,40 @@ def test_the_default_template_shows_the_support_line_only_when_set() -> None:
     assert "Contact it@example.com" in render_error_markdown(
         error, support="Contact it@example.com"
     )
+
+
+SEED_RATE_LIMIT_TEMPLATE = (
+    "### Rate Limit Exceeded\n\n"
+    "**Error ID:** `{error_id}`\n"
+    "{{#if openrouter_code}}\n**Status:** {openrouter_code}\n{{/if}}\n"
+    "{{#if retry_after_seconds}}\n**Retry after:** {retry_after_seconds}s\n{{/if}}\n"
+    "{{#if rate_limit_type}}\n**Limit type:** {rate_limit_type}\n{{/if}}\n"
+    "{{#if support}}\n**Support:** {support}\n{{/if}}\n"
+)
+
+
+def test_a_seed_template_with_conditionals_renders() -> None:
+    error = UpstreamError(
+        K.RATE_LIMITED,
+        "Rate limit exceeded: free-models-per-day. Add 10 credits",
+        status=429,
+        code=429,
+        retry_after_s=3,
+    )
+    text = render_error_markdown(error, template=SEED_RATE_LIMIT_TEMPLATE)
+    assert "**Status:** 429" in text
+    assert "**Retry after:** 3s" in text
+    assert "**Limit type:** free-models-per-day" in text
+    assert "Support" not in text  # no support line configured: the block is dropped
+    assert "{{" not in text
+
+
+def test_a_conditional_on_an_unknown_placeholder_is_refused() -> None:
+    with pytest.raises(ValidationError, match="#if balance"):
+        MessageSettings(templates={"credits": "{{#if balance}}x{{/if}}"})
+
+
+@pytest.mark.parametrize("template", ["{{#if support}}never closed", "{{#if support}}{{#if title}}x{{/if}}"])
+def test_an_unbalanced_conditional_is_refused(template: str) -> None:
+    with pytest.raises(ValidationError, match="unclosed or nested"):
+        MessageSettings(templates={"auth": template})
