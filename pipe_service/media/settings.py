@@ -54,13 +54,6 @@ class MediaSettings(BaseModel):
         description="Download remote image URLs (through the SSRF guard) and send them inline, "
         "so the provider never fetches a URL the user supplied. Off: safe URLs pass through.",
     )
-    attachment_max_mb: int = Field(
-        50,
-        ge=1,
-        le=500,
-        description="Largest Open WebUI attachment the shim reads from storage and sends "
-        "natively (direct uploads), in MB.",
-    )
     store_timeout_s: float = Field(
         30.0,
         gt=0,

@@ -239,5 +239,3 @@ def _tool_context(
         passthrough=arguments.tool_mode == "passthrough",
         user_id=arguments.identity.user_id,
     )
-
-
