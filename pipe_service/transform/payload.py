@@ -111,6 +111,11 @@ def transform_request(
     text = text_field(body, model, notes)
     if text:
         payload["text"] = text
+    if model.output_image:
+        # OpenRouter draws only when asked for the image modality.
+        payload["modalities"] = (
+            ["image", "text"] if "text" in model.output_modalities else ["image"]
+        )
     payload.update(reasoning_fields(body, model, options, user))
     payload.update(identifier_fields(options, identity, notes))
     _add_web_search(payload, model, options, user)
