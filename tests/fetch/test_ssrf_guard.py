@@ -19,6 +19,7 @@ import trio
 from pipe_service.fetch.fetcher import FetchLimits, RemoteFetcher
 from pipe_service.fetch.pinned_transport import PinnedTransport
 from pipe_service.fetch.ssrf_guard import (
+    SystemResolver,
     UnsafeUrlError,
     UrlPolicy,
     ValidatedTarget,
@@ -209,8 +210,6 @@ def test_public_addresses_are_accepted(address: str) -> None:
 
 
 async def test_the_system_resolver_returns_every_address_of_a_name() -> None:
-    from pipe_service.fetch.ssrf_guard import SystemResolver
-
     with trio.fail_after(10):
         addresses = await SystemResolver().resolve("localhost", 443)
     assert LOOPBACK in addresses or ipaddress.ip_address("::1") in addresses
