@@ -61,6 +61,15 @@ class MediaSettings(BaseModel):
         description="How long saving a generated image in Open WebUI storage (through the shim) "
         "may take before the user is told it failed.",
     )
+    rehost_linked_images: bool = Field(
+        False,
+        description="Save images the model links to (Markdown `![](https://…)`) in Open WebUI "
+        "storage at the end of the answer (downloaded through the SSRF guard), so the chat "
+        "keeps them when the links die.",
+    )
+    rehost_max_images: int = Field(
+        4, ge=1, le=20, description="Linked images re-hosted per answer at most."
+    )
     fetch_max_mb: int = Field(
         50, ge=1, le=500, description="Largest remote download, in MB (header and byte count)."
     )

@@ -24,14 +24,16 @@ from quart.wrappers import Websocket
 from pipe_service import __version__
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
-from pipe_service.chat.events import GeneratedImage, Status
+from pipe_service.chat.events import Completed, GeneratedImage, Status, TextDelta
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.turn_request import TurnOutput
 from pipe_service.front.pipe.files import FileNotStoredError, ShimFileStore
+from pipe_service.front.pipe.rehost import rehost_linked_images
 from pipe_service.front.pipe.render import TurnRenderer, error_frame_for
 from pipe_service.front.pipe.request import TurnArguments, map_request
 from pipe_service.front.pipe.tools import ShimToolExecutor
 from pipe_service.front.pipe.transport import CLOSE_LIMIT_S
+from pipe_service.media.intake import MediaIntake
 from pipe_service.protocol import (
     Cancel,
     ClientFrame,
@@ -183,11 +185,18 @@ class PipeSession:
         files: ShimFileStore,
     ) -> None:
         images = 0
+        media = self._gateway.media
+        rehost = media is not None and media.settings.rehost_linked_images
+        answer: list[str] = []
         async for item in handle:
             if isinstance(item, GeneratedImage):
                 images += 1
                 await self._store_image(item, images, files, renderer, outbox)
                 continue
+            if rehost and isinstance(item, TextDelta):
+                answer.append(item.text)
+            elif rehost and isinstance(item, Completed) and media is not None:
+                await self._rehost(media, "".join(answer), files, renderer, outbox)
             for frame in renderer.render(item, now=trio.current_time()):
                 await outbox.send(frame)
             if renderer.finished:
@@ -224,6 +233,23 @@ class PipeSession:
         status = Status(f"⚠️ The generated image could not be saved: {problem}", done=True)
         for frame in renderer.render(status, now=trio.current_time()):
             await outbox.send(frame)
+
+    async def _rehost(
+        self,
+        media: MediaIntake,
+        answer: str,
+        files: ShimFileStore,
+        renderer: TurnRenderer,
+        outbox: trio.MemorySendChannel[ServerFrame],
+    ) -> None:
+        """Keep the images the answer links to (before ``done``: the shim is still there)."""
+        notes = ["linked images not kept: Open WebUI did not answer in time"]
+        with trio.move_on_after(self._store_timeout_s):
+            notes = await rehost_linked_images(answer, media.fetcher, files, media.settings)
+        for note in notes:
+            status = Status(f"⚠️ {note}", done=True)
+            for frame in renderer.render(status, now=trio.current_time()):
+                await outbox.send(frame)
 
     async def _read_during_turn(
         self,
