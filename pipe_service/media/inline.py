@@ -26,6 +26,7 @@ __all__ = [
     "InlinePayloadError",
     "MediaKind",
     "decoded_size_estimate",
+    "inspect_bytes",
     "parse_base64",
     "parse_data_url",
     "sniff_mime",
@@ -161,6 +162,21 @@ def parse_base64(
         )
     mime = _checked_mime(data, declared_mime, kind)
     return InlinePayload(mime=mime, data=data)
+
+
+def inspect_bytes(
+    data: bytes,
+    *,
+    max_bytes: int,
+    declared_mime: str | None = None,
+    kind: MediaKind | None = None,
+) -> InlinePayload:
+    """The same size and type checks for bytes that are already decoded (a download)."""
+    if len(data) > max_bytes:
+        raise InlinePayloadError(
+            "too_large", f"{_megabytes(len(data))}, over {_megabytes(max_bytes)}"
+        )
+    return InlinePayload(mime=_checked_mime(data, declared_mime, kind), data=data)
 
 
 def _checked_mime(data: bytes, declared: str | None, kind: MediaKind | None) -> str:

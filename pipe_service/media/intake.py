@@ -38,6 +38,7 @@ from pipe_service.media.inline import (
     InlinePayload,
     InlinePayloadError,
     MediaKind,
+    inspect_bytes,
     parse_base64,
     parse_data_url,
 )
@@ -242,9 +243,10 @@ class _Run:
                 f"an image from {where} could not be downloaded: {exc.message}"
             ) from None
         try:
-            payload = parse_base64(
-                InlinePayload(body.content_type, body.data).base64(),
-                max_bytes=self.settings.fetch_max_mb * MEGABYTE,
+            payload = inspect_bytes(
+                body.data,
+                # Sent inline: the inline cap applies, not only the download cap.
+                max_bytes=self.settings.inline_max_mb * MEGABYTE,
                 declared_mime=body.content_type,
                 kind="image",
             )

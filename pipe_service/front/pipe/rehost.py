@@ -18,7 +18,7 @@ from typing import Final
 from pipe_service.fetch.fetcher import FetchError, RemoteFetcher
 from pipe_service.fetch.ssrf_guard import UnsafeUrlError
 from pipe_service.front.pipe.files import FileNotStoredError, ShimFileStore
-from pipe_service.media.inline import InlinePayload, InlinePayloadError, parse_base64
+from pipe_service.media.inline import InlinePayloadError, inspect_bytes
 from pipe_service.media.settings import MEGABYTE, MediaSettings
 
 _MARKDOWN_IMAGE: Final = re.compile(r"!\[[^\]\n]{0,300}\]\(\s*<?(https?://[^)\s>]{1,2048})>?")
@@ -38,9 +38,10 @@ async def rehost_linked_images(
     for number, url in enumerate(linked_image_urls(text, settings.rehost_max_images), start=1):
         try:
             body = await fetcher.fetch(url)
-            image = parse_base64(
-                InlinePayload(body.content_type, body.data).base64(),
+            image = inspect_bytes(
+                body.data,
                 max_bytes=settings.fetch_max_mb * MEGABYTE,
+                declared_mime=body.content_type,
                 kind="image",
             )
             extension = image.mime.split("/", 1)[1].split("+", 1)[0]
