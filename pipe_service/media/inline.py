@@ -36,7 +36,6 @@ MediaKind = Literal["image", "audio", "video", "file"]
 
 MAX_HEADER_CHARS: Final = 256
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,63}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$")
-_BASE64_TEXT = re.compile(r"^[A-Za-z0-9+/]*={0,2}$")
 
 # (prefix at offset, MIME); checked in order.
 _SIGNATURES: Final[tuple[tuple[int, bytes, str], ...]] = (
@@ -132,6 +131,8 @@ def parse_data_url(text: str, *, max_bytes: int, kind: MediaKind | None = None) 
         raise InlinePayloadError("malformed", "data: URL with an invalid media type")
     if "base64" not in (param.strip() for param in header[1:]):
         raise InlinePayloadError("malformed", "data: URL is not base64-encoded")
+    # Refuse an oversized payload before slicing it out (a copy of the whole text).
+    _check_estimate(len(text) - comma - 1, max_bytes)
     return parse_base64(text[comma + 1 :], max_bytes=max_bytes, declared_mime=declared, kind=kind)
 
 
@@ -143,19 +144,16 @@ def parse_base64(
     kind: MediaKind | None = None,
 ) -> InlinePayload:
     """Validate and decode bare base64 (optionally with a declared MIME type)."""
-    estimate = decoded_size_estimate(len(text))
-    if estimate > max_bytes + 2:  # +2: the estimate counts padding as data
-        raise InlinePayloadError(
-            "too_large", f"about {_megabytes(estimate)} decoded, over {_megabytes(max_bytes)}"
-        )
+    _check_estimate(len(text), max_bytes)
     if not text:
         raise InlinePayloadError("malformed", "empty payload")
-    if len(text) % 4 or not _BASE64_TEXT.match(text):
-        raise InlinePayloadError("malformed", "not valid base64 (alphabet or padding)")
+    if len(text) % 4:
+        raise InlinePayloadError("malformed", "not valid base64 (length or padding)")
     try:
+        # validate=True refuses any character outside the alphabet and misplaced padding.
         data = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
-        raise InlinePayloadError("malformed", "not valid base64") from None
+        raise InlinePayloadError("malformed", "not valid base64 (alphabet or padding)") from None
     if len(data) > max_bytes:
         raise InlinePayloadError(
             "too_large", f"{_megabytes(len(data))} decoded, over {_megabytes(max_bytes)}"
@@ -177,6 +175,14 @@ def inspect_bytes(
             "too_large", f"{_megabytes(len(data))}, over {_megabytes(max_bytes)}"
         )
     return InlinePayload(mime=_checked_mime(data, declared_mime, kind), data=data)
+
+
+def _check_estimate(text_length: int, max_bytes: int) -> None:
+    estimate = decoded_size_estimate(text_length)
+    if estimate > max_bytes + 2:  # +2: the estimate counts padding as data
+        raise InlinePayloadError(
+            "too_large", f"about {_megabytes(estimate)} decoded, over {_megabytes(max_bytes)}"
+        )
 
 
 def _checked_mime(data: bytes, declared: str | None, kind: MediaKind | None) -> str:
