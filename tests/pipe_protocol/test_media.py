@@ -4,6 +4,7 @@ and generated images saved through ``store_file`` / ``file_stored``."""
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any
 
 import httpx
@@ -139,3 +140,23 @@ async def test_the_openai_api_returns_generated_images_in_message_images(
     [image] = message["images"]
     assert image["type"] == "image_url"
     assert image["image_url"]["url"].startswith("data:image/png;base64,iVBORw0KGgo")
+
+
+async def test_the_openai_api_streams_generated_images_as_delta_images(sidecar: Sidecar) -> None:
+    body = {
+        "model": "sim/image",
+        "stream": True,
+        "messages": [{"role": "user", "content": "a red fox"}],
+    }
+    images: list[dict[str, Any]] = []
+    async with (
+        sidecar.uds_client() as client,
+        client.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
+        async for line in response.aiter_lines():
+            if line.startswith("data: {"):
+                chunk = json.loads(line.removeprefix("data: "))
+                for choice in chunk["choices"]:
+                    images += choice["delta"].get("images", [])
+    [image] = images
+    assert image["image_url"]["url"].startswith("data:image/png;base64,")
