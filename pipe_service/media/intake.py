@@ -105,6 +105,9 @@ class MediaIntake:
         """A copy of ``payload`` with its media validated, plus notes on what was left out."""
         run = _Run(self, model)
         prepared = await run.apply(payload, attachments)
+        for note in run.notes:
+            # Also the record for fronts that have no status channel (the OpenAI API).
+            log.info("media left out: %s", note)
         return PreparedMedia(payload=prepared, notes=tuple(run.notes))
 
 
