@@ -24,7 +24,11 @@ from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
 from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.tools.registry import ToolRegistry
-from pipe_service.transform.payload import build_responses_payload, build_task_payload
+from pipe_service.transform.payload import (
+    add_file_parser,
+    build_responses_payload,
+    build_task_payload,
+)
 
 if TYPE_CHECKING:
     from pipe_service.tools.runner import ToolRunner
@@ -101,6 +105,8 @@ async def _prepared_media(
     prepared = await media.prepare(payload, model=request.model, attachments=request.attachments)
     for note in prepared.notes:
         await emit(Status(f"⚠️ {note}", done=True))
+    if request.task is None:
+        add_file_parser(prepared.payload, request.options)  # attachments may have added files
     return prepared.payload
 
 

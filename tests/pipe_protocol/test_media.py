@@ -160,3 +160,19 @@ async def test_the_openai_api_streams_generated_images_as_delta_images(sidecar: 
                     images += choice["delta"].get("images", [])
     [image] = images
     assert image["image_url"]["url"].startswith("data:image/png;base64,")
+
+
+async def test_an_attached_pdf_gets_the_configured_file_parser(sidecar: Sidecar) -> None:
+    attachment = {
+        "name": "report.pdf",
+        "content_type": "application/pdf",
+        "data_b64": base64.b64encode(PDF).decode(),
+    }
+    request = request_frame(
+        "sim/vision", files=[attachment], valves={"file_parser_engine": "mistral-ocr"}
+    )
+    with trio.fail_after(10):
+        session = await run_request(sidecar, request)
+    assert session.last["type"] == "done"
+    sent = (await upstream_bodies(sidecar))[-1]
+    assert sent["plugins"] == [{"id": "file-parser", "pdf": {"engine": "mistral-ocr"}}]
