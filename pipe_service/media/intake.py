@@ -129,6 +129,9 @@ class _Run:
             item["content"] = [dict(part) for part in item["content"]]
         if users and attachments:
             users[-1]["content"].extend(self._attachment_parts(attachments))
+        elif attachments:
+            names = ", ".join(attachment.name or "attachment" for attachment in attachments)
+            self.notes.append(f"📎 {names} not sent: the request has no user message")
         self._note_placeholders(users)
         self._select_images(users)
         for item in users:

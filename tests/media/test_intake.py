@@ -275,3 +275,10 @@ async def test_the_input_payload_is_not_modified_in_place() -> None:
     snapshot = repr(original)
     await intake().prepare(original, model=VISION)
     assert repr(original) == snapshot
+
+
+async def test_attachments_without_a_user_message_are_reported() -> None:
+    attachments = [Attachment(name="r.pdf", content_type="application/pdf", data_b64=b64(PDF))]
+    assistant = {"type": "message", "role": "assistant", "content": []}
+    prepared = await intake().prepare(payload(assistant), model=EVERYTHING, attachments=attachments)
+    assert prepared.notes == ("📎 r.pdf not sent: the request has no user message",)
