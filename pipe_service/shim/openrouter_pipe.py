@@ -1023,6 +1023,8 @@ class Pipe:
             fallback_email=self.valves.FALLBACK_STORAGE_EMAIL,
         )
         uploads = body.pop(DIRECT_UPLOADS_KEY, None)
+        if __task__:
+            uploads = None  # a title or tags task does not need the attachments' bytes
         try:
             attachments = await self._direct_uploads(owui, uploads)
         except DirectUploadError as exc:
