@@ -35,6 +35,7 @@ from pipe_service.front.pipe.tools import ShimToolExecutor
 from pipe_service.front.pipe.transport import CLOSE_LIMIT_S
 from pipe_service.media.intake import MediaIntake
 from pipe_service.protocol import (
+    MAX_SERVER_FRAME_BYTES,
     Cancel,
     ClientFrame,
     Error,
@@ -59,6 +60,8 @@ logger = logging.getLogger("pipe_service.front.pipe.session")
 NORMAL_CLOSURE = 1000
 DEFAULT_STORE_TIMEOUT_S = 30.0
 """Used when the gateway has no media settings (tests that build a bare gateway)."""
+MAX_STORE_FILE_B64_CHARS = MAX_SERVER_FRAME_BYTES - 64 * 1024
+"""A ``store_file`` frame must fit in one server frame (the rest is the frame's other fields)."""
 
 
 class PipeSession:
@@ -216,23 +219,33 @@ class PipeSession:
         A failure (or no answer within ``store_timeout_s``) is told as a status line; the
         answer goes on.
         """
-        extension = image.mime.split("/", 1)[1].split("+", 1)[0]
-        name = f"generated-image-{number}.{extension}"
-        problem = "Open WebUI did not answer in time"
-        with trio.move_on_after(self._store_timeout_s):
-            try:
-                stored = await files.store(
-                    name=name, content_type=image.mime, data_b64=image.data_b64
-                )
-            except FileNotStoredError as exc:
-                problem = str(exc)
-            else:
-                logger.info("generated image stored", extra={"file_id": stored.id})
-                return
+        problem = await self._try_store(image, number, files)
+        if problem is None:
+            return
         logger.warning("generated image not stored", extra={"reason": problem[:200]})
         status = Status(f"⚠️ The generated image could not be saved: {problem}", done=True)
         for frame in renderer.render(status, now=trio.current_time()):
             await outbox.send(frame)
+
+    async def _try_store(
+        self, image: GeneratedImage, number: int, files: ShimFileStore
+    ) -> str | None:
+        """Store ``image`` through the shim; ``None``, or why it was not stored."""
+        if len(image.data_b64) > MAX_STORE_FILE_B64_CHARS:
+            return f"{len(image.data_b64) * 3 // 4 / 1_048_576:.1f} MB is too large to send"
+        extension = image.mime.split("/", 1)[1].split("+", 1)[0]
+        with trio.move_on_after(self._store_timeout_s):
+            try:
+                stored = await files.store(
+                    name=f"generated-image-{number}.{extension}",
+                    content_type=image.mime,
+                    data_b64=image.data_b64,
+                )
+            except FileNotStoredError as exc:
+                return str(exc)
+            logger.info("generated image stored", extra={"file_id": stored.id})
+            return None
+        return "Open WebUI did not answer in time"
 
     async def _rehost(
         self,
