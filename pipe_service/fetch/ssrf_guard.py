@@ -122,6 +122,8 @@ class UrlPolicy:
     http_hosts: frozenset[str] = field(default_factory=frozenset)
     trusted_hosts: frozenset[str] = field(default_factory=frozenset)
     enabled: bool = True
+    dns_timeout_s: float = 5.0
+    """A lookup that takes longer counts as a DNS failure (unsafe)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,8 +197,10 @@ async def _validate(url: str, policy: UrlPolicy, resolver: Resolver) -> Validate
     host = parsed.raw_host.decode("ascii", "replace").lower().rstrip(".")
     if not host:
         raise UnsafeUrlError("no_host", f"{scheme}://")
-    port = parsed.port or _DEFAULT_PORTS[scheme]
+    port = parsed.port if parsed.port is not None else _DEFAULT_PORTS[scheme]
     where = f"{scheme}://{_bracketed(host)}:{port}"
+    if not 1 <= port <= 65535:
+        raise UnsafeUrlError("bad_port", where)
     if parsed.userinfo:
         # "https://trusted.example@169.254.169.254/" reads as the first host to a human.
         raise UnsafeUrlError("userinfo_in_url", where)
@@ -215,10 +219,14 @@ async def _validate(url: str, policy: UrlPolicy, resolver: Resolver) -> Validate
     if literal is not None:
         addresses = [literal]
     else:
-        try:
-            addresses = await resolver.resolve(host, port)
-        except (OSError, UnicodeError) as exc:
-            raise UnsafeUrlError("dns_failure", where, type(exc).__name__) from None
+        addresses = []
+        with trio.move_on_after(policy.dns_timeout_s) as lookup:
+            try:
+                addresses = await resolver.resolve(host, port)
+            except (OSError, UnicodeError) as exc:
+                raise UnsafeUrlError("dns_failure", where, type(exc).__name__) from None
+        if lookup.cancelled_caught:
+            raise UnsafeUrlError("dns_failure", where, f"no answer in {policy.dns_timeout_s:g}s")
         if not addresses:
             raise UnsafeUrlError("dns_failure", where, "no A/AAAA records")
     if check:

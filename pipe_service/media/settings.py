@@ -91,6 +91,12 @@ class MediaSettings(BaseModel):
     fetch_attempt_timeout_s: float = Field(
         30.0, gt=0, le=600, description="Time one download attempt may take."
     )
+    dns_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        le=60,
+        description="A host name whose lookup takes longer is treated as unsafe (refused).",
+    )
     ssrf_protection: bool = Field(
         True,
         description="Refuse downloads from private, loopback, link-local, metadata and other "
@@ -134,4 +140,5 @@ class MediaSettings(BaseModel):
             http_hosts=frozenset(self.allow_http_hosts),
             trusted_hosts=frozenset(self.trusted_hosts),
             enabled=self.ssrf_protection,
+            dns_timeout_s=self.dns_timeout_s,
         )

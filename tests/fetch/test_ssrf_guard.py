@@ -15,6 +15,7 @@ import logging
 import httpx
 import pytest
 import trio
+import trio.testing
 
 from pipe_service.fetch.fetcher import FetchLimits, RemoteFetcher
 from pipe_service.fetch.pinned_transport import PinnedTransport
@@ -112,6 +113,13 @@ HOSTILE: list[tuple[str, str]] = [
     ("file:///etc/passwd", "scheme_not_allowed"),
     ("gopher://127.0.0.1:{port}/", "scheme_not_allowed"),
     ("https:///no-host", "no_host"),
+    ("https://public.example:0/", "bad_port"),
+    ("https://public.example:99999/", "bad_port"),
+    # Unicode look-alikes: IDNA maps the ideographic full stop to a dot
+    ("https://127\u30020\u30020\u30021:{port}/", "loopback"),
+    ("https://LOCALHOST:{port}/", "loopback"),
+    ("https://\u2460\u2461\u2466.0.0.1/", "malformed_url"),
+    ("https://%31%32%37.0.0.1/", "percent_in_host"),
 ]
 
 
@@ -213,3 +221,19 @@ async def test_the_system_resolver_returns_every_address_of_a_name() -> None:
     with trio.fail_after(10):
         addresses = await SystemResolver().resolve("localhost", 443)
     assert LOOPBACK in addresses or ipaddress.ip_address("::1") in addresses
+
+
+class _SilentResolver:
+    async def resolve(self, host: str, port: int) -> list[ipaddress.IPv4Address]:
+        await trio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+async def test_a_lookup_without_an_answer_is_a_dns_failure_after_the_dns_timeout(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    start = trio.current_time()
+    with pytest.raises(UnsafeUrlError) as refused:
+        await validate_url("https://slow.example/", UrlPolicy(dns_timeout_s=3.0), _SilentResolver())
+    assert refused.value.reason == "dns_failure"
+    assert trio.current_time() - start == 3.0
