@@ -75,31 +75,18 @@ def test_config_file_path_from_environment(tmp_path: Path) -> None:
         pytest.param({}, "shutdown_grace = 3\n", "shutdown_grace (file", id="unknown-file-key"),
         pytest.param({}, 'port = "x"\n', "port (from file", id="wrong-type-file"),
         pytest.param({}, "port = \n", "is not valid TOML", id="bad-toml"),
-        pytest.param(
-            {}, "[server]\nport = 1\n", "[server] is not a settings section", id="unknown-section"
-        ),
-        pytest.param(
-            {},
-            "[chat]\nreasoning_efort = 'high'\n",
-            "chat.reasoning_efort",
-            id="unknown-section-key",
-        ),
-        pytest.param(
-            {"PIPE_SERVICE_CHAT__REASONING_EFFORT": "huge"},
-            None,
-            "chat.reasoning_effort (from env PIPE_SERVICE_CHAT__REASONING_EFFORT)",
-            id="bad-section-value",
-        ),
-        pytest.param(
-            {"PIPE_SERVICE_CHATS__X": "1"}, None, "Did you mean [chat]", id="unknown-section-env"
-        ),
+        pytest.param({}, "[server]\nport = 1\n", "[server] is not a settings section",
+                     id="unknown-section"),
+        pytest.param({}, "[chat]\nreasoning_efort = 'high'\n", "chat.reasoning_efort",
+                     id="unknown-section-key"),
+        pytest.param({"PIPE_SERVICE_CHAT__REASONING_EFFORT": "huge"}, None,
+                     "chat.reasoning_effort (from env PIPE_SERVICE_CHAT__REASONING_EFFORT)",
+                     id="bad-section-value"),
+        pytest.param({"PIPE_SERVICE_CHATS__X": "1"}, None, "Did you mean [chat]",
+                     id="unknown-section-env"),
         pytest.param({"PIPE_SERVICE_CHAT": "1"}, None, "is a section", id="section-as-value"),
-        pytest.param(
-            {"PIPE_SERVICE_UPSTREAM__API_KEY": "sk-or-x"},
-            None,
-            "set OPENROUTER_API_KEY",
-            id="api-key-in-section",
-        ),
+        pytest.param({"PIPE_SERVICE_UPSTREAM__API_KEY": "sk-or-x"}, None,
+                     "set OPENROUTER_API_KEY", id="api-key-in-section"),
         pytest.param({"PIPE_SERVICE_HOST": "0.0.0.0"}, None, "set api_token", id="public-bind"),
         pytest.param(
             {"PIPE_SERVICE_UPSTREAM_MODE": "openrouter"},
@@ -203,4 +190,6 @@ def test_docs_configuration_lists_every_setting() -> None:
         else:
             names.extend(f"{name}.{field}" for field in model.model_fields)
     missing = [name for name in names if f"`{name}`" not in text]
-    assert missing == [], f"docs/configuration.md lacks {missing}: run `make docs`"
+    assert missing == [], (
+        f"docs/configuration.md lacks {missing}: run `make docs`"
+    )
