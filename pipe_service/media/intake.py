@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import trio
+
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.fetch.fetcher import FetchError, RemoteFetcher
 from pipe_service.fetch.ssrf_guard import UnsafeUrlError
@@ -134,16 +136,42 @@ class _Run:
             self.notes.append(f"📎 {names} not sent: the request has no user message")
         self._note_placeholders(users)
         self._select_images(users)
-        for item in users:
-            kept: list[dict[str, Any]] = []
-            for part in item["content"]:
-                try:
-                    kept.append(await self._resolve(part))
-                except _PartDroppedError as dropped:
-                    self.notes.append(dropped.note)
-                    kept.append({"type": "input_text", "text": f"[{_kind_of(part)} not sent]"})
-            item["content"] = kept
+        await self._resolve_all(users)
         return {**payload, "input": items}
+
+    async def _resolve_all(self, users: list[dict[str, Any]]) -> None:
+        """Resolve every part in place; remote checks and downloads run concurrently.
+
+        Local parts go first, one by one (a refused inline payload may fail the request with
+        :class:`MediaRefusedError`); parts that need the network then run in one nursery (their
+        failures are always drops, so nothing but a bug escapes it). Notes keep part order.
+        """
+        notes: dict[tuple[int, int], str] = {}
+
+        async def resolve_one(message_index: int, part_index: int) -> None:
+            content = users[message_index]["content"]
+            part = content[part_index]
+            try:
+                content[part_index] = await self._resolve(part)
+            except _PartDroppedError as dropped:
+                notes[(message_index, part_index)] = dropped.note
+                content[part_index] = _text(f"[{_kind_of(part)} not sent]")
+
+        positions = [
+            (message_index, part_index)
+            for message_index, item in enumerate(users)
+            for part_index in range(len(item["content"]))
+        ]
+        remote = [pos for pos in positions if _needs_network(users[pos[0]]["content"][pos[1]])]
+        remote_set = set(remote)
+        for message_index, part_index in positions:
+            if (message_index, part_index) not in remote_set:
+                await resolve_one(message_index, part_index)
+        if remote:
+            async with trio.open_nursery() as nursery:
+                for message_index, part_index in remote:
+                    nursery.start_soon(resolve_one, message_index, part_index)
+        self.notes.extend(notes[position] for position in sorted(notes))
 
     # -- attachments -------------------------------------------------------------------------
 
@@ -361,6 +389,20 @@ class _Run:
         if self.settings.invalid_inline == "fail":
             raise MediaRefusedError(message)
         log.info("inline payload dropped: %s", message)
+
+
+def _needs_network(part: dict[str, Any]) -> bool:
+    """True for a part whose URL is checked (and maybe downloaded) rather than decoded."""
+    kind = part.get("type")
+    if kind == "input_image":
+        url = part.get("image_url")
+    elif kind == "input_video":
+        url = part.get("video_url")
+    elif kind == "input_file" and not part.get("file_data"):
+        url = part.get("file_url")
+    else:
+        return False
+    return isinstance(url, str) and url[:5].lower() != "data:"
 
 
 def _is_user_message(item: dict[str, Any]) -> bool:

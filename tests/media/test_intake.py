@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+import trio
+import trio.testing
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.fetch.fetcher import RemoteFetcher
@@ -282,3 +284,41 @@ async def test_attachments_without_a_user_message_are_reported() -> None:
     assistant = {"type": "message", "role": "assistant", "content": []}
     prepared = await intake().prepare(payload(assistant), model=EVERYTHING, attachments=attachments)
     assert prepared.notes == ("📎 r.pdf not sent: the request has no user message",)
+
+
+async def test_remote_images_are_downloaded_concurrently(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async def slow_png(request: httpx.Request) -> httpx.Response:
+        await trio.sleep(1)
+        return httpx.Response(200, content=PNG, headers={"content-type": "image/png"})
+
+    media = MediaSettings()
+    fetcher = RemoteFetcher(
+        media.fetch_limits(),
+        media.url_policy(),
+        MapResolver({"images.example": [PUBLIC]}),
+        transport_factory=lambda target, budget: httpx.MockTransport(slow_png),
+    )
+    body = payload(
+        user(image("https://images.example/1.png")),
+        user(image("https://images.example/2.png"), image("https://images.example/3.png")),
+    )
+    start = trio.current_time()
+    prepared = await MediaIntake(media, fetcher).prepare(body, model=VISION)
+    assert trio.current_time() - start == 1.0
+    sent = [part["image_url"] for item in prepared.payload["input"] for part in item["content"][1:]]
+    assert sent == [data_url("image/png", PNG)] * 3
+
+
+async def test_notes_keep_the_order_of_the_parts() -> None:
+    body = payload(
+        user(image("https://10.0.0.1/a.png"), image("data:image/png;base64,@@@@")),
+        user(image("https://169.254.169.254/b.png")),
+    )
+    prepared = await intake().prepare(body, model=VISION)
+    assert [note.split(" ")[-1] for note in prepared.notes] == [
+        "(private)",
+        "padding)",
+        "(cloud_metadata)",
+    ]
