@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+import httpx
 import trio
 
 from pipe_service.catalog.capabilities import ModelCapabilities
@@ -263,19 +264,19 @@ class _Run:
         if url[:5].lower() == "data:":
             payload = self._inline(url, "image", "an image")
             return {**part, "image_url": _same_or_normalised(url, payload)}
-        where = await self._checked_url(url, "image")
         if not self.settings.inline_remote_images:
+            await self._checked_url(url, "image")
             return part
+        # The fetcher validates (and pins) every hop itself: no separate check first.
         try:
             body = await self.fetcher.fetch(url)
-        except UnsafeUrlError as exc:  # a redirect led somewhere unsafe
+        except UnsafeUrlError as exc:
             raise _PartDroppedError(
-                f"an image from {exc.where} was not sent: refused ({exc.reason})"
+                f"image from {exc.where} was not sent: refused ({exc.reason})"
             ) from None
         except FetchError as exc:
-            raise _PartDroppedError(
-                f"an image from {where} could not be downloaded: {exc.message}"
-            ) from None
+            raise _PartDroppedError(f"an image could not be downloaded: {exc.message}") from None
+        where = _origin(body.url)
         try:
             payload = inspect_bytes(
                 body.data,
@@ -389,6 +390,11 @@ class _Run:
         if self.settings.invalid_inline == "fail":
             raise MediaRefusedError(message)
         log.info("inline payload dropped: %s", message)
+
+
+def _origin(url: str) -> str:
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.host}"
 
 
 def _needs_network(part: dict[str, Any]) -> bool:

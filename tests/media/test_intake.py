@@ -322,3 +322,10 @@ async def test_notes_keep_the_order_of_the_parts() -> None:
         "padding)",
         "(cloud_metadata)",
     ]
+
+
+async def test_an_image_that_cannot_be_downloaded_is_dropped_with_the_reason() -> None:
+    prepared = await intake(_Remote({})).prepare(
+        payload(user(image("https://images.example/gone.png"))), model=VISION
+    )
+    assert prepared.notes == ("an image could not be downloaded: HTTP 404 (after 1 tries)",)
