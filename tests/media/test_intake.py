@@ -328,4 +328,4 @@ async def test_an_image_that_cannot_be_downloaded_is_dropped_with_the_reason() -
     prepared = await intake(_Remote({})).prepare(
         payload(user(image("https://images.example/gone.png"))), model=VISION
     )
-    assert prepared.notes == ("an image could not be downloaded: HTTP 404 (after 1 tries)",)
+    assert prepared.notes == ("an image could not be downloaded: HTTP 404",)
