@@ -32,6 +32,7 @@ from pipe_service.chat.failure_kinds import failure_kind
 from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
 from pipe_service.chat.turn_request import RouteCounters, TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
+from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.sessions.actor import Sessions, TurnHandle
@@ -82,13 +83,16 @@ class ChatGateway:
         streaming: StreamingOptions,
         messages: MessageSettings | None = None,
         tools: ToolRunner | None = None,
+        media: MediaIntake | None = None,
         shutdown: ShutdownPolicy | None = None,
         session_secret: bytes | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
-        settings serves (tools still run, but its statistics reach no /status). ``shutdown``:
-        without one, running turns are never cut when the process stops. ``session_secret``
-        keys the per-chat ``session_id``; without one no affinity key is derived."""
+        settings serves (tools still run, but its statistics reach no /status). ``media``:
+        without one, media parts go upstream as the transform built them (tests only).
+        ``shutdown``: without one, running turns are never cut when the process stops.
+        ``session_secret`` keys the per-chat ``session_id``; without one no affinity key is
+        derived."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -98,6 +102,7 @@ class ChatGateway:
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
+        self.media = media
         self._session_secret = session_secret
         self.route_counters = RouteCounters()
         """Endpoint-route decisions across all turns (``/status`` → ``routing``)."""
@@ -162,6 +167,7 @@ class ChatGateway:
         task: str | None = None,
         tools: ToolContext | None = None,
         options: TransformOptions | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
 
@@ -184,6 +190,7 @@ class ChatGateway:
             tools=tools,
             offered=self.is_offered,
             counters=self.route_counters,
+            attachments=attachments,
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:
@@ -235,7 +242,14 @@ class ChatGateway:
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
-                partial(run_turn, request, self.client, raw_send, tool_runner=self.tools)
+                partial(
+                    run_turn,
+                    request,
+                    self.client,
+                    raw_send,
+                    tool_runner=self.tools,
+                    media=self.media,
+                )
             )
             await coalesce_events(
                 raw_receive,

@@ -12,6 +12,7 @@ from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import TurnEvent
+from pipe_service.media.intake import Attachment
 from pipe_service.tools.contract import ToolContext
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
@@ -51,6 +52,8 @@ class TurnRequest:
     route: RouteMemory = field(default_factory=RouteMemory)
     counters: RouteCounters = field(default_factory=RouteCounters)
     """Shared by every turn of a gateway, so ``/status`` can show them."""
+    attachments: tuple[Attachment, ...] = ()
+    """Open WebUI files the shim read from storage, sent as native parts (direct uploads)."""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ endpoint answers. The rules, field by field:
 
 * ``instructions`` → a leading ``system`` message; ``input`` items → ``messages``: user/system/
   developer messages keep their role, their parts become chat parts (``input_text`` → ``text``,
-  ``input_image`` → ``image_url``, ``input_file`` → ``file``, ``input_audio`` → ``input_audio``);
+  ``input_image`` → ``image_url``, ``input_file`` → ``file``, ``input_audio`` → ``input_audio``,
+  ``input_video`` → ``video_url``);
   assistant messages become assistant text; ``reasoning`` items ride on the next assistant
   message as ``reasoning_details`` (signed text or encrypted data, so a provider can verify
   them); ``function_call`` items become that assistant message's ``tool_calls``;
@@ -222,6 +223,8 @@ def _parts(content: Any) -> str | list[dict[str, Any]]:
             parts.append({"type": "file", "file": file})
         elif kind == "input_audio":
             parts.append({"type": "input_audio", "input_audio": part.get("input_audio")})
+        elif kind == "input_video":
+            parts.append({"type": "video_url", "video_url": {"url": part.get("video_url")}})
     return parts
 
 

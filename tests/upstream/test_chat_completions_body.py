@@ -36,6 +36,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                         {"type": "input_text", "text": "look"},
                         {"type": "input_image", "image_url": "https://x/i.png", "detail": "auto"},
                         {"type": "input_file", "filename": "a.pdf", "file_data": "data:..."},
+                        {"type": "input_audio", "input_audio": {"data": "AAA", "format": "wav"}},
+                        {"type": "input_video", "video_url": "https://x/v.mp4"},
                     ],
                 }
             ],
@@ -52,6 +54,8 @@ CASES: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
                             "image_url": {"url": "https://x/i.png", "detail": "auto"},
                         },
                         {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:..."}},
+                        {"type": "input_audio", "input_audio": {"data": "AAA", "format": "wav"}},
+                        {"type": "video_url", "video_url": {"url": "https://x/v.mp4"}},
                     ],
                 }
             ],

@@ -139,7 +139,9 @@ def test_a_conditional_on_an_unknown_placeholder_is_refused() -> None:
         MessageSettings(templates={"credits": "{{#if balance}}x{{/if}}"})
 
 
-@pytest.mark.parametrize("template", ["{{#if support}}never closed", "{{#if support}}{{#if title}}x{{/if}}"])
+@pytest.mark.parametrize(
+    "template", ["{{#if support}}never closed", "{{#if support}}{{#if title}}x{{/if}}"]
+)
 def test_an_unbalanced_conditional_is_refused(template: str) -> None:
     with pytest.raises(ValidationError, match="unclosed or nested"):
         MessageSettings(templates={"auth": template})
