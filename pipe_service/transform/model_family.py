@@ -67,7 +67,7 @@ def cache_fields(model: ModelCapabilities, options: TransformOptions) -> dict[st
     """``cache_control`` for Claude when prompt caching is on; nothing otherwise."""
     if not options.anthropic_prompt_caching or not is_claude(model):
         return {}
-    return {"cache_control": {"type": "ephemeral", "ttl": options.anthropic_cache_ttl}}
+    return {"cache_control": {"type": "ephemeral", "ttl": options.anthropic_prompt_cache_ttl}}
 
 
 def family_headers(

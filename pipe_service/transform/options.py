@@ -174,7 +174,7 @@ class TransformOptions(BaseModel):
             "/responses, per-block breakpoints on /chat/completions)."
         ),
     )
-    anthropic_cache_ttl: CacheTtl = Field(
+    anthropic_prompt_cache_ttl: CacheTtl = Field(
         default="5m", description="Default '5m'. Lifetime of Claude cache breakpoints: 5m or 1h."
     )
     anthropic_interleaved_thinking: bool = Field(

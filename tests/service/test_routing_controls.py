@@ -338,7 +338,10 @@ def claude_catalog(tmp_path: Path) -> Path:
 async def test_claude_turns_carry_cache_breakpoints_and_report_cached_tokens(
     open_sidecar: Any, claude_catalog: Path
 ) -> None:
-    settings = {"simulator_catalog_path": claude_catalog, "chat": {"anthropic_cache_ttl": "1h"}}
+    settings = {
+        "simulator_catalog_path": claude_catalog,
+        "chat": {"anthropic_prompt_cache_ttl": "1h"},
+    }
     async with open_sidecar(**settings) as sidecar:
         first = await run_request(sidecar, with_chat("anthropic/claude-sim", "chat-a"))
         second = await run_request(sidecar, with_chat("anthropic/claude-sim", "chat-a"))

@@ -32,7 +32,7 @@ CACHE_CASES: list[tuple[str, Any, TransformOptions, dict[str, Any]]] = [
     (
         "the TTL setting",
         CLAUDE,
-        TransformOptions(anthropic_cache_ttl="1h"),
+        TransformOptions(anthropic_prompt_cache_ttl="1h"),
         {"cache_control": {"type": "ephemeral", "ttl": "1h"}},
     ),
     (

@@ -138,7 +138,6 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "force_responses_models": "responses_models",
     "enable_anthropic_interleaved_thinking": "anthropic_interleaved_thinking",
     "enable_anthropic_prompt_caching": "anthropic_prompt_caching",
-    "anthropic_prompt_cache_ttl": "anthropic_cache_ttl",
     "send_cache_session_id": "cache_session_id",
 }
 # Option fields holding objects that valves write as JSON text.
