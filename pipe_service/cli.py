@@ -121,6 +121,14 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8790)
     simulator.add_argument("--catalog", type=Path, default=None, help="catalog JSON to serve")
+    simulator.add_argument(
+        "--request-log",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the last N requests for GET /_sim/requests (default 0: no log; it holds "
+        "prompts, so only on a trusted machine)",
+    )
     add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)
