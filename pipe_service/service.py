@@ -22,6 +22,7 @@ from pydantic import SecretStr
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
 from actors.signals import watch_signals
 from pipe_service.admission import actor as admission_actor
+from pipe_service.admission import memory_return
 from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
 from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.catalog import actor as catalog_actor
@@ -264,6 +265,9 @@ async def start_service(
 
     byte_budget = ByteBudget(settings.admission.max_request_bytes_in_flight)
     context.details_providers["request_bytes"] = lambda: asdict(byte_budget.statistics())
+    await supervisor.start(
+        ActorSpec("memory_return", partial(memory_return.run, byte_budget), restart=restarts)
+    )
     app = create_front_app(
         context,
         gateway=gateway,

@@ -32,6 +32,8 @@ class ByteBudgetStatistics:
     in_flight: int
     peak: int
     refused: int
+    released_total: int
+    """Bytes released since start (monotonic): how much request memory was freed."""
 
 
 class ByteBudgetExceededError(Exception):
@@ -92,6 +94,7 @@ class ByteBudget:
         self._in_flight = 0
         self._peak = 0
         self._refused = 0
+        self._released_total = 0
 
     def try_reserve(self, size: int) -> ByteReservation | None:
         """Reserve ``size`` bytes now, or return None (and count a refusal) when they don't fit."""
@@ -105,6 +108,7 @@ class ByteBudget:
             in_flight=self._in_flight,
             peak=self._peak,
             refused=self._refused,
+            released_total=self._released_total,
         )
 
     def _take(self, size: int) -> bool:
@@ -119,3 +123,4 @@ class ByteBudget:
 
     def _give_back(self, size: int) -> None:
         self._in_flight -= size
+        self._released_total += size

@@ -75,7 +75,15 @@ async def read_json_body(
     try:
         raw = await _read(request, reservation, limits)
         try:
-            body = loads_strict(raw)
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BodyRefusedError(
+                ApiError(400, "request body: not valid UTF-8", "invalid_json")
+            ) from None
+        # The bytes are not needed once decoded: free them before the parse allocates its own.
+        raw.clear()
+        try:
+            body = loads_strict(text)
         except UnacceptableJsonError as exc:
             raise BodyRefusedError(ApiError(400, f"request body: {exc}", "invalid_json")) from None
     except BaseException:

@@ -34,7 +34,7 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
         "instance_lock", "signals", "simulator", "upstream", "catalog", "admission", "tools",
-        "sessions", "front",
+        "sessions", "memory_return", "front",
     ]
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
