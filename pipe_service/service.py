@@ -136,6 +136,8 @@ async def start_service(
         ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
     )
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
+    # Refuse a taken socket path before starting anything else (the front binds it last).
+    claim_socket_path(settings.effective_socket_path, field="socket_path")
     api_token = resolve_api_token(settings)
 
     upstream_config = settings.upstream

@@ -60,7 +60,8 @@ def test_the_generated_token_is_printed_only_on_first_start(
     first = resolve_api_token(_settings(tmp_path))
     capsys.readouterr()
     second = resolve_api_token(_settings(tmp_path))
-    assert first is not None and second is not None
+    assert first is not None
+    assert second is not None
     assert second.get_secret_value() == first.get_secret_value()
     assert first.get_secret_value() not in capsys.readouterr().err
 
@@ -75,7 +76,8 @@ def test_a_token_file_others_can_read_is_refused(tmp_path: Path) -> None:
 
 def test_a_configured_token_is_used_and_nothing_is_written(tmp_path: Path) -> None:
     token = resolve_api_token(_settings(tmp_path, api_token="configured-token-0123456789"))
-    assert token is not None and token.get_secret_value() == "configured-token-0123456789"
+    assert token is not None
+    assert token.get_secret_value() == "configured-token-0123456789"
     assert not (tmp_path / "api-token").exists()
 
 
