@@ -20,6 +20,7 @@ from quart_trio import QuartTrio
 from pipe_service.asgi_shield import ShieldFinalSend
 from pipe_service.config import ConfigError, Settings
 from pipe_service.front.send_timeout import install_send_timeout
+from pipe_service.front.ws_invalid_frames import install_invalid_frame_answers
 from pipe_service.instance_lock import claim_socket_path, remove_own_socket, socket_inode
 from pipe_service.protocol import MAX_CLIENT_FRAME_BYTES, OVERSIZE_FRAME_MARGIN_BYTES
 
@@ -66,6 +67,7 @@ async def serve_front(
     sockets = _bind(config, settings)
     inode = socket_inode(socket_path)
     install_send_timeout(settings.send_stall_s)
+    install_invalid_frame_answers()
     app.asgi_app = ShieldFinalSend(app.asgi_app)  # type: ignore[method-assign]
     try:
         await worker_serve(

@@ -149,3 +149,61 @@ async def test_requests_within_the_byte_budget_are_served_and_release_their_byte
     assert stats.in_flight == 0
     assert stats.peak >= 300_000
     assert stats.refused == 0
+
+
+def _masked_frame(opcode: int, payload: bytes) -> bytes:
+    mask = b"\x01\x02\x03\x04"
+    masked = bytes(byte ^ mask[index % 4] for index, byte in enumerate(payload))
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + masked
+
+
+async def test_a_text_frame_that_is_not_utf8_gets_bad_frame_and_a_1007_close(
+    sidecar: Sidecar,
+) -> None:
+    """trio-websocket cannot send such a frame, so this client writes the bytes itself."""
+    upgrade = (
+        b"GET /v1/pipe HTTP/1.1\r\nHost: sidecar\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    received = b""
+    with trio.fail_after(15):
+        stream = await trio.open_unix_socket(str(sidecar.settings.effective_socket_path))
+        async with stream:
+            await stream.send_all(upgrade)
+            while b"\r\n\r\n" not in received:
+                received += await stream.receive_some(4096)
+            assert received.startswith(b"HTTP/1.1 101")
+            received = received.partition(b"\r\n\r\n")[2]
+            await stream.send_all(_masked_frame(0x1, b'{"type": "hello", "x": "\xff\xfe"}'))
+            while chunk := await stream.receive_some(4096):
+                received += chunk
+    # An unmasked text frame (the error), then a close frame with code 1007.
+    assert received[0] == 0x81
+    length = received[1]
+    error = json.loads(received[2 : 2 + length])
+    close = received[2 + length :]
+    assert error == {
+        "type": "error",
+        "code": "bad_frame",
+        "message": "frame is not valid UTF-8 text",
+    }
+    assert close[0] == 0x88
+    assert int.from_bytes(close[2:4], "big") == 1007
+
+
+def test_the_invalid_frame_patch_refuses_a_changed_hypercorn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from hypercorn.protocol.ws_stream import WSStream
+
+    from pipe_service.front import ws_invalid_frames
+
+    async def different(self: Any) -> None:
+        return None
+
+    monkeypatch.setattr(ws_invalid_frames, "_ORIGINAL", different)
+    monkeypatch.setattr(WSStream, "_handle_events", different)
+    with pytest.raises(RuntimeError, match="changed shape"):
+        ws_invalid_frames.install_invalid_frame_answers()
