@@ -89,9 +89,10 @@ def hostile_documents(
     if path == ("extra",):
         document = {**document, "extra": None}
     hostile = draw(hostile_values)
-    text = json.dumps(_plant(document, path)).replace(json.dumps(MARKER), hostile.literal, 1)
-    if not hostile.must_refuse and _has_non_finite(document):
-        # The base itself may carry NaN/Infinity elsewhere: then the door must refuse too.
+    planted = _plant(document, path)
+    text = json.dumps(planted).replace(json.dumps(MARKER), hostile.literal, 1)
+    if not hostile.must_refuse and _has_non_finite(planted):
+        # The base may carry NaN/Infinity elsewhere too: then the door must refuse as well.
         hostile = Hostile(hostile.literal, True, "non-finite in the base document")
     return text, hostile
 
