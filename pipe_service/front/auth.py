@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,10 +24,11 @@ from quart.wrappers.base import BaseRequestWebsocket
 from pipe_service.front.http_errors import error_response
 from pipe_service.front.openai_errors import ApiError
 
+logger = logging.getLogger("pipe_service.front.auth")
+
 OPEN_ON_LOOPBACK: Final = frozenset({"/healthz"})
 """Routes a TCP caller may reach without the token while TCP is bound to loopback."""
 
-PIPE_PATH: Final = "/v1/pipe"
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ async def refuse_unauthorized_request() -> Response | None:
     """``before_request`` hook: a 401 (OpenAI-shaped JSON) for a caller without the token."""
     if is_authorized(request, tcp_access()):
         return None
+    logger.info(
+        "TCP request refused: missing or invalid bearer token", extra={"path": request.path[:100]}
+    )
     return error_response(
         ApiError(401, "missing or invalid bearer token for this sidecar", "invalid_api_key")
     )
@@ -94,6 +99,7 @@ async def refuse_unauthorized_websocket() -> Response | None:
     """``before_websocket`` hook: refuse the handshake with HTTP 401 (protocol-shaped JSON)."""
     if is_authorized(websocket, tcp_access()):
         return None
+    logger.info("pipe connection refused: missing or invalid bearer token")
     body = json.dumps({"error": {"code": "unauthorized", "message": "bad token"}})
     return Response(body, status=401, content_type="application/json")
 
