@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import trio
 from pydantic import SecretStr
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
 from actors.signals import watch_signals
@@ -39,6 +40,7 @@ from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, pr
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.sessions import actor as sessions_actor
+from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage.engine import Database
@@ -119,7 +121,14 @@ async def run_service(settings: Settings) -> int:
 
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database.open(settings.effective_database_url, pool_size=settings.db_pool_size)
+    try:
+        database = Database.open(settings.effective_database_url, pool_size=settings.db_pool_size)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(
+            "configuration error: database_url: not a usable SQLAlchemy URL "
+            f"({type(exc).__name__}); use sqlite:///path or postgresql://user@host/db "
+            "(PIPE_SERVICE_DATABASE_URL / DATABASE_URL)"
+        ) from None
     try:
         yield database
     finally:
@@ -154,6 +163,14 @@ async def start_service(
             request_log_max_body_bytes=SIMULATOR_LOG_MAX_BODY_BYTES,
             request_log_max_total_bytes=SIMULATOR_LOG_MAX_TOTAL_BYTES,
         )
+        # Read the catalog now: a bad file is the operator's mistake (exit 78), not a crash.
+        try:
+            load_catalog(settings.simulator_catalog_path)
+        except CatalogError as exc:
+            raise ConfigError(
+                f"configuration error: simulator_catalog_path: {exc}; fix the file or unset "
+                "PIPE_SERVICE_SIMULATOR_CATALOG_PATH"
+            ) from None
         # A private Unix socket, not a port: no other local user can reach the simulator.
         simulator_socket = settings.simulator_socket_path
         claim_socket_path(simulator_socket, field="var_dir")

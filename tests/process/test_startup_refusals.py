@@ -37,9 +37,7 @@ def _one_line(stderr: str) -> str:
     """The operator's line (stderr also carries the JSON log and, on a first start with TCP,
     the generated token)."""
     lines = [
-        line
-        for line in stderr.splitlines()
-        if line.startswith("pipe-service: configuration error")
+        line for line in stderr.splitlines() if line.startswith("pipe-service: configuration error")
     ]
     assert len(lines) == 1, stderr
     return lines[0]
@@ -177,3 +175,22 @@ async def test_the_socket_of_a_stopped_sidecar_is_removed_but_the_lock_file_stay
                 assert (await client.get("/healthz")).status_code == 200
             again.process.send_signal(signal.SIGTERM)
             await again.process.wait()
+
+
+@pytest.mark.parametrize("database_url", ["nonsense://x", "postgresql://user@host:notaport/db"])
+async def test_an_unusable_database_url_exits_78_naming_it(
+    tmp_path: Path, database_url: str
+) -> None:
+    code, stderr = await _run(tmp_path, PIPE_SERVICE_DATABASE_URL=database_url)
+    assert code == EXIT_CONFIG
+    line = _one_line(stderr)
+    assert "database_url" in line
+    assert "notaport" not in line  # the URL may hold a password: not echoed
+
+
+async def test_an_unreadable_simulator_catalog_exits_78_naming_it(tmp_path: Path) -> None:
+    broken = tmp_path / "catalog.json"
+    broken.write_text("not json")
+    code, stderr = await _run(tmp_path, PIPE_SERVICE_SIMULATOR_CATALOG_PATH=str(broken))
+    assert code == EXIT_CONFIG
+    assert "simulator_catalog_path" in _one_line(stderr)
