@@ -99,3 +99,13 @@ async def test_a_sidecar_without_a_configured_token_requires_the_generated_one(
         )
     assert refused.status_code == 401
     assert allowed.status_code == 200
+
+
+def test_cli_config_says_where_the_tcp_token_comes_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PIPE_SERVICE_VAR_DIR", str(tmp_path))
+    assert main(["config"]) == 0
+    shown = capsys.readouterr().out
+    assert f'"tcp_token": "{tmp_path / "api-token"} (generated on first start if missing)"' in shown
+    assert not (tmp_path / "api-token").exists()  # `config` only reads, never generates
