@@ -33,8 +33,17 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert status["upstream"]["mode"] == "simulator"
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
-        "instance_lock", "signals", "simulator", "upstream", "catalog", "admission", "tools",
-        "sessions", "memory_return", "front",
+        "instance_lock",
+        "signals",
+        "simulator",
+        "upstream",
+        "catalog",
+        "admission",
+        "tools",
+        "fetch",
+        "sessions",
+        "memory_return",
+        "front",
     ]
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
