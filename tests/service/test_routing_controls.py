@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import trio
 
@@ -24,12 +23,9 @@ from tests.service.conftest import Sidecar, make_settings
 
 
 async def sim_requests(sidecar: Sidecar) -> list[dict[str, Any]]:
-    simulator = sidecar.running.context.upstream_base_url.removesuffix("/api/v1")
-    async with httpx.AsyncClient() as client:
+    async with sidecar.simulator_client() as client:
         with trio.fail_after(10):
-            records: list[dict[str, Any]] = (await client.get(f"{simulator}/_sim/requests")).json()[
-                "data"
-            ]
+            records: list[dict[str, Any]] = (await client.get("/_sim/requests")).json()["data"]
     return records
 
 
