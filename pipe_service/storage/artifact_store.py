@@ -111,8 +111,9 @@ def insert_encoded(connection: sa.Connection, values: Sequence[dict[str, Any]]) 
         statement = sqlite.insert(artifacts).on_conflict_do_nothing(index_elements=["id"])
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise NotImplementedError(f"unsupported database dialect {dialect!r}")
-    result = connection.execute(statement, list(values))
-    return max(result.rowcount, 0)
+    # rowcount is unreliable for executemany on psycopg; RETURNING counts what was new.
+    result = connection.execute(statement.returning(artifacts.c.id), list(values))
+    return len(result.all())
 
 
 def insert_artifacts(
@@ -199,7 +200,7 @@ def read_artifact(connection: sa.Connection, *, codec: PayloadCodec, artifact_id
     return None if payload is None else codec.decode(bytes(payload))
 
 
-def delete_not_accessed_since(connection: sa.Connection, cutoff: float, *, limit: int) -> int:
+def delete_not_accessed_since(connection: sa.Connection, *, cutoff: float, limit: int) -> int:
     """Delete up to ``limit`` rows not replayed since ``cutoff`` (unix seconds)."""
     doomed = (
         sa.select(artifacts.c.id)
