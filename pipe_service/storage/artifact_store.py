@@ -55,6 +55,7 @@ class NewArtifact:
 class StoredArtifact:
     id: str
     message_id: str
+    model: str
     item_type: str
     position: int
     anchor: str
@@ -152,6 +153,7 @@ def load_for_replay(
             artifacts.c.owner,
             artifacts.c.chat_id,
             artifacts.c.message_id,
+            artifacts.c.model,
             artifacts.c.item_type,
             artifacts.c.position,
             artifacts.c.anchor,
@@ -176,6 +178,7 @@ def load_for_replay(
         found.owned[row.id] = StoredArtifact(
             id=row.id,
             message_id=row.message_id,
+            model=row.model,
             item_type=row.item_type,
             position=row.position,
             anchor=row.anchor,
