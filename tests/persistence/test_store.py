@@ -4,7 +4,6 @@ batched reads, key rotation over mixed old/new rows, deletion by age."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 
@@ -35,20 +34,10 @@ from pipe_service.storage.migrations import (
 )
 from pipe_service.storage.rotation import count_to_rotate, rotate_in_batches
 from pipe_service.storage.schema import meta
-from tests.persistence.databases import BACKENDS, database_url
 
 IDS = UlidGenerator()
 
 
-@pytest.fixture(params=BACKENDS)
-async def database(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    with database_url(request.param, tmp_path) as url:
-        db = Database.open(url, pool_size=2)
-        try:
-            await db.run_sync(partial(upgrade, at_start=True))
-            yield db
-        finally:
-            db.dispose()
 
 
 async def ring_codec(database: Database, *secrets: str) -> PayloadCodec:

@@ -1,0 +1,284 @@
+"""The turn's side of persistence: load replayed artifacts before a turn, store its artifacts
+after, and hand back the marker lines only for what the writer committed.
+
+:class:`ArtifactPersistence` is one per process (it holds the per-owner database breakers).
+Each turn gets an :class:`ArtifactScope` naming the owner and chat; a turn without an owner
+(an anonymous caller) stores and replays nothing.
+
+The database breaker: ``breaker_failures`` failed reads or writes of one owner within
+``breaker_window_s`` *open* that owner's breaker. While open, the owner's turns skip persistence
+and show a status line; after the window one trial goes through and a success closes it again.
+
+Synopsis::
+
+    persistence = ArtifactPersistence(writer=writer, database=database, codec=codec,
+                                      settings=settings.persistence)
+    prepared = await persistence.prepare_replay(body["messages"], scope=scope, model=slug)
+    ...run the turn with prepared.messages and prepared.plan...
+    saved = await persistence.record_turn(output_items, scope=scope, policy=policy,
+                                          consumed=prepared.plan.next_reply_ids)
+    answer += render_markers(saved.ids)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Final
+
+import trio
+
+from pipe_service.persistence.ids import UlidGenerator
+from pipe_service.persistence.replay import (
+    ReplayPlan,
+    assistant_turns_after,
+    marked_messages,
+    plan_replay,
+    strip_history_markers,
+)
+from pipe_service.persistence.retention import StoragePolicy, anchors, items_to_store
+from pipe_service.persistence.settings import PersistenceSettings
+from pipe_service.storage.artifact_store import NewArtifact, load_for_replay
+from pipe_service.storage.codec import PayloadCodec
+from pipe_service.storage.db_writer import ArtifactWriter, WriterClosedError
+from pipe_service.storage.engine import Database
+from pipe_service.tools.breaker import BreakerState, SlidingWindowBreaker
+
+logger = logging.getLogger("pipe_service.persistence")
+
+PAUSED_STATUS: Final = (
+    "⚠️ Reasoning and tool results are not being saved right now: the database keeps "
+    "failing. The next reply may not see them."
+)
+FAILED_STATUS: Final = (
+    "⚠️ This reply's reasoning and tool results could not be saved; the next reply will not "
+    "see them."
+)
+LOAD_FAILED_STATUS: Final = (
+    "⚠️ Saved reasoning and tool results could not be loaded; answering without them."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactScope:
+    """Whose artifacts these are: ``owner`` (``user:<id>`` or an API caller identity), the
+    chat ('' without one), the assistant message and the model."""
+
+    owner: str
+    chat_id: str
+    message_id: str
+    model: str
+
+
+@dataclass(slots=True)
+class PreparedReplay:
+    """The history without markers, what to replay into it, and a status line if any."""
+
+    messages: object
+    plan: ReplayPlan = field(default_factory=ReplayPlan)
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedArtifacts:
+    """Ids committed (their markers may be shown) and a status line for the user, if any."""
+
+    ids: tuple[str, ...] = ()
+    status: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PersistenceStatistics:
+    turns_saved: int
+    turns_skipped_by_breaker: int
+    save_failures: int
+    foreign_markers: int
+    open_breakers: int
+
+
+class ArtifactPersistence:
+    """Replay before a turn, storage after it, with a database breaker per owner."""
+
+    def __init__(
+        self,
+        *,
+        writer: ArtifactWriter,
+        database: Database,
+        codec: PayloadCodec,
+        settings: PersistenceSettings,
+    ) -> None:
+        self.writer = writer
+        self.database = database
+        self.codec = codec
+        self.settings = settings
+        self._ids = UlidGenerator()
+        self._breakers: dict[str, SlidingWindowBreaker] = {}
+        self._saved = 0
+        self._skipped = 0
+        self._failures = 0
+        self._foreign = 0
+
+    # -- before the turn ------------------------------------------------------------------
+
+    async def prepare_replay(
+        self, messages: object, *, scope: ArtifactScope | None
+    ) -> PreparedReplay:
+        """Strip markers from ``messages`` and load what they name (owner and chat only)."""
+        prepared = PreparedReplay(messages=strip_history_markers(messages))
+        marked = marked_messages(messages)
+        if not marked or scope is None or not self.settings.enabled:
+            return prepared
+        breaker = self._breaker(scope.owner)
+        now = trio.current_time()
+        if not breaker.allows(now):
+            prepared.status = PAUSED_STATUS
+            return prepared
+        breaker.begin(now)
+        ids = [artifact_id for message in marked for artifact_id in message.ids]
+        try:
+            load = await self.database.run_sync(
+                partial(
+                    load_for_replay,
+                    codec=self.codec,
+                    ids=ids,
+                    owner=scope.owner,
+                    chat_id=scope.chat_id,
+                    now=time.time(),
+                )
+            )
+        except Exception as exc:  # noqa: BLE001 - a failed read degrades to "no replay"
+            breaker.record_failure(trio.current_time())
+            self._failures += 1
+            logger.warning("artifact replay read failed", extra={"error": type(exc).__name__})
+            prepared.status = LOAD_FAILED_STATUS
+            return prepared
+        except BaseException:
+            breaker.abandon()
+            raise
+        breaker.record_success(trio.current_time())
+        prepared.plan = plan_replay(
+            marked,
+            load,
+            model=scope.model,
+            assistant_turns_after=assistant_turns_after(messages),
+            tool_output_retention_turns=self.settings.tool_output_retention_turns,
+            tool_output_trim_chars=self.settings.tool_output_trim_chars,
+        )
+        self._log_plan(prepared.plan, scope)
+        return prepared
+
+    # -- after the turn -------------------------------------------------------------------
+
+    async def record_turn(
+        self,
+        items: Sequence[dict[str, Any]],
+        *,
+        scope: ArtifactScope | None,
+        policy: StoragePolicy,
+        consumed: Sequence[str] = (),
+    ) -> SavedArtifacts:
+        """Store the turn's artifacts; return the ids committed within ``ack_wait_s``.
+
+        Never raises for database trouble: it returns a status line instead (and counts the
+        failure against the owner's breaker). Blocks while the writer's inbox is full.
+        """
+        if scope is None or not self.settings.enabled:
+            return SavedArtifacts()
+        rows = self._rows(items_to_store(items, policy), scope, policy)
+        if not rows and not consumed:
+            return SavedArtifacts()
+        breaker = self._breaker(scope.owner)
+        now = trio.current_time()
+        if not breaker.allows(now):
+            self._skipped += 1
+            return SavedArtifacts(status=PAUSED_STATUS if rows else None)
+        breaker.begin(now)
+        try:
+            ack = await self.writer.submit(rows, delete=consumed, owner=scope.owner)
+            with trio.move_on_after(self.settings.ack_wait_s):
+                await ack.wait()
+        except WriterClosedError:
+            breaker.abandon()
+            return SavedArtifacts()
+        except BaseException:
+            breaker.abandon()
+            raise
+        if not ack.ok:
+            breaker.record_failure(trio.current_time())
+            self._failures += 1
+            reason = ack.error or f"not committed within {self.settings.ack_wait_s:g} s"
+            logger.warning("artifacts not saved", extra={"owner": scope.owner, "reason": reason})
+            return SavedArtifacts(status=FAILED_STATUS if rows else None)
+        breaker.record_success(trio.current_time())
+        self._saved += 1
+        return SavedArtifacts(ids=tuple(row.id for row in rows))
+
+    def statistics(self) -> PersistenceStatistics:
+        now = trio.current_time()
+        return PersistenceStatistics(
+            turns_saved=self._saved,
+            turns_skipped_by_breaker=self._skipped,
+            save_failures=self._failures,
+            foreign_markers=self._foreign,
+            open_breakers=sum(
+                1 for b in self._breakers.values() if b.state(now) is not BreakerState.CLOSED
+            ),
+        )
+
+    def breaker_state(self, owner: str) -> BreakerState:
+        return self._breaker(owner).state(trio.current_time())
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _rows(
+        self, items: list[dict[str, Any]], scope: ArtifactScope, policy: StoragePolicy
+    ) -> list[NewArtifact]:
+        encrypt_all = self.settings.encrypt == "all"
+        rows = []
+        for position, (item, anchor) in enumerate(zip(items, anchors(items), strict=True)):
+            reasoning = item.get("type") == "reasoning"
+            rows.append(
+                NewArtifact(
+                    id=self._ids.new(),
+                    owner=scope.owner,
+                    chat_id=scope.chat_id,
+                    message_id=scope.message_id,
+                    model=scope.model,
+                    item=item,
+                    position=position,
+                    anchor=anchor if reasoning else "",
+                    retention="next_reply"
+                    if reasoning and policy.reasoning_next_reply_only
+                    else "conversation",
+                    encrypt=encrypt_all or reasoning,
+                )
+            )
+        return rows
+
+    def _breaker(self, owner: str) -> SlidingWindowBreaker:
+        breaker = self._breakers.get(owner)
+        if breaker is None:
+            if len(self._breakers) > 10_000:  # bound memory: forget owners with nothing to say
+                now = trio.current_time()
+                for key in [k for k, b in self._breakers.items() if b.idle(now)]:
+                    del self._breakers[key]
+            breaker = self._breakers[owner] = SlidingWindowBreaker(
+                failures=self.settings.breaker_failures, window_s=self.settings.breaker_window_s
+            )
+        return breaker
+
+    def _log_plan(self, plan: ReplayPlan, scope: ArtifactScope) -> None:
+        if plan.foreign:
+            self._foreign += len(plan.foreign)
+            logger.warning(
+                "markers name artifacts of another user or chat; nothing of them is replayed",
+                extra={"owner": scope.owner, "chat_id": scope.chat_id, "ids": plan.foreign[:10]},
+            )
+        if plan.missing or plan.dropped:
+            logger.info(
+                "replay skipped artifacts",
+                extra={"missing": len(plan.missing), "dropped": len(plan.dropped)},
+            )

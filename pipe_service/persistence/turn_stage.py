@@ -1,0 +1,69 @@
+"""The persistence stage of a turn's event stream: store the finished turn's artifacts and
+append their markers to the answer, only once the writer has committed them.
+
+It sits between the turn and the coalescer and forwards every event unchanged, except that
+right before the terminal :class:`Completed` it sends the status line (if persistence was
+skipped or failed) and a :class:`TextDelta` with the marker block. A failed or cut turn stores
+nothing. Nothing happens before the end of the stream, so the stream's latency is untouched;
+the end waits for one commit at most ``ack_wait_s``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import trio
+
+from pipe_service.chat.events import Completed, ReasoningItem, Status, TextDelta
+from pipe_service.chat.turn_request import TurnOutput
+from pipe_service.persistence.markers import render_markers
+from pipe_service.persistence.recorder import ArtifactPersistence, ArtifactScope
+from pipe_service.persistence.retention import StoragePolicy
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecording:
+    """What the stage needs to store one turn."""
+
+    persistence: ArtifactPersistence
+    scope: ArtifactScope
+    policy: StoragePolicy
+    consumed: tuple[str, ...] = ()
+
+
+async def relay_with_persistence(
+    events: trio.MemoryReceiveChannel[TurnOutput],
+    out: trio.MemorySendChannel[TurnOutput],
+    recording: TurnRecording,
+) -> None:
+    """Forward ``events`` to ``out`` (closing both), persisting at the terminal event."""
+    streamed_reasoning: list[dict[str, Any]] = []
+    async with events, out:
+        async for event in events:
+            if isinstance(event, ReasoningItem):
+                streamed_reasoning.append(event.item)
+            elif isinstance(event, Completed):
+                items = _with_streamed_reasoning(event.output_items, streamed_reasoning)
+                saved = await recording.persistence.record_turn(
+                    items,
+                    scope=recording.scope,
+                    policy=recording.policy,
+                    consumed=recording.consumed,
+                )
+                if saved.status is not None:
+                    await out.send(Status(saved.status, done=True))
+                if saved.ids:
+                    await out.send(TextDelta(render_markers(saved.ids)))
+            await out.send(event)
+
+
+def _with_streamed_reasoning(
+    output: Sequence[dict[str, Any]], streamed: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The terminal output, plus reasoning seen only as stream events (some providers list
+    nothing in the terminal response), first, as the model produced it."""
+    listed = {item.get("id") for item in output if item.get("type") == "reasoning"}
+    missing = [item for item in streamed if item.get("id") not in listed]
+    return [*missing, *output]
