@@ -100,7 +100,7 @@ async def run(
         stats.last_run_at = now
         try:
             stats.deleted += await delete_all_before(database, cutoff, batch=policy.batch)
-        except Exception as exc:  # noqa: BLE001 - retried at the next deadline
+        except Exception as exc:
             stats.failures += 1
             stats.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
             logger.warning("artifact cleanup failed", extra={"error": stats.last_error})

@@ -149,7 +149,7 @@ class ArtifactPersistence:
                     now=time.time(),
                 )
             )
-        except Exception as exc:  # noqa: BLE001 - a failed read degrades to "no replay"
+        except Exception as exc:
             breaker.record_failure(trio.current_time())
             self._failures += 1
             logger.warning("artifact replay read failed", extra={"error": type(exc).__name__})

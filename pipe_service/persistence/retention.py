@@ -60,9 +60,12 @@ def items_to_store(items: Sequence[dict[str, Any]], policy: StoragePolicy) -> li
         kind = item.get("type")
         if kind == "reasoning" and policy.reasoning:
             kept.append(item)
-        elif kind in ("function_call", "function_call_output") and policy.tool_results:
-            if item.get("call_id") in paired:
-                kept.append(item)
+        elif (
+            kind in ("function_call", "function_call_output")
+            and policy.tool_results
+            and item.get("call_id") in paired
+        ):
+            kept.append(item)
     return kept
 
 

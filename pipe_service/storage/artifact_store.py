@@ -79,7 +79,9 @@ class ReplayLoad:
     unreadable: dict[str, str] = field(default_factory=dict)
 
 
-def encode_rows(codec: PayloadCodec, rows: Iterable[NewArtifact], now: float) -> list[dict[str, Any]]:
+def encode_rows(
+    codec: PayloadCodec, rows: Iterable[NewArtifact], now: float
+) -> list[dict[str, Any]]:
     key_id = codec.current_key_id
     return [
         {

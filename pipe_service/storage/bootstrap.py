@@ -45,9 +45,7 @@ async def prepare_artifact_storage(
     Raises :class:`SchemaError` or :class:`~pipe_service.storage.keys.KeyConfigError` with an
     operator-facing message.
     """
-    salt = await database.run_sync(
-        partial(_migrate_or_check, migrate=settings.migrate_at_start)
-    )
+    salt = await database.run_sync(partial(_migrate_or_check, migrate=settings.migrate_at_start))
     return await codec_for(settings, var_dir, salt=salt, create_key=create_key)
 
 
@@ -61,5 +59,7 @@ async def codec_for(
         return PayloadCodec(None)
     # scrypt costs tens of milliseconds per key: keep it off the trio thread.
     ring = await trio.to_thread.run_sync(partial(KeyRing.derive, secrets, salt=salt))
-    logger.info("artifact key ring ready", extra={"keys": len(ring.ids), "current": ring.current_id})
+    logger.info(
+        "artifact key ring ready", extra={"keys": len(ring.ids), "current": ring.current_id}
+    )
     return PayloadCodec(ring)

@@ -93,7 +93,7 @@ def pack(value: Any) -> bytes:
         "utf-8", "surrogatepass"
     )
     if len(body) >= MIN_COMPRESS_BYTES:
-        compressed = lz4.frame.compress(body)
+        compressed: bytes = lz4.frame.compress(body)
         if len(compressed) < len(body):
             return bytes([LZ4_JSON]) + compressed
     return bytes([PLAIN_JSON]) + body

@@ -178,9 +178,7 @@ async def run(
                     batch.ack.settle(error="the artifact writer stopped before committing")
 
 
-async def _next_group(
-    inbox: InboxReceiver[WriteBatch], policy: WriterPolicy
-) -> list[WriteBatch]:
+async def _next_group(inbox: InboxReceiver[WriteBatch], policy: WriterPolicy) -> list[WriteBatch]:
     """The next batches to commit together; [] once the inbox is closed and empty."""
     try:
         group = [await inbox.receive()]
@@ -213,7 +211,7 @@ async def _commit(
     deletes = [(batch.owner, batch.delete) for batch in group if batch.delete]
     try:
         await database.run_sync(partial(_write_group, codec=codec, rows=rows, deletes=deletes))
-    except Exception as exc:  # noqa: BLE001 - every failure is reported through the acks
+    except Exception as exc:
         writer.failed_commits += 1
         writer.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
         logger.warning(

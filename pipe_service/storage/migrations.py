@@ -90,8 +90,9 @@ def upgrade(connection: sa.Connection, *, at_start: bool) -> list[Migration]:
     for migration in todo:
         migration.apply(connection)
         _set_meta(connection, SCHEMA_VERSION_KEY, str(migration.version))
-        logger.info("database schema upgraded to version %d: %s", migration.version,
-                    migration.description)
+        logger.info(
+            "database schema upgraded to version %d: %s", migration.version, migration.description
+        )
     _ensure_salt(connection)
     return todo
 

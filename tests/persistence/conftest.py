@@ -36,7 +36,11 @@ async def codec(database: Database) -> PayloadCodec:
 
 
 async def start_writer(
-    nursery: trio.Nursery, database: Database, codec: PayloadCodec, *, inbox_size: int = 8,
+    nursery: trio.Nursery,
+    database: Database,
+    codec: PayloadCodec,
+    *,
+    inbox_size: int = 8,
     policy: WriterPolicy | None = None,
 ) -> ArtifactWriter:
     inbox = open_writer_inbox(inbox_size)

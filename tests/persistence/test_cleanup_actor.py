@@ -29,14 +29,22 @@ IDS = UlidGenerator()
 
 def rows(count: int) -> list[NewArtifact]:
     return [
-        NewArtifact(id=IDS.new(), owner="user:u", chat_id="c", message_id="m", model="x/y",
-                    item={"type": "function_call_output", "call_id": "c", "output": "o"},
-                    position=n)
+        NewArtifact(
+            id=IDS.new(),
+            owner="user:u",
+            chat_id="c",
+            message_id="m",
+            model="x/y",
+            item={"type": "function_call_output", "call_id": "c", "output": "o"},
+            position=n,
+        )
         for n in range(count)
     ]
 
 
-async def start(nursery: trio.Nursery, database: Database, *, batch: int = 100) -> CleanupStatistics:
+async def start(
+    nursery: trio.Nursery, database: Database, *, batch: int = 100
+) -> CleanupStatistics:
     stats: CleanupStatistics = await nursery.start(
         partial(
             cleanup_actor.run,
@@ -50,7 +58,9 @@ async def start(nursery: trio.Nursery, database: Database, *, batch: int = 100) 
 
 
 async def test_cleanup_runs_at_once_then_every_interval_and_deletes_by_age(
-    nursery: trio.Nursery, database: Database, codec: PayloadCodec,
+    nursery: trio.Nursery,
+    database: Database,
+    codec: PayloadCodec,
     mock_clock: trio.testing.MockClock,
 ) -> None:
     await database.run_sync(
@@ -80,7 +90,9 @@ async def test_cleanup_runs_at_once_then_every_interval_and_deletes_by_age(
 
 
 async def test_a_large_backlog_is_deleted_in_batches(
-    nursery: trio.Nursery, database: Database, codec: PayloadCodec,
+    nursery: trio.Nursery,
+    database: Database,
+    codec: PayloadCodec,
     mock_clock: trio.testing.MockClock,
 ) -> None:
     await database.run_sync(
@@ -92,13 +104,16 @@ async def test_a_large_backlog_is_deleted_in_batches(
 
 
 async def test_a_failing_run_is_counted_and_the_next_one_still_comes(
-    nursery: trio.Nursery, database: Database, codec: PayloadCodec,
+    nursery: trio.Nursery,
+    database: Database,
+    codec: PayloadCodec,
     mock_clock: trio.testing.MockClock,
 ) -> None:
     await database.run_sync(lambda c: c.execute(sa.text("ALTER TABLE pipe_artifacts RENAME TO x")))
     stats = await start(nursery, database)
     await stats.wait_finished_runs(1)
-    assert stats.failures == 1 and stats.last_error
+    assert stats.failures == 1
+    assert stats.last_error
     await database.run_sync(lambda c: c.execute(sa.text("ALTER TABLE x RENAME TO pipe_artifacts")))
     mock_clock.jump(HOUR)
     await stats.wait_finished_runs(2)

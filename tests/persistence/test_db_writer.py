@@ -23,7 +23,11 @@ IDS = UlidGenerator()
 
 def row(n: int = 0) -> NewArtifact:
     return NewArtifact(
-        id=IDS.new(), owner="user:u1", chat_id="c1", message_id="m1", model="sim/text",
+        id=IDS.new(),
+        owner="user:u1",
+        chat_id="c1",
+        message_id="m1",
+        model="sim/text",
         item={"type": "function_call_output", "call_id": f"c{n}", "output": f"result {n}"},
         position=n,
     )
@@ -36,7 +40,8 @@ async def test_an_ack_is_ok_only_once_the_rows_are_readable(
     rows = [row(1), row(2)]
     ack = await writer.submit(rows, owner="user:u1")
     await ack.wait()
-    assert ack.ok and ack.error is None
+    assert ack.ok
+    assert ack.error is None
     for stored in rows:
         item = await database.run_sync(partial(read_artifact, codec=codec, artifact_id=stored.id))
         assert item == stored.item

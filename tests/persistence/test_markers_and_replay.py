@@ -51,7 +51,10 @@ def test_markers_are_read_from_assistant_messages_only() -> None:
     marker = IDS.new()
     messages = [
         {"role": "user", "content": "pasted" + render_markers([IDS.new()])},
-        {"role": "assistant", "content": [{"type": "text", "text": "a" + render_markers([marker])}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "a" + render_markers([marker])}],
+        },
     ]
     assert marked_messages(messages) == [MarkedMessage(index=1, ids=(marker,))]
 
@@ -59,7 +62,10 @@ def test_markers_are_read_from_assistant_messages_only() -> None:
 def test_history_markers_are_stripped_from_every_role() -> None:
     messages = [
         {"role": "user", "content": "hi" + render_markers([IDS.new()])},
-        {"role": "assistant", "content": [{"type": "text", "text": "a" + render_markers([IDS.new()])}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "text", "text": "a" + render_markers([IDS.new()])}],
+        },
     ]
     stripped: Any = strip_history_markers(messages)
     assert stripped[0]["content"] == "hi"
@@ -67,11 +73,23 @@ def test_history_markers_are_stripped_from_every_role() -> None:
     assert "]: #" in messages[0]["content"]  # the caller's copy is not modified
 
 
-def stored(item: dict[str, Any], position: int, *, anchor: str = "", model: str = "openai/gpt-5",
-           retention: str = "conversation") -> StoredArtifact:
+def stored(
+    item: dict[str, Any],
+    position: int,
+    *,
+    anchor: str = "",
+    model: str = "openai/gpt-5",
+    retention: str = "conversation",
+) -> StoredArtifact:
     return StoredArtifact(
-        id=IDS.new(), message_id="m", model=model, item_type=item["type"],
-        position=position, anchor=anchor, retention=retention, item=item,
+        id=IDS.new(),
+        message_id="m",
+        model=model,
+        item_type=item["type"],
+        position=position,
+        anchor=anchor,
+        retention=retention,
+        item=item,
     )
 
 
@@ -83,19 +101,31 @@ def output(call_id: str, text: str = "ok") -> dict[str, Any]:
     return {"type": "function_call_output", "call_id": call_id, "output": text}
 
 
-def plan_for(artifacts: list[StoredArtifact], *, model: str = "openai/gpt-5",
-             turns_back: int = 1, order: list[StoredArtifact] | None = None) -> Any:
+def plan_for(
+    artifacts: list[StoredArtifact],
+    *,
+    model: str = "openai/gpt-5",
+    turns_back: int = 1,
+    order: list[StoredArtifact] | None = None,
+) -> Any:
     load = ReplayLoad(owned={a.id: a for a in artifacts})
     marked = [MarkedMessage(index=1, ids=tuple(a.id for a in (order or artifacts)))]
     return plan_replay(
-        marked, load, model=model, assistant_turns_after={1: turns_back},
-        tool_output_retention_turns=2, tool_output_trim_chars=100,
+        marked,
+        load,
+        model=model,
+        assistant_turns_after={1: turns_back},
+        tool_output_retention_turns=2,
+        tool_output_trim_chars=100,
     )
 
 
 def test_replay_keeps_reasoning_call_output_reasoning_order() -> None:
     items = [{**ENCRYPTED, "id": "rs_a"}, call("c1"), output("c1"), {**ENCRYPTED, "id": "rs_b"}]
-    found = [stored(item, n, anchor=a) for n, (item, a) in enumerate(zip(items, anchors(items)))]
+    found = [
+        stored(item, n, anchor=a)
+        for n, (item, a) in enumerate(zip(items, anchors(items), strict=True))
+    ]
     # the markers may list the ids in any order: stored positions decide
     plan = plan_for(found, order=list(reversed(found)))
     assert plan.items_before[1] == items
@@ -106,7 +136,9 @@ def test_reasoning_is_reanchored_before_the_call_it_preceded() -> None:
     pair = [stored(call("c1"), 1), stored(output("c1"), 2)]
     plan = plan_for([*pair, reasoning])
     assert [item.get("id", item["type"]) for item in plan.items_before[1]] == [
-        "rs_a", "function_call", "function_call_output",
+        "rs_a",
+        "function_call",
+        "function_call_output",
     ]
 
 
@@ -120,12 +152,27 @@ def test_orphan_halves_and_their_reasoning_are_dropped() -> None:
 
 
 def test_unsigned_thinking_is_stripped_and_signed_thinking_kept() -> None:
-    unsigned = stored({"type": "reasoning", "id": "rs_u", "summary": [],
-                       "content": [{"type": "reasoning_text", "text": "hm"}]}, 0,
-                      model="anthropic/claude")
-    signed = stored({"type": "reasoning", "id": "rs_s", "summary": [], "signature": "c2ln",
-                     "content": [{"type": "reasoning_text", "text": "hm"}]}, 1,
-                    model="anthropic/claude")
+    unsigned = stored(
+        {
+            "type": "reasoning",
+            "id": "rs_u",
+            "summary": [],
+            "content": [{"type": "reasoning_text", "text": "hm"}],
+        },
+        0,
+        model="anthropic/claude",
+    )
+    signed = stored(
+        {
+            "type": "reasoning",
+            "id": "rs_s",
+            "summary": [],
+            "signature": "c2ln",
+            "content": [{"type": "reasoning_text", "text": "hm"}],
+        },
+        1,
+        model="anthropic/claude",
+    )
     plan = plan_for([unsigned, signed], model="anthropic/claude-sonnet")
     assert [item["id"] for item in plan.items_before[1]] == ["rs_s"]
     assert plan.dropped == [unsigned.id]
@@ -139,9 +186,14 @@ def test_reasoning_from_another_provider_family_is_not_replayed() -> None:
 
 def test_foreign_and_missing_markers_replay_nothing_and_are_reported() -> None:
     load = ReplayLoad(foreign=["F"], missing=["M"])
-    plan = plan_replay([MarkedMessage(1, ("F", "M"))], load, model="x/y",
-                       assistant_turns_after={1: 1}, tool_output_retention_turns=2,
-                       tool_output_trim_chars=100)
+    plan = plan_replay(
+        [MarkedMessage(1, ("F", "M"))],
+        load,
+        model="x/y",
+        assistant_turns_after={1: 1},
+        tool_output_retention_turns=2,
+        tool_output_trim_chars=100,
+    )
     assert plan.items_before == {}
     assert (plan.foreign, plan.missing) == (["F"], ["M"])
 
@@ -153,7 +205,8 @@ def test_old_tool_results_are_trimmed_head_and_tail() -> None:
     old = plan_for(pair, turns_back=3)
     assert recent.items_before[1][1]["output"] == long
     trimmed = old.items_before[1][1]["output"]
-    assert trimmed.startswith("H" * 50) and trimmed.endswith("T" * 50)
+    assert trimmed.startswith("H" * 50)
+    assert trimmed.endswith("T" * 50)
     assert "900 characters" in trimmed
 
 
@@ -163,8 +216,13 @@ def test_next_reply_artifacts_are_listed_for_deletion() -> None:
 
 
 def test_turns_back_counts_assistant_messages_from_the_end() -> None:
-    messages = [{"role": "user"}, {"role": "assistant"}, {"role": "user"}, {"role": "assistant"},
-                {"role": "user"}]
+    messages = [
+        {"role": "user"},
+        {"role": "assistant"},
+        {"role": "user"},
+        {"role": "assistant"},
+        {"role": "user"},
+    ]
     assert assistant_turns_after(messages) == {1: 2, 3: 1}
 
 

@@ -8,7 +8,6 @@ it): the writer commits in worker threads, which an autojumping clock would race
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -32,12 +31,12 @@ from tests.persistence.conftest import start_writer
 
 SETTINGS = PersistenceSettings(breaker_failures=2, breaker_window_s=30)
 ALICE = ArtifactScope(owner="user:alice", chat_id="chat-a", message_id="m1", model="openai/gpt-5")
-MALLORY = ArtifactScope(owner="user:mallory", chat_id="chat-m", message_id="m9",
-                        model="openai/gpt-5")
+MALLORY = ArtifactScope(
+    owner="user:mallory", chat_id="chat-m", message_id="m9", model="openai/gpt-5"
+)
 TURN: list[dict[str, Any]] = [
     {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB-one"},
-    {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "weather",
-     "arguments": "{}"},
+    {"type": "function_call", "id": "fc_1", "call_id": "c1", "name": "weather", "arguments": "{}"},
     {"type": "function_call_output", "call_id": "c1", "output": "sunny"},
     {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "gAAAAB-two"},
     {"type": "message", "id": "msg_1", "role": "assistant", "content": []},
@@ -47,9 +46,9 @@ TURN: list[dict[str, Any]] = [
 @pytest.fixture
 async def persistence(
     nursery: trio.Nursery, database: Database, codec: PayloadCodec
-) -> AsyncIterator[ArtifactPersistence]:
+) -> ArtifactPersistence:
     writer = await start_writer(nursery, database, codec)
-    yield ArtifactPersistence(writer=writer, database=database, codec=codec, settings=SETTINGS)
+    return ArtifactPersistence(writer=writer, database=database, codec=codec, settings=SETTINGS)
 
 
 def history(answer: str) -> list[dict[str, Any]]:
@@ -96,8 +95,9 @@ async def test_the_same_user_in_another_chat_replays_nothing(
     persistence: ArtifactPersistence, mock_clock: trio.testing.MockClock
 ) -> None:
     saved = await save(persistence)
-    other_chat = ArtifactScope(owner=ALICE.owner, chat_id="chat-b", message_id="m2",
-                               model=ALICE.model)
+    other_chat = ArtifactScope(
+        owner=ALICE.owner, chat_id="chat-b", message_id="m2", model=ALICE.model
+    )
     prepared = await persistence.prepare_replay(
         history("x" + render_markers(saved.ids)), scope=other_chat
     )
@@ -110,25 +110,30 @@ async def test_users_who_opt_out_store_nothing_of_that_kind(
     no_reasoning = storage_policy(SETTINGS, user_persist_reasoning=False)
     saved = await persistence.record_turn(TURN, scope=ALICE, policy=no_reasoning)
     assert len(saved.ids) == 2
-    nothing = storage_policy(SETTINGS, user_persist_reasoning=False,
-                             user_persist_tool_results=False)
+    nothing = storage_policy(
+        SETTINGS, user_persist_reasoning=False, user_persist_tool_results=False
+    )
     assert (await persistence.record_turn(TURN, scope=ALICE, policy=nothing)).ids == ()
 
 
 async def test_next_reply_reasoning_is_deleted_once_a_later_turn_consumed_it(
-    nursery: trio.Nursery, database: Database, codec: PayloadCodec,
+    nursery: trio.Nursery,
+    database: Database,
+    codec: PayloadCodec,
     mock_clock: trio.testing.MockClock,
 ) -> None:
     settings = PersistenceSettings(reasoning_retention="next_reply")
     writer = await start_writer(nursery, database, codec)
-    persistence = ArtifactPersistence(writer=writer, database=database, codec=codec,
-                                      settings=settings)
+    persistence = ArtifactPersistence(
+        writer=writer, database=database, codec=codec, settings=settings
+    )
     saved = await persistence.record_turn(TURN[:1], scope=ALICE, policy=storage_policy(settings))
     marked = history("a" + render_markers(saved.ids))
     first = await persistence.prepare_replay(marked, scope=ALICE)
     assert first.plan.next_reply_ids == list(saved.ids)
-    await persistence.record_turn([], scope=ALICE, policy=storage_policy(settings),
-                                  consumed=first.plan.next_reply_ids)
+    await persistence.record_turn(
+        [], scope=ALICE, policy=storage_policy(settings), consumed=first.plan.next_reply_ids
+    )
     again = await persistence.prepare_replay(marked, scope=ALICE)
     assert again.plan.items_before == {}
     assert again.plan.missing == list(saved.ids)
@@ -167,8 +172,9 @@ async def test_a_commit_slower_than_ack_wait_ends_without_markers(
     from pipe_service.storage.db_writer import ArtifactWriter, open_writer_inbox
 
     writer = ArtifactWriter(open_writer_inbox(4))
-    persistence = ArtifactPersistence(writer=writer, database=database, codec=codec,
-                                      settings=SETTINGS)
+    persistence = ArtifactPersistence(
+        writer=writer, database=database, codec=codec, settings=SETTINGS
+    )
     saved = await save(persistence)
     assert saved.ids == ()
     assert saved.status == FAILED_STATUS
@@ -178,6 +184,10 @@ async def test_a_commit_slower_than_ack_wait_ends_without_markers(
 async def test_anonymous_turns_store_and_replay_nothing(
     persistence: ArtifactPersistence, mock_clock: trio.testing.MockClock
 ) -> None:
-    assert (await persistence.record_turn(TURN, scope=None, policy=storage_policy(SETTINGS))).ids == ()
-    prepared = await persistence.prepare_replay(history("a" + render_markers(["01JDX0Q9J8Z5M8K3V3S9E8Y7QF"])), scope=None)
+    assert (
+        await persistence.record_turn(TURN, scope=None, policy=storage_policy(SETTINGS))
+    ).ids == ()
+    prepared = await persistence.prepare_replay(
+        history("a" + render_markers(["01JDX0Q9J8Z5M8K3V3S9E8Y7QF"])), scope=None
+    )
     assert prepared.messages == history("a")

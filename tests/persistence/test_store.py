@@ -3,7 +3,6 @@ batched reads, key rotation over mixed old/new rows, deletion by age."""
 
 from __future__ import annotations
 
-import time
 from functools import partial
 from pathlib import Path
 
@@ -38,8 +37,6 @@ from pipe_service.storage.schema import meta
 IDS = UlidGenerator()
 
 
-
-
 async def ring_codec(database: Database, *secrets: str) -> PayloadCodec:
     salt = await database.run_sync(kdf_salt)
     return PayloadCodec(KeyRing.derive(list(secrets), salt=salt))
@@ -48,8 +45,13 @@ async def ring_codec(database: Database, *secrets: str) -> PayloadCodec:
 def artifact(owner: str = "user:u1", chat: str = "c1", **item: object) -> NewArtifact:
     body = {"type": "function_call_output", "call_id": "call_1", "output": "sunny"} | item
     return NewArtifact(
-        id=IDS.new(), owner=owner, chat_id=chat, message_id="m1", model="sim/text",
-        item=body, position=0,
+        id=IDS.new(),
+        owner=owner,
+        chat_id=chat,
+        message_id="m1",
+        model="sim/text",
+        item=body,
+        position=0,
     )
 
 
@@ -101,8 +103,12 @@ async def test_an_artifact_under_a_lost_key_is_reported_unreadable(database: Dat
     )
     found = await database.run_sync(
         partial(
-            load_for_replay, codec=await ring_codec(database, "other"), ids=[row.id],
-            owner="user:u1", chat_id="c1", now=2.0,
+            load_for_replay,
+            codec=await ring_codec(database, "other"),
+            ids=[row.id],
+            owner="user:u1",
+            chat_id="c1",
+            now=2.0,
         )
     )
     assert found.owned == {}
@@ -117,21 +123,19 @@ async def test_rotation_reencrypts_old_rows_and_leaves_new_ones(database: Databa
     new_rows = [artifact(output=f"new {n}") for n in range(3)]
     await database.run_sync(partial(insert_artifacts, codec=ring, rows=new_rows, now=2.0))
     assert ring.current_key_id is not None
-    assert await database.run_sync(partial(count_to_rotate, current_key_id=ring.current_key_id)) == 5
+    assert (
+        await database.run_sync(partial(count_to_rotate, current_key_id=ring.current_key_id)) == 5
+    )
 
     progress = [done async for done in rotate_in_batches(database, ring, batch_size=2)]
 
     assert progress == [2, 4, 5]
     new_only = await ring_codec(database, "new")
     for row in [*old_rows, *new_rows]:
-        item = await database.run_sync(
-            partial(read_artifact, codec=new_only, artifact_id=row.id)
-        )
+        item = await database.run_sync(partial(read_artifact, codec=new_only, artifact_id=row.id))
         assert item == row.item
     with pytest.raises(ArtifactKeyError):
-        await database.run_sync(
-            partial(read_artifact, codec=old_codec, artifact_id=old_rows[0].id)
-        )
+        await database.run_sync(partial(read_artifact, codec=old_codec, artifact_id=old_rows[0].id))
 
 
 async def test_rotation_stops_with_the_row_id_when_a_key_is_missing(database: Database) -> None:
@@ -160,8 +164,9 @@ async def test_a_replay_refreshes_last_access(database: Database) -> None:
     row = artifact()
     await database.run_sync(partial(insert_artifacts, codec=codec, rows=[row], now=100.0))
     await database.run_sync(
-        partial(load_for_replay, codec=codec, ids=[row.id], owner="user:u1", chat_id="c1",
-                now=500.0)
+        partial(
+            load_for_replay, codec=codec, ids=[row.id], owner="user:u1", chat_id="c1", now=500.0
+        )
     )
     assert await database.run_sync(partial(delete_not_accessed_since, cutoff=200.0, limit=10)) == 0
 
@@ -189,5 +194,3 @@ async def test_bootstrap_refuses_a_stale_schema_when_migration_at_start_is_off(
             )
     finally:
         database.dispose()
-
-
