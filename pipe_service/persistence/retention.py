@@ -58,13 +58,16 @@ def items_to_store(items: Sequence[dict[str, Any]], policy: StoragePolicy) -> li
     kept: list[dict[str, Any]] = []
     for item in items:
         kind = item.get("type")
-        if kind == "reasoning" and policy.reasoning:
-            kept.append(item)
-        elif (
-            kind in ("function_call", "function_call_output")
-            and policy.tool_results
-            and item.get("call_id") in paired
-        ):
+        wanted = (
+            policy.reasoning
+            if kind == "reasoning"
+            else (
+                policy.tool_results
+                and kind in ("function_call", "function_call_output")
+                and item.get("call_id") in paired
+            )
+        )
+        if wanted:
             kept.append(item)
     return kept
 
