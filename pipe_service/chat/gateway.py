@@ -8,6 +8,7 @@ with the right status code.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -27,12 +28,16 @@ from pipe_service.chat.error_messages import (
     render_error_markdown,
     render_interrupted_notice,
 )
-from pipe_service.chat.events import Failed
+from pipe_service.chat.events import Failed, Status
 from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.persistence.recorder import ArtifactPersistence, ArtifactScope
+from pipe_service.persistence.replay import strip_history_markers
+from pipe_service.persistence.retention import storage_policy
+from pipe_service.persistence.turn_stage import TurnRecording, relay_with_persistence
 from pipe_service.sessions.actor import Sessions, TurnHandle
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
@@ -81,10 +86,12 @@ class ChatGateway:
         messages: MessageSettings | None = None,
         tools: ToolRunner | None = None,
         shutdown: ShutdownPolicy | None = None,
+        persistence: ArtifactPersistence | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
         settings serves (tools still run, but its statistics reach no /status). ``shutdown``:
-        without one, running turns are never cut when the process stops."""
+        without one, running turns are never cut when the process stops. ``persistence``:
+        without it nothing is stored or replayed (hidden markers are still stripped)."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -94,6 +101,7 @@ class ChatGateway:
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
+        self.persistence = persistence
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""
@@ -132,11 +140,15 @@ class ChatGateway:
         task: str | None = None,
         tools: ToolContext | None = None,
         options: TransformOptions | None = None,
+        owner: str | None = None,
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
 
         ``options``: request-scoped transform options (e.g. the shim's admin valves); the
         process defaults when None.
+
+        ``owner``: who owns the stored reasoning and tool items (the OpenAI API passes the
+        authenticated caller); by default the Open WebUI user of ``identity``.
 
         ``tools``: with an executor (and not ``passthrough``) the model's function calls run
         here through the tools actor, in a loop, and the renderer never sees them; with
@@ -152,6 +164,7 @@ class ChatGateway:
             api_key=api_key,
             task=task,
             tools=tools,
+            owner=owner,
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:
@@ -200,14 +213,66 @@ class ChatGateway:
     async def _coalesced_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
     ) -> None:
+        request, recording, status = await self._with_replay(request)
+        if status is not None:
+            await send.send(Status(status, done=True))
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
                 partial(run_turn, request, self.client, raw_send, tool_runner=self.tools)
             )
+            if recording is not None:
+                # Between the turn and the coalescer: stores the finished turn, adds markers.
+                kept_send, kept_receive = trio.open_memory_channel[TurnOutput](
+                    self.streaming.raw_outbox_size
+                )
+                nursery.start_soon(relay_with_persistence, raw_receive, kept_send, recording)
+                raw_receive = kept_receive
             await coalesce_events(
                 raw_receive,
                 send,
                 flush_bytes=self.streaming.flush_bytes,
                 flush_interval_s=self.streaming.flush_interval_s,
             )
+
+    async def _with_replay(
+        self, request: TurnRequest
+    ) -> tuple[TurnRequest, TurnRecording | None, str | None]:
+        """The request with markers stripped and stored items to replay, how to record the
+        turn (None: nothing is stored), and a status line for the user (or None)."""
+        messages = request.body.get("messages")
+        scope = self._artifact_scope(request)
+        if self.persistence is None or request.task is not None:
+            # Tasks (titles, tags…) replay and store nothing, but must not see markers either.
+            body = {**request.body, "messages": strip_history_markers(messages)}
+            return dataclasses.replace(request, body=body), None, None
+        prepared = await self.persistence.prepare_replay(messages, scope=scope)
+        body = {**request.body, "messages": prepared.messages}
+        request = dataclasses.replace(request, body=body, replayed=prepared.plan.items_before)
+        if scope is None:
+            return request, None, prepared.status
+        user = request.user
+        policy = storage_policy(
+            self.persistence.settings,
+            user_reasoning=user.persist_reasoning if user is not None else None,
+            user_tool_results=user.persist_tool_results if user is not None else None,
+        )
+        recording = TurnRecording(
+            self.persistence, scope, policy, consumed=tuple(prepared.plan.next_reply_ids)
+        )
+        return request, recording, prepared.status
+
+    @staticmethod
+    def _artifact_scope(request: TurnRequest) -> ArtifactScope | None:
+        identity = request.identity
+        owner = request.owner
+        if owner is None and identity is not None and identity.user_id:
+            owner = f"user:{identity.user_id}"
+        if owner is None:
+            return None
+        return ArtifactScope(
+            owner=owner,
+            chat_id=(identity.chat_id if identity is not None else None) or "",
+            message_id=(identity.message_id if identity is not None else None) or "",
+            model=request.model.slug,
+        )

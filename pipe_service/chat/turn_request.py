@@ -6,7 +6,7 @@ these types without importing the turn: the dependency runs turn → tools.loop 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,10 @@ class TurnRequest:
     task: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     tools: ToolContext | None = None
+    owner: str | None = None
+    """Who owns the turn's stored artifacts; None: ``user:<identity.user_id>`` if known."""
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None
+    """Stored items to replay before the assistant message at each index of the history."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ and show a status line; after the window one trial goes through and a success cl
 
 Synopsis::
 
-    persistence = ArtifactPersistence(writer=writer, database=database, codec=codec,
+    persistence = ArtifactPersistence(writer=writer, storage=storage,
                                       settings=settings.persistence)
     prepared = await persistence.prepare_replay(body["messages"], scope=scope, model=slug)
     ...run the turn with prepared.messages and prepared.plan...
@@ -42,9 +42,8 @@ from pipe_service.persistence.replay import (
 from pipe_service.persistence.retention import StoragePolicy, anchors, items_to_store
 from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.storage.artifact_store import NewArtifact, load_for_replay
-from pipe_service.storage.codec import PayloadCodec
+from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.db_writer import ArtifactWriter, WriterClosedError
-from pipe_service.storage.engine import Database
 from pipe_service.tools.breaker import BreakerState, SlidingWindowBreaker
 
 logger = logging.getLogger("pipe_service.persistence")
@@ -56,6 +55,9 @@ PAUSED_STATUS: Final = (
 FAILED_STATUS: Final = (
     "⚠️ This reply's reasoning and tool results could not be saved; the next reply will not "
     "see them."
+)
+UNAVAILABLE_STATUS: Final = (
+    "⚠️ Reasoning and tool results are not being saved: the database is not reachable yet."
 )
 LOAD_FAILED_STATUS: Final = (
     "⚠️ Saved reasoning and tool results could not be loaded; answering without them."
@@ -106,13 +108,11 @@ class ArtifactPersistence:
         self,
         *,
         writer: ArtifactWriter,
-        database: Database,
-        codec: PayloadCodec,
+        storage: ArtifactStorage,
         settings: PersistenceSettings,
     ) -> None:
         self.writer = writer
-        self.database = database
-        self.codec = codec
+        self.storage = storage
         self.settings = settings
         self._ids = UlidGenerator()
         self._breakers: dict[str, SlidingWindowBreaker] = {}
@@ -131,6 +131,9 @@ class ArtifactPersistence:
         marked = marked_messages(messages)
         if not marked or scope is None or not self.settings.enabled:
             return prepared
+        if not self.storage.ready:
+            prepared.status = LOAD_FAILED_STATUS
+            return prepared
         breaker = self._breaker(scope.owner)
         now = trio.current_time()
         if not breaker.allows(now):
@@ -139,10 +142,10 @@ class ArtifactPersistence:
         breaker.begin(now)
         ids = [artifact_id for message in marked for artifact_id in message.ids]
         try:
-            load = await self.database.run_sync(
+            load = await self.storage.database.run_sync(
                 partial(
                     load_for_replay,
-                    codec=self.codec,
+                    codec=self.storage.require_codec(),
                     ids=ids,
                     owner=scope.owner,
                     chat_id=scope.chat_id,
@@ -190,6 +193,9 @@ class ArtifactPersistence:
         rows = self._rows(items_to_store(items, policy), scope, policy)
         if not rows and not consumed:
             return SavedArtifacts()
+        if not self.storage.ready:
+            self._skipped += 1
+            return SavedArtifacts(status=UNAVAILABLE_STATUS if rows else None)
         breaker = self._breaker(scope.owner)
         now = trio.current_time()
         if not breaker.allows(now):

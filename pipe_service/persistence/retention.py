@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pipe_service.persistence.settings import PersistenceSettings
+from pipe_service.persistence.settings import PersistenceSettings, ReasoningRetention
 
 STORED_TYPES: Final = frozenset({"reasoning", "function_call", "function_call_output"})
 TRIM_NOTICE: Final = "\n…[{omitted} characters of an old tool result omitted]…\n"
@@ -33,19 +33,24 @@ class StoragePolicy:
         return self.reasoning or self.tool_results
 
 
+_RETENTION_ORDER: Final[tuple[ReasoningRetention, ...]] = ("off", "next_reply", "conversation")
+
+
 def storage_policy(
     settings: PersistenceSettings,
     *,
-    user_persist_reasoning: bool | None = None,
-    user_persist_tool_results: bool | None = None,
+    user_reasoning: ReasoningRetention | None = None,
+    user_tool_results: bool | None = None,
 ) -> StoragePolicy:
-    """Admin settings narrowed by the user's opt-outs (a user can only turn storage off)."""
-    reasoning = settings.enabled and settings.reasoning_retention != "off"
+    """Admin settings narrowed by the user's choices (a user can keep less, never more)."""
+    retention = settings.reasoning_retention if settings.enabled else "off"
+    if user_reasoning is not None:
+        retention = min(retention, user_reasoning, key=_RETENTION_ORDER.index)
     tools = settings.enabled and settings.persist_tool_results
     return StoragePolicy(
-        reasoning=reasoning and user_persist_reasoning is not False,
-        reasoning_next_reply_only=settings.reasoning_retention == "next_reply",
-        tool_results=tools and user_persist_tool_results is not False,
+        reasoning=retention != "off",
+        reasoning_next_reply_only=retention == "next_reply",
+        tool_results=tools and user_tool_results is not False,
     )
 
 

@@ -1,18 +1,26 @@
 """Make a database ready for artifacts: migrate the schema, load the salt, build the key ring.
 
+:func:`prepare_artifact_storage` does it once; the bootstrap actor :func:`run` does it at start
+and keeps retrying while the database is unreachable.
+
 Synopsis::
 
     codec = await prepare_artifact_storage(database, settings.persistence, settings.var_dir)
+    storage = await supervisor.start(ActorSpec("storage", partial(run, ArtifactStorage(db),
+                                               settings.persistence, var_dir, BootstrapPolicy())))
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import sqlalchemy as sa
 import trio
+from sqlalchemy.exc import SQLAlchemyError
 
 from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.storage.codec import PayloadCodec
@@ -63,3 +71,83 @@ async def codec_for(
         "artifact key ring ready", extra={"keys": len(ring.ids), "current": ring.current_id}
     )
     return PayloadCodec(ring)
+
+
+@dataclass
+class ArtifactStorage:
+    """The database plus, once the schema and keys are ready, the codec.
+
+    A sidecar whose database is down at start still serves chats: until :attr:`ready`, turns
+    store and replay nothing (and say so), and the bootstrap actor keeps trying.
+    """
+
+    database: Database
+    codec: PayloadCodec | None = None
+    last_error: str | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.codec is not None
+
+    def require_codec(self) -> PayloadCodec:
+        if self.codec is None:
+            raise RuntimeError("artifact storage is not ready")
+        return self.codec
+
+
+@dataclass(frozen=True)
+class BootstrapPolicy:
+    attempt_limit_s: float = 10.0
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 60.0
+
+
+async def run(
+    storage: ArtifactStorage,
+    settings: PersistenceSettings,
+    var_dir: Path,
+    policy: BootstrapPolicy,
+    *,
+    task_status: trio.TaskStatus[ArtifactStorage] = trio.TASK_STATUS_IGNORED,
+) -> NoReturn:
+    """Make ``storage`` ready: migrate the schema, load the salt, build the key ring.
+
+    Consumes nothing; ``started()`` returns ``storage`` after the first attempt, ready or not,
+    so a database that is down at start delays start-up by at most ``attempt_limit_s``.
+    Later attempts back off from ``retry_initial_s`` to ``retry_max_s``.
+
+    **Resource handling:** uses the service's database; owns nothing.
+
+    **Error handling:** an unreachable database (any ``SQLAlchemyError``, or no answer within
+    ``attempt_limit_s``) is retried. A schema this code cannot use or unusable keys
+    (:class:`SchemaError`, :class:`KeyConfigError`) raise: before ``started()`` the service
+    refuses to start with that message; later they stop it, since retrying cannot fix them.
+    """
+    delay = policy.retry_initial_s
+    await _attempt(storage, settings, var_dir, policy)
+    task_status.started(storage)
+    while not storage.ready:
+        await trio.sleep(delay)
+        delay = min(delay * 2, policy.retry_max_s)
+        await _attempt(storage, settings, var_dir, policy)
+    await trio.sleep_forever()
+    raise AssertionError("unreachable")
+
+
+async def _attempt(
+    storage: ArtifactStorage, settings: PersistenceSettings, var_dir: Path, policy: BootstrapPolicy
+) -> None:
+    with trio.move_on_after(policy.attempt_limit_s):
+        try:
+            storage.codec = await prepare_artifact_storage(storage.database, settings, var_dir)
+        except SQLAlchemyError as exc:
+            storage.last_error = f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+            logger.warning(
+                "artifact storage not ready; retrying", extra={"error": storage.last_error}
+            )
+            return
+        storage.last_error = None
+        logger.info("artifact storage ready")
+        return
+    storage.last_error = f"the database did not answer within {policy.attempt_limit_s:g} s"
+    logger.warning("artifact storage not ready; retrying", extra={"error": storage.last_error})

@@ -37,8 +37,8 @@ from pipe_service.storage.artifact_store import (
     encode_rows,
     insert_encoded,
 )
+from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
-from pipe_service.storage.engine import Database
 
 logger = logging.getLogger("pipe_service.storage.db_writer")
 
@@ -144,8 +144,7 @@ def open_writer_inbox(size: int) -> Inbox[WriteBatch]:
 async def run(
     inbox: InboxReceiver[WriteBatch],
     writer: ArtifactWriter,
-    database: Database,
-    codec: PayloadCodec,
+    storage: ArtifactStorage,
     policy: WriterPolicy,
     *,
     task_status: trio.TaskStatus[ArtifactWriter] = trio.TASK_STATUS_IGNORED,
@@ -155,9 +154,10 @@ async def run(
     Consumes ``inbox``; produces nothing but acks and rows. ``started()`` returns ``writer``
     (the submit side, built by the service so it survives restarts of this actor).
 
-    **Resource handling:** uses ``database`` (owned by the service). Returns when the inbox is
-    closed and drained: on shutdown the supervisor closes the inbox, and every batch queued by
-    then is still committed (the supervisor's grace deadline bounds this).
+    **Resource handling:** uses ``storage``'s database (owned by the service); producers
+    submit only once ``storage`` is ready, so its codec is there for every batch. Returns when
+    the inbox is closed and drained: on shutdown the supervisor closes the inbox, and every
+    batch queued by then is still committed (the supervisor's grace deadline bounds this).
 
     **Error handling:** a failed commit (database down, constraint, encoding) acks every batch
     of that transaction with the error and the actor carries on: the producers skip their
@@ -172,7 +172,7 @@ async def run(
             if not group:
                 return
             try:
-                await _commit(group, writer, database, codec)
+                await _commit(group, writer, storage)
             finally:
                 for batch in group:  # a cancelled commit (hard stop) must not strand a waiter
                     batch.ack.settle(error="the artifact writer stopped before committing")
@@ -205,12 +205,15 @@ async def _next_group(inbox: InboxReceiver[WriteBatch], policy: WriterPolicy) ->
 
 
 async def _commit(
-    group: list[WriteBatch], writer: ArtifactWriter, database: Database, codec: PayloadCodec
+    group: list[WriteBatch], writer: ArtifactWriter, storage: ArtifactStorage
 ) -> None:
     rows = [row for batch in group for row in batch.rows]
     deletes = [(batch.owner, batch.delete) for batch in group if batch.delete]
     try:
-        await database.run_sync(partial(_write_group, codec=codec, rows=rows, deletes=deletes))
+        codec = storage.require_codec()
+        await storage.database.run_sync(
+            partial(_write_group, codec=codec, rows=rows, deletes=deletes)
+        )
     except Exception as exc:
         writer.failed_commits += 1
         writer.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from pipe_service.storage import db_writer
+from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database
@@ -46,6 +47,12 @@ async def start_writer(
     inbox = open_writer_inbox(inbox_size)
     writer = ArtifactWriter(inbox)
     started: ArtifactWriter = await nursery.start(
-        partial(db_writer.run, inbox.receiver(), writer, database, codec, policy or WriterPolicy())
+        partial(
+            db_writer.run,
+            inbox.receiver(),
+            writer,
+            ArtifactStorage(database, codec),
+            policy or WriterPolicy(),
+        )
     )
     return started

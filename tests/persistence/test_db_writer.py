@@ -13,6 +13,7 @@ import trio.testing
 from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.storage import db_writer
 from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, read_artifact
+from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.db_writer import ArtifactWriter, WriterClosedError, open_writer_inbox
 from pipe_service.storage.engine import Database
@@ -99,7 +100,9 @@ async def test_closing_the_inbox_drains_every_queued_batch(
     acks = [await writer.submit([row(n)], owner="user:u1") for n in range(40)]
     inbox.close_senders()
     with trio.fail_after(30):
-        await db_writer.run(inbox.receiver(), writer, database, codec, db_writer.WriterPolicy(4))
+        await db_writer.run(
+            inbox.receiver(), writer, ArtifactStorage(database, codec), db_writer.WriterPolicy(4)
+        )
     assert all(ack.ok for ack in acks)
     assert await database.run_sync(count_artifacts) == 40
 

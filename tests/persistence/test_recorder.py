@@ -24,6 +24,7 @@ from pipe_service.persistence.recorder import (
 )
 from pipe_service.persistence.retention import storage_policy
 from pipe_service.persistence.settings import PersistenceSettings
+from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database
 from pipe_service.tools.breaker import BreakerState
@@ -48,7 +49,9 @@ async def persistence(
     nursery: trio.Nursery, database: Database, codec: PayloadCodec
 ) -> ArtifactPersistence:
     writer = await start_writer(nursery, database, codec)
-    return ArtifactPersistence(writer=writer, database=database, codec=codec, settings=SETTINGS)
+    return ArtifactPersistence(
+        writer=writer, storage=ArtifactStorage(database, codec), settings=SETTINGS
+    )
 
 
 def history(answer: str) -> list[dict[str, Any]]:
@@ -107,12 +110,10 @@ async def test_the_same_user_in_another_chat_replays_nothing(
 async def test_users_who_opt_out_store_nothing_of_that_kind(
     persistence: ArtifactPersistence, mock_clock: trio.testing.MockClock
 ) -> None:
-    no_reasoning = storage_policy(SETTINGS, user_persist_reasoning=False)
+    no_reasoning = storage_policy(SETTINGS, user_reasoning="off")
     saved = await persistence.record_turn(TURN, scope=ALICE, policy=no_reasoning)
     assert len(saved.ids) == 2
-    nothing = storage_policy(
-        SETTINGS, user_persist_reasoning=False, user_persist_tool_results=False
-    )
+    nothing = storage_policy(SETTINGS, user_reasoning="off", user_tool_results=False)
     assert (await persistence.record_turn(TURN, scope=ALICE, policy=nothing)).ids == ()
 
 
@@ -125,7 +126,7 @@ async def test_next_reply_reasoning_is_deleted_once_a_later_turn_consumed_it(
     settings = PersistenceSettings(reasoning_retention="next_reply")
     writer = await start_writer(nursery, database, codec)
     persistence = ArtifactPersistence(
-        writer=writer, database=database, codec=codec, settings=settings
+        writer=writer, storage=ArtifactStorage(database, codec), settings=settings
     )
     saved = await persistence.record_turn(TURN[:1], scope=ALICE, policy=storage_policy(settings))
     marked = history("a" + render_markers(saved.ids))
@@ -173,7 +174,7 @@ async def test_a_commit_slower_than_ack_wait_ends_without_markers(
 
     writer = ArtifactWriter(open_writer_inbox(4))
     persistence = ArtifactPersistence(
-        writer=writer, database=database, codec=codec, settings=SETTINGS
+        writer=writer, storage=ArtifactStorage(database, codec), settings=SETTINGS
     )
     saved = await save(persistence)
     assert saved.ids == ()
