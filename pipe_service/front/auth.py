@@ -8,6 +8,7 @@ loopback only (the settings refuse anything else).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 
 from quart.wrappers.base import BaseRequestWebsocket
@@ -52,3 +53,17 @@ def client_openrouter_key(request: BaseRequestWebsocket, settings: Settings) -> 
     ):
         return None
     return token
+
+
+def caller_identity(request: BaseRequestWebsocket) -> str:
+    """Who is calling the OpenAI API, as the owner of its stored reasoning and tool items.
+
+    The bearer the caller authenticated with (the sidecar's ``api_token`` or the caller's own
+    OpenRouter key), hashed so no secret is stored; ``local`` for callers without one (the Unix
+    socket, or loopback TCP when no token is configured). A client-supplied ``user`` field is
+    never part of it: anyone can write any string there.
+    """
+    token = bearer_token(request)
+    if token is None:
+        return "local"
+    return "bearer:" + hashlib.sha256(token.encode()).hexdigest()[:32]

@@ -24,7 +24,7 @@ from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
 from pipe_service.chat.turn import failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
-from pipe_service.front.auth import client_openrouter_key, is_authorized
+from pipe_service.front.auth import caller_identity, client_openrouter_key, is_authorized
 from pipe_service.front.openai_errors import ApiError, api_error_for
 from pipe_service.sessions.actor import TurnHandle
 
@@ -108,7 +108,11 @@ async def chat_completions() -> Response:
     exits = AsyncExitStack()
     handle = await exits.enter_async_context(
         gateway.open_turn(
-            body, model=model, stream=stream, api_key=client_openrouter_key(request, settings)
+            body,
+            model=model,
+            stream=stream,
+            api_key=client_openrouter_key(request, settings),
+            owner=caller_identity(request),
         )
     )
     try:

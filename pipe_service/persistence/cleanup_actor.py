@@ -17,6 +17,7 @@ from typing import NoReturn
 import trio
 
 from pipe_service.storage.artifact_store import delete_not_accessed_since
+from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.engine import Database
 
 logger = logging.getLogger("pipe_service.persistence.cleanup")
@@ -64,7 +65,7 @@ class CleanupStatistics:
 
 
 async def run(
-    database: Database,
+    storage: ArtifactStorage,
     policy: CleanupPolicy,
     stats: CleanupStatistics,
     *,
@@ -77,7 +78,8 @@ async def run(
     Consumes nothing; produces deletions. ``started()`` returns the statistics record (also
     owned by the caller, so counts survive restarts).
 
-    **Resource handling:** uses ``database`` (owned by the service); holds nothing between runs.
+    **Resource handling:** uses ``storage``'s database (owned by the service); holds nothing
+    between runs. Runs are skipped until ``storage`` is ready (the schema may not exist yet).
     Cancelled at shutdown (it is a sink without an inbox): an interrupted run loses nothing, a
     delete either committed or did not.
 
@@ -93,13 +95,15 @@ async def run(
         # a suspended host) are skipped rather than run back to back.
         while deadline <= now:
             deadline += policy.interval_s
-        if policy.retention_days <= 0:
+        if policy.retention_days <= 0 or not storage.ready:
             continue
         cutoff = wall_clock() - policy.retention_days * SECONDS_PER_DAY
         stats.runs += 1
         stats.last_run_at = now
         try:
-            stats.deleted += await delete_all_before(database, cutoff, batch=policy.batch)
+            stats.deleted += await delete_all_before(
+                storage.database, cutoff, batch=policy.batch
+            )
         except Exception as exc:
             stats.failures += 1
             stats.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"

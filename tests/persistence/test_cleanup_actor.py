@@ -18,6 +18,7 @@ from pipe_service.persistence import cleanup_actor
 from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
 from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, insert_artifacts
+from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database
 
@@ -43,12 +44,12 @@ def rows(count: int) -> list[NewArtifact]:
 
 
 async def start(
-    nursery: trio.Nursery, database: Database, *, batch: int = 100
+    nursery: trio.Nursery, database: Database, codec: PayloadCodec, *, batch: int = 100
 ) -> CleanupStatistics:
     stats: CleanupStatistics = await nursery.start(
         partial(
             cleanup_actor.run,
-            database,
+            ArtifactStorage(database, codec),
             CleanupPolicy(retention_days=1, interval_s=HOUR, batch=batch),
             CleanupStatistics(),
             wall_clock=lambda: WALL_START + trio.current_time(),
@@ -69,7 +70,7 @@ async def test_cleanup_runs_at_once_then_every_interval_and_deletes_by_age(
     fresh = rows(2)
     await database.run_sync(partial(insert_artifacts, codec=codec, rows=fresh, now=WALL_START))
 
-    stats = await start(nursery, database)
+    stats = await start(nursery, database, codec)
     await stats.wait_finished_runs(1)
     assert (stats.last_run_at, stats.deleted) == (0.0, 3)
 
@@ -98,7 +99,7 @@ async def test_a_large_backlog_is_deleted_in_batches(
     await database.run_sync(
         partial(insert_artifacts, codec=codec, rows=rows(25), now=WALL_START - 2 * DAY)
     )
-    stats = await start(nursery, database, batch=10)
+    stats = await start(nursery, database, codec, batch=10)
     await stats.wait_finished_runs(1)
     assert stats.deleted == 25
 
@@ -110,7 +111,7 @@ async def test_a_failing_run_is_counted_and_the_next_one_still_comes(
     mock_clock: trio.testing.MockClock,
 ) -> None:
     await database.run_sync(lambda c: c.execute(sa.text("ALTER TABLE pipe_artifacts RENAME TO x")))
-    stats = await start(nursery, database)
+    stats = await start(nursery, database, codec)
     await stats.wait_finished_runs(1)
     assert stats.failures == 1
     assert stats.last_error

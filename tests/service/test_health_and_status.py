@@ -34,11 +34,14 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert status["upstream"]["base_url"].endswith("/api/v1")
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
-        "signals", "simulator", "upstream", "catalog", "admission", "tools", "sessions", "front"
+        "storage", "db_writer", "cleanup",  # sinks first: they stop last
+        "signals", "simulator", "upstream", "catalog", "admission", "tools", "sessions", "front",
     ]
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
     assert status["storage"]["backend"] == "sqlite"
+    assert status["persistence"]["ready"] is True
+    assert len(status["persistence"]["current_key_id"]) == 12
     assert status["restarts_total"] == 0
 
 
