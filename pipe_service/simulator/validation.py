@@ -1,7 +1,7 @@
 """Request validation like OpenRouter's: a zod-style issue list in a 400 ``invalid_prompt`` body.
 
 Only the checks the service can trip are modelled: JSON syntax, object body, ``model``/``models``,
-``input`` shape, ``stream`` type, ``tools`` shape, ``store: true`` and ``previous_response_id``.
+``input`` shape (replayed reasoning items need ``id`` and ``summary``), ``stream`` type, ``tools`` shape, ``store: true`` and ``previous_response_id``.
 """
 
 from __future__ import annotations
@@ -57,11 +57,17 @@ def _input_issues(body: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not isinstance(value, list):
         return [_invalid_type(["input"], "string | array", value)]
-    return [
-        _invalid_type(["input", index], "object", item)
-        for index, item in enumerate(value)
-        if not isinstance(item, dict)
-    ]
+    issues: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            issues.append(_invalid_type(["input", index], "object", item))
+        elif item.get("type") == "reasoning":
+            # Replayed reasoning: `id` and `summary` are required (reference §1.2).
+            if not isinstance(item.get("id"), str):
+                issues.append(_required(["input", index, "id"], "string"))
+            if not isinstance(item.get("summary"), list):
+                issues.append(_required(["input", index, "summary"], "array"))
+    return issues
 
 
 def _tool_issues(body: dict[str, Any]) -> list[dict[str, Any]]:
