@@ -1,7 +1,8 @@
 """Request validation like OpenRouter's: a zod-style issue list in a 400 ``invalid_prompt`` body.
 
 Only the checks the service can trip are modelled: JSON syntax, object body, ``model``/``models``,
-``input`` shape (replayed reasoning items need ``id`` and ``summary``), ``stream`` type, ``tools`` shape, ``store: true`` and ``previous_response_id``.
+``input`` shape (replayed reasoning items need ``id`` and ``summary``), ``stream`` type,
+``tools`` shape, ``store: true`` and ``previous_response_id``.
 """
 
 from __future__ import annotations

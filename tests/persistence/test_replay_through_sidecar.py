@@ -17,8 +17,8 @@ import pytest
 import trio
 
 from pipe_service.persistence.markers import find_markers, strip_markers
-from tests.pipe_protocol.conftest import open_shim, request_frame, run_request
 from tests.persistence.databases import BACKENDS, database_url
+from tests.pipe_protocol.conftest import open_shim, request_frame, run_request
 from tests.service import conftest as service_conftest
 from tests.service.conftest import Sidecar
 
