@@ -101,9 +101,7 @@ async def run(
         stats.runs += 1
         stats.last_run_at = now
         try:
-            stats.deleted += await delete_all_before(
-                storage.database, cutoff, batch=policy.batch
-            )
+            stats.deleted += await delete_all_before(storage.database, cutoff, batch=policy.batch)
         except Exception as exc:
             stats.failures += 1
             stats.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"

@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Final
+from typing import Any
 
 import trio
 
@@ -39,40 +39,34 @@ from pipe_service.persistence.replay import (
     plan_replay,
     strip_history_markers,
 )
-from pipe_service.persistence.retention import StoragePolicy, anchors, items_to_store
+from pipe_service.persistence.retention import StoragePolicy
 from pipe_service.persistence.settings import PersistenceSettings
+from pipe_service.persistence.status_lines import (
+    FAILED_STATUS,
+    LOAD_FAILED_STATUS,
+    PAUSED_STATUS,
+    UNAVAILABLE_STATUS,
+)
+from pipe_service.persistence.turn_artifacts import ArtifactScope, SavedArtifacts, TurnArtifacts
 from pipe_service.storage.artifact_store import NewArtifact, load_for_replay
 from pipe_service.storage.bootstrap import ArtifactStorage
-from pipe_service.storage.db_writer import ArtifactWriter, WriterClosedError
+from pipe_service.storage.db_writer import ArtifactWriter
 from pipe_service.tools.breaker import BreakerState, SlidingWindowBreaker
 
+__all__ = [
+    "FAILED_STATUS",
+    "LOAD_FAILED_STATUS",
+    "PAUSED_STATUS",
+    "UNAVAILABLE_STATUS",
+    "ArtifactPersistence",
+    "ArtifactScope",
+    "PersistenceStatistics",
+    "PreparedReplay",
+    "SavedArtifacts",
+    "TurnArtifacts",
+]
+
 logger = logging.getLogger("pipe_service.persistence")
-
-PAUSED_STATUS: Final = (
-    "⚠️ Reasoning and tool results are not being saved right now: the database keeps "
-    "failing. The next reply may not see them."
-)
-FAILED_STATUS: Final = (
-    "⚠️ This reply's reasoning and tool results could not be saved; the next reply will not "
-    "see them."
-)
-UNAVAILABLE_STATUS: Final = (
-    "⚠️ Reasoning and tool results are not being saved: the database is not reachable yet."
-)
-LOAD_FAILED_STATUS: Final = (
-    "⚠️ Saved reasoning and tool results could not be loaded; answering without them."
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ArtifactScope:
-    """Whose artifacts these are: ``owner`` (``user:<id>`` or an API caller identity), the
-    chat ('' without one), the assistant message and the model."""
-
-    owner: str
-    chat_id: str
-    message_id: str
-    model: str
 
 
 @dataclass(slots=True)
@@ -81,14 +75,6 @@ class PreparedReplay:
 
     messages: object
     plan: ReplayPlan = field(default_factory=ReplayPlan)
-    status: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SavedArtifacts:
-    """Ids committed (their markers may be shown) and a status line for the user, if any."""
-
-    ids: tuple[str, ...] = ()
     status: str | None = None
 
 
@@ -134,7 +120,7 @@ class ArtifactPersistence:
         if not self.storage.ready:
             prepared.status = LOAD_FAILED_STATUS
             return prepared
-        breaker = self._breaker(scope.owner)
+        breaker = self.breaker(scope.owner)
         now = trio.current_time()
         if not breaker.allows(now):
             prepared.status = PAUSED_STATUS
@@ -173,7 +159,12 @@ class ArtifactPersistence:
         self._log_plan(prepared.plan, scope)
         return prepared
 
-    # -- after the turn -------------------------------------------------------------------
+    # -- during and after the turn ---------------------------------------------------------
+
+    def begin_turn(self, scope: ArtifactScope | None, policy: StoragePolicy) -> TurnArtifacts:
+        """The recorder of one turn: reasoning may be written as it streams
+        (:meth:`TurnArtifacts.add_early`), the rest at :meth:`TurnArtifacts.finish`."""
+        return TurnArtifacts(self, scope, policy)
 
     async def record_turn(
         self,
@@ -183,44 +174,18 @@ class ArtifactPersistence:
         policy: StoragePolicy,
         consumed: Sequence[str] = (),
     ) -> SavedArtifacts:
-        """Store the turn's artifacts; return the ids committed within ``ack_wait_s``.
+        """Store a finished turn's artifacts in one go (see :meth:`TurnArtifacts.finish`)."""
+        return await self.begin_turn(scope, policy).finish(items, consumed=consumed)
 
-        Never raises for database trouble: it returns a status line instead (and counts the
-        failure against the owner's breaker). Blocks while the writer's inbox is full.
-        """
-        if scope is None or not self.settings.enabled:
-            return SavedArtifacts()
-        rows = self._rows(items_to_store(items, policy), scope, policy)
-        if not rows and not consumed:
-            return SavedArtifacts()
-        if not self.storage.ready:
-            self._skipped += 1
-            return SavedArtifacts(status=UNAVAILABLE_STATUS if rows else None)
-        breaker = self._breaker(scope.owner)
-        now = trio.current_time()
-        if not breaker.allows(now):
-            self._skipped += 1
-            return SavedArtifacts(status=PAUSED_STATUS if rows else None)
-        breaker.begin(now)
-        try:
-            ack = await self.writer.submit(rows, delete=consumed, owner=scope.owner)
-            with trio.move_on_after(self.settings.ack_wait_s):
-                await ack.wait()
-        except WriterClosedError:
-            breaker.abandon()
-            return SavedArtifacts()
-        except BaseException:
-            breaker.abandon()
-            raise
-        if not ack.ok:
-            breaker.record_failure(trio.current_time())
-            self._failures += 1
-            reason = ack.error or f"not committed within {self.settings.ack_wait_s:g} s"
-            logger.warning("artifacts not saved", extra={"owner": scope.owner, "reason": reason})
-            return SavedArtifacts(status=FAILED_STATUS if rows else None)
-        breaker.record_success(trio.current_time())
+    def count_saved(self) -> None:
         self._saved += 1
-        return SavedArtifacts(ids=tuple(row.id for row in rows))
+
+    def count_skipped(self) -> None:
+        self._skipped += 1
+
+    def count_failure(self, owner: str, reason: str) -> None:
+        self._failures += 1
+        logger.warning("artifacts not saved", extra={"owner": owner, "reason": reason})
 
     def statistics(self) -> PersistenceStatistics:
         now = trio.current_time()
@@ -235,36 +200,36 @@ class ArtifactPersistence:
         )
 
     def breaker_state(self, owner: str) -> BreakerState:
-        return self._breaker(owner).state(trio.current_time())
+        return self.breaker(owner).state(trio.current_time())
 
     # -- internals ------------------------------------------------------------------------
 
-    def _rows(
-        self, items: list[dict[str, Any]], scope: ArtifactScope, policy: StoragePolicy
-    ) -> list[NewArtifact]:
-        encrypt_all = self.settings.encrypt == "all"
-        rows = []
-        for position, (item, anchor) in enumerate(zip(items, anchors(items), strict=True)):
-            reasoning = item.get("type") == "reasoning"
-            rows.append(
-                NewArtifact(
-                    id=self._ids.new(),
-                    owner=scope.owner,
-                    chat_id=scope.chat_id,
-                    message_id=scope.message_id,
-                    model=scope.model,
-                    item=item,
-                    position=position,
-                    anchor=anchor if reasoning else "",
-                    retention="next_reply"
-                    if reasoning and policy.reasoning_next_reply_only
-                    else "conversation",
-                    encrypt=encrypt_all or reasoning,
-                )
-            )
-        return rows
+    def new_row(
+        self,
+        item: dict[str, Any],
+        scope: ArtifactScope,
+        policy: StoragePolicy,
+        *,
+        position: int,
+        anchor: str,
+    ) -> NewArtifact:
+        reasoning = item.get("type") == "reasoning"
+        return NewArtifact(
+            id=self._ids.new(),
+            owner=scope.owner,
+            chat_id=scope.chat_id,
+            message_id=scope.message_id,
+            model=scope.model,
+            item=item,
+            position=position,
+            anchor=anchor if reasoning else "",
+            retention="next_reply"
+            if reasoning and policy.reasoning_next_reply_only
+            else ("conversation"),
+            encrypt=self.settings.encrypt == "all" or reasoning,
+        )
 
-    def _breaker(self, owner: str) -> SlidingWindowBreaker:
+    def breaker(self, owner: str) -> SlidingWindowBreaker:
         breaker = self._breakers.get(owner)
         if breaker is None:
             if len(self._breakers) > 10_000:  # bound memory: forget owners with nothing to say

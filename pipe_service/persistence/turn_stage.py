@@ -1,11 +1,13 @@
-"""The persistence stage of a turn's event stream: store the finished turn's artifacts and
-append their markers to the answer, only once the writer has committed them.
+"""The persistence stage of a turn's event stream: store the turn's artifacts and append
+their markers to the answer, only once the writer has committed them.
 
-It sits between the turn and the coalescer and forwards every event unchanged, except that
-right before the terminal :class:`Completed` it sends the status line (if persistence was
-skipped or failed) and a :class:`TextDelta` with the marker block. A failed or cut turn stores
-nothing. Nothing happens before the end of the stream, so the stream's latency is untouched;
-the end waits for one commit at most ``ack_wait_s``.
+It sits between the turn and the coalescer and forwards every event unchanged. A finished
+reasoning item is handed to the writer as it arrives (the stream goes on meanwhile); right
+before the terminal :class:`Completed` the rest of the turn is submitted, the stage waits for
+the acks (at most ``ack_wait_s``), then sends the status line (if persistence was skipped or
+failed) and a :class:`TextDelta` with the marker block. For a plain answer the reasoning has
+long committed by then, so the end of the stream waits for nothing. A failed or cut turn gets
+no markers; its early rows expire with the retention cleanup.
 """
 
 from __future__ import annotations
@@ -40,23 +42,23 @@ async def relay_with_persistence(
 ) -> None:
     """Forward ``events`` to ``out`` (closing both), persisting at the terminal event."""
     streamed_reasoning: list[dict[str, Any]] = []
-    async with events, out:
-        async for event in events:
-            if isinstance(event, ReasoningItem):
-                streamed_reasoning.append(event.item)
-            elif isinstance(event, Completed):
-                items = _with_streamed_reasoning(event.output_items, streamed_reasoning)
-                saved = await recording.persistence.record_turn(
-                    items,
-                    scope=recording.scope,
-                    policy=recording.policy,
-                    consumed=recording.consumed,
-                )
-                if saved.status is not None:
-                    await out.send(Status(saved.status, done=True))
-                if saved.ids:
-                    await out.send(TextDelta(render_markers(saved.ids)))
-            await out.send(event)
+    turn = recording.persistence.begin_turn(recording.scope, recording.policy)
+    try:
+        async with events, out:
+            async for event in events:
+                if isinstance(event, ReasoningItem):
+                    streamed_reasoning.append(event.item)
+                    await turn.add_early(event.item)
+                elif isinstance(event, Completed):
+                    items = _with_streamed_reasoning(event.output_items, streamed_reasoning)
+                    saved = await turn.finish(items, consumed=recording.consumed)
+                    if saved.status is not None:
+                        await out.send(Status(saved.status, done=True))
+                    if saved.ids:
+                        await out.send(TextDelta(render_markers(saved.ids)))
+                await out.send(event)
+    finally:
+        turn.abandon()  # no-op after finish(); a cut turn releases its breaker trial
 
 
 def _with_streamed_reasoning(

@@ -39,6 +39,7 @@ from pipe_service.storage.artifact_store import (
 )
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
+from pipe_service.storage.schema import artifacts
 
 logger = logging.getLogger("pipe_service.storage.db_writer")
 
@@ -75,12 +76,23 @@ class WriteAck:
 
 
 @dataclass(frozen=True, slots=True)
+class PlacementUpdate:
+    """A row written early (reasoning, as it streamed) whose final place became known later."""
+
+    id: str
+    position: int
+    anchor: str
+
+
+@dataclass(frozen=True, slots=True)
 class WriteBatch:
-    """One turn's writes: ``rows`` to insert, ``delete`` ids of ``owner`` to remove."""
+    """One turn's writes: ``rows`` to insert, ``placements`` to correct, ``delete`` ids of
+    ``owner`` to remove."""
 
     rows: tuple[NewArtifact, ...]
     delete: tuple[str, ...]
     owner: str
+    placements: tuple[PlacementUpdate, ...] = ()
     ack: WriteAck = field(default_factory=WriteAck)
 
 
@@ -114,11 +126,18 @@ class ArtifactWriter:
         self.last_error: str | None = None
 
     async def submit(
-        self, rows: Sequence[NewArtifact], *, delete: Sequence[str] = (), owner: str
+        self,
+        rows: Sequence[NewArtifact],
+        *,
+        delete: Sequence[str] = (),
+        placements: Sequence[PlacementUpdate] = (),
+        owner: str,
     ) -> WriteAck:
         """Queue a batch (waits while the inbox is full); raises :class:`WriterClosedError`
         once the writer stopped taking work."""
-        batch = WriteBatch(rows=tuple(rows), delete=tuple(delete), owner=owner)
+        batch = WriteBatch(
+            rows=tuple(rows), delete=tuple(delete), owner=owner, placements=tuple(placements)
+        )
         try:
             await self.inbox.send(batch)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
@@ -209,10 +228,11 @@ async def _commit(
 ) -> None:
     rows = [row for batch in group for row in batch.rows]
     deletes = [(batch.owner, batch.delete) for batch in group if batch.delete]
+    placements = [(batch.owner, p) for batch in group for p in batch.placements]
     try:
         codec = storage.require_codec()
         await storage.database.run_sync(
-            partial(_write_group, codec=codec, rows=rows, deletes=deletes)
+            partial(_write_group, codec=codec, rows=rows, deletes=deletes, placements=placements)
         )
     except Exception as exc:
         writer.failed_commits += 1
@@ -235,7 +255,19 @@ def _write_group(
     codec: PayloadCodec,
     rows: list[NewArtifact],
     deletes: list[tuple[str, tuple[str, ...]]],
+    placements: list[tuple[str, PlacementUpdate]],
 ) -> None:
     insert_encoded(connection, encode_rows(codec, rows, time.time()))
+    if placements:
+        connection.execute(
+            sa.update(artifacts)
+            .where(artifacts.c.id == sa.bindparam("b_id"))
+            .where(artifacts.c.owner == sa.bindparam("b_owner"))
+            .values(position=sa.bindparam("b_position"), anchor=sa.bindparam("b_anchor")),
+            [
+                {"b_id": p.id, "b_owner": owner, "b_position": p.position, "b_anchor": p.anchor}
+                for owner, p in placements
+            ],
+        )
     for owner, ids in deletes:
         delete_artifacts(connection, ids, owner=owner)

@@ -135,6 +135,9 @@ async def test_next_reply_reasoning_is_deleted_once_a_later_turn_consumed_it(
     await persistence.record_turn(
         [], scope=ALICE, policy=storage_policy(settings), consumed=first.plan.next_reply_ids
     )
+    # The delete is not waited for (no marker depends on it); the writer is FIFO, so an empty
+    # batch acked after it proves it committed.
+    await (await writer.submit([], owner=ALICE.owner)).wait()
     again = await persistence.prepare_replay(marked, scope=ALICE)
     assert again.plan.items_before == {}
     assert again.plan.missing == list(saved.ids)
@@ -192,3 +195,28 @@ async def test_anonymous_turns_store_and_replay_nothing(
         history("a" + render_markers(["01JDX0Q9J8Z5M8K3V3S9E8Y7QF"])), scope=None
     )
     assert prepared.messages == history("a")
+
+
+async def test_reasoning_written_early_is_placed_before_the_call_it_preceded(
+    persistence: ArtifactPersistence, mock_clock: trio.testing.MockClock
+) -> None:
+    turn = persistence.begin_turn(ALICE, storage_policy(SETTINGS))
+    await turn.add_early(TURN[0])  # streamed before the tool call existed
+    await turn.add_early(TURN[3])
+    saved = await turn.finish(TURN)
+    assert len(saved.ids) == 4
+    prepared = await persistence.prepare_replay(
+        history("done" + render_markers(saved.ids)), scope=ALICE
+    )
+    assert prepared.plan.items_before == {1: TURN[:4]}
+
+
+async def test_a_plain_answer_ends_without_a_new_write_when_reasoning_went_early(
+    persistence: ArtifactPersistence, mock_clock: trio.testing.MockClock
+) -> None:
+    turn = persistence.begin_turn(ALICE, storage_policy(SETTINGS))
+    await turn.add_early(TURN[0])
+    batches = persistence.writer.statistics().batches
+    saved = await turn.finish([TURN[0], TURN[4]])
+    assert len(saved.ids) == 1
+    assert persistence.writer.statistics().batches == batches  # nothing left to submit
