@@ -18,9 +18,9 @@ Synopsis::
 from __future__ import annotations
 
 import base64
+import math
 import os
 import secrets
-import math
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
