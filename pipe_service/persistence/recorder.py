@@ -148,6 +148,14 @@ class ArtifactPersistence:
             breaker.abandon()
             raise
         breaker.record_success(trio.current_time())
+        if load.unreadable:
+            logger.warning(
+                "stored artifacts cannot be read; they are not replayed",
+                extra={
+                    "count": len(load.unreadable),
+                    "reason": next(iter(load.unreadable.values())),
+                },
+            )
         prepared.plan = plan_replay(
             marked,
             load,
