@@ -200,3 +200,26 @@ async def test_the_openai_api_replays_for_the_same_caller_only(
             assert (await other.post("/v1/chat/completions", json=stolen, timeout=20)).is_success
     assert "reasoning" not in input_types((await upstream_requests(sidecar))[-1])
     assert "another user or chat" in caplog.text
+
+
+async def test_a_user_who_turned_reasoning_storage_off_gets_no_markers(sidecar: Sidecar) -> None:
+    frame = shim_turn(
+        [{"role": "user", "content": "hi"}],
+        user="alice",
+        chat="c1",
+        model="sim/encrypted-reasoning",
+    )
+    frame["user_valves"] = {"PERSIST_REASONING_TOKENS": "disabled"}
+    session = await run_request(sidecar, frame)
+    assert session.text
+    assert find_markers(session.text) == []
+
+
+async def test_an_invalid_persistence_valve_is_refused_naming_it(sidecar: Sidecar) -> None:
+    frame = shim_turn(
+        [{"role": "user", "content": "hi"}], user="alice", chat="c1", model="sim/text"
+    )
+    frame["user_valves"] = {"PERSIST_REASONING_TOKENS": "forever"}
+    session = await run_request(sidecar, frame)
+    assert session.last["type"] == "error"
+    assert "PERSIST_REASONING_TOKENS" in session.last["message"]
