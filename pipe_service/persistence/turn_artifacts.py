@@ -156,9 +156,9 @@ class TurnArtifacts:
         new_rows: list[NewArtifact] = []
         placements: list[PlacementUpdate] = []
         for position, (item, anchor) in enumerate(zip(stored, anchors(stored), strict=True)):
-            early = (
-                self._early.get(str(item.get("id"))) if item.get("type") == "reasoning" else None
-            )
+            # pop: an id seen twice (some providers reuse temporary ids) maps to one row only
+            reasoning = item.get("type") == "reasoning"
+            early = self._early.pop(str(item.get("id")), None) if reasoning else None
             if early is None:
                 row = self._persistence.new_row(
                     item, self._scope, self._policy, position=position, anchor=anchor

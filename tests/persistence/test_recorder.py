@@ -220,3 +220,21 @@ async def test_a_plain_answer_ends_without_a_new_write_when_reasoning_went_early
     saved = await turn.finish([TURN[0], TURN[4]])
     assert len(saved.ids) == 1
     assert persistence.writer.statistics().batches == batches  # nothing left to submit
+
+
+async def test_two_reasoning_items_with_the_same_id_are_both_stored(
+    persistence: ArtifactPersistence, mock_clock: trio.testing.MockClock
+) -> None:
+    # Some providers reuse a temporary id ("rs_tmp") for every reasoning item of a response.
+    first = {**TURN[0], "id": "rs_tmp"}
+    second = {**TURN[3], "id": "rs_tmp"}
+    turn = persistence.begin_turn(ALICE, storage_policy(SETTINGS))
+    await turn.add_early(first)
+    await turn.add_early(second)  # same id: left for finish()
+    items = [first, TURN[1], TURN[2], second]
+    saved = await turn.finish(items)
+    assert len(set(saved.ids)) == 4
+    prepared = await persistence.prepare_replay(
+        history("x" + render_markers(saved.ids)), scope=ALICE
+    )
+    assert prepared.plan.items_before == {1: items}
