@@ -18,7 +18,7 @@ from tests.e2e.ui_chat import UiChat
 pytestmark = pytest.mark.e2e
 
 MODEL = "sim/encrypted-reasoning"
-PLAIN_USER = {"name": "E2E User", "email": "user@e2e.local", "password": "e2e-password-2"}
+PLAIN_USER = {"name": "E2E User", "email": "replay-user@e2e.local", "password": "e2e-password-2"}
 
 
 def simulator_requests(stack: Stack) -> list[dict[str, Any]]:
