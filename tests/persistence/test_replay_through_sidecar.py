@@ -17,6 +17,8 @@ import pytest
 import trio
 
 from pipe_service.persistence.markers import find_markers, strip_markers
+from pipe_service.persistence.status_lines import FAILED_STATUS, PAUSED_STATUS
+from pipe_service.storage.engine import Database
 from tests.persistence.databases import BACKENDS, database_url
 from tests.pipe_protocol.conftest import open_shim, request_frame, run_request
 from tests.service import conftest as service_conftest
@@ -223,3 +225,79 @@ async def test_an_invalid_persistence_valve_is_refused_naming_it(sidecar: Sideca
     session = await run_request(sidecar, frame)
     assert session.last["type"] == "error"
     assert "PERSIST_REASONING_TOKENS" in session.last["message"]
+
+
+def statuses(session: Any) -> list[str]:
+    return [
+        frame["event"]["data"]["description"]
+        for frame in session.of_type("event")
+        if frame["event"]["type"] == "status"
+    ]
+
+
+async def test_a_task_request_sees_no_markers_and_stores_nothing(sidecar: Sidecar) -> None:
+    first = [{"role": "user", "content": "What is 2+2?"}]
+    answer = (
+        await run_request(
+            sidecar, shim_turn(first, user="alice", chat="c1", model="sim/encrypted-reasoning")
+        )
+    ).text
+    frame = shim_turn(
+        [*first, {"role": "assistant", "content": answer}],
+        user="alice",
+        chat="c1",
+        model="sim/encrypted-reasoning",
+    )
+    frame["metadata"]["task"] = "title_generation"
+    done = (await run_request(sidecar, frame)).last
+    assert done["type"] == "done"
+    assert find_markers(done["content"] or "") == []
+    body = (await upstream_requests(sidecar))[-1]
+    assert "]: #" not in json.dumps(body)
+    assert "reasoning" not in input_types(body)
+
+
+async def test_a_failing_database_shows_a_status_then_pauses_persistence(
+    sidecar: Sidecar,
+) -> None:
+    # A second connection breaks the table under the running sidecar (and repairs it after).
+    admin = Database.open(sidecar.settings.effective_database_url, pool_size=1)
+    try:
+        await admin.run_sync(
+            lambda c: c.exec_driver_sql("ALTER TABLE pipe_artifacts RENAME TO down")
+        )
+        turns = [
+            await run_request(
+                sidecar,
+                shim_turn(
+                    [{"role": "user", "content": f"q{n}"}],
+                    user="bob",
+                    chat="c",
+                    model="sim/encrypted-reasoning",
+                ),
+            )
+            for n in range(4)
+        ]
+        await admin.run_sync(
+            lambda c: c.exec_driver_sql("ALTER TABLE down RENAME TO pipe_artifacts")
+        )
+    finally:
+        admin.dispose()
+    for session in turns:
+        assert session.last["type"] == "done"  # the answer itself is whole
+        assert find_markers(session.text) == []
+    shown = [statuses(session) for session in turns]
+    # breaker_failures (3) failed saves, then the breaker is open: persistence is skipped
+    assert [FAILED_STATUS in s for s in shown] == [True, True, True, False]
+    assert PAUSED_STATUS in shown[3]
+    # another user is not affected by bob's breaker
+    ok = await run_request(
+        sidecar,
+        shim_turn(
+            [{"role": "user", "content": "hi"}],
+            user="carol",
+            chat="c",
+            model="sim/encrypted-reasoning",
+        ),
+    )
+    assert find_markers(ok.text)
