@@ -8,7 +8,8 @@ ack, then the markers may go out). A turn stores what a reasoning tool turn prod
 encrypted reasoning items, a call and its result (four artifacts, ~4 KiB of JSON).
 
 The end-of-stream time is measured the way a turn runs: the first reasoning item is handed
-to the writer when it arrives, the answer streams for ``STREAM_S``, then ``finish()``.
+to the writer when it arrives (for a tool turn the round follows when the tool ran), the answer
+streams for ``STREAM_S``, then ``finish()``.
 
 Synopsis::
 
@@ -125,10 +126,11 @@ async def measure(
                 items = samples[n % 16]
                 turn = persistence.begin_turn(scope(worker), policy)
                 await turn.add_early(items[0])
-                await trio.sleep(STREAM_S)
-                final = items if tool_turn else [items[0], {"type": "message", "id": "msg"}]
-                if tool_turn:
+                if tool_turn:  # the tool ran, the loop hands the round over, the next run reasons
+                    await turn.add_round(items[:3])
                     await turn.add_early(items[3])
+                await trio.sleep(STREAM_S)  # the answer's text streams
+                final = items if tool_turn else [items[0], {"type": "message", "id": "msg"}]
                 began = trio.current_time()
                 saved = await turn.finish(final)
                 ends.append(trio.current_time() - began)

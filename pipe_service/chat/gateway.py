@@ -257,9 +257,9 @@ class ChatGateway:
             user_reasoning=user.persist_reasoning if user is not None else None,
             user_tool_results=user.persist_tool_results if user is not None else None,
         )
-        recording = TurnRecording(
-            self.persistence, scope, policy, consumed=tuple(prepared.plan.next_reply_ids)
-        )
+        turn = self.persistence.begin_turn(scope, policy)
+        request = dataclasses.replace(request, on_tool_round=turn.add_round)
+        recording = TurnRecording(turn, consumed=tuple(prepared.plan.next_reply_ids))
         return request, recording, prepared.status
 
     @staticmethod

@@ -34,6 +34,9 @@ class TurnRequest:
     """Who owns the turn's stored artifacts; None: ``user:<identity.user_id>`` if known."""
     replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None
     """Stored items to replay before the assistant message at each index of the history."""
+    on_tool_round: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+    """Called by the tool loop after each round with the round's items (reasoning, calls,
+    results, in order), so they can be stored while the next run streams."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ Synopsis::
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,14 +49,25 @@ class SavedArtifacts:
     status: str | None = None
 
 
+@dataclass(slots=True)
+class _Submitted:
+    """A row handed to the writer before the end of the turn, and where it stands now."""
+
+    row: NewArtifact
+    position: int
+    anchor: str
+    claimed: bool = False  # matched by a tool round (a later same-id item is another row)
+
+
 class TurnArtifacts:
     """One turn's artifacts on their way to the writer.
 
-    Reasoning items are submitted as they stream (:meth:`add_early`), so the end of a plain
-    turn usually finds them committed already and adds no wait. :meth:`finish` submits the
-    rest (tool calls and results, reasoning not yet sent), corrects the place of early rows
-    whose anchor is only known now, and waits — at most ``ack_wait_s`` in all — for every ack.
-    Markers are returned only when every row of the turn committed.
+    Rows go to the writer as soon as they are known: a reasoning item when it finishes
+    streaming (:meth:`add_early`), a tool round's reasoning, calls and results when the round
+    ends (:meth:`add_round`, called by the tool loop). :meth:`finish` submits only what is left
+    (usually nothing), corrects the place of rows whose anchor became known later, and waits —
+    at most ``ack_wait_s`` in all — for every ack. Markers are returned only when every row of
+    the turn committed, so the end of a stream usually finds them committed already.
     """
 
     def __init__(
@@ -64,7 +76,8 @@ class TurnArtifacts:
         self._persistence = persistence
         self._scope = scope
         self._policy = policy
-        self._early: dict[str, NewArtifact] = {}
+        self._submitted: dict[tuple[str, str], deque[_Submitted]] = {}
+        self._next_position = 0
         self._acks: list[WriteAck] = []
         self._decided = False
         self._skip_status: str | None = None
@@ -73,27 +86,43 @@ class TurnArtifacts:
 
     async def add_early(self, item: dict[str, Any]) -> None:
         """Submit a finished reasoning item now (blocks only while the writer's inbox is full)."""
-        item_id = item.get("id")
+        key = _key(item)
         if (
             item.get("type") != "reasoning"
-            or not isinstance(item_id, str)
-            or item_id in self._early
+            or key is None
+            or any(not entry.claimed for entry in self._submitted.get(key, ()))
             or not self._policy.reasoning
             or not self._go(storing=True)
-            or self._closed
         ):
             return
-        assert self._scope is not None  # _go is False without a scope
-        row = self._persistence.new_row(
-            item, self._scope, self._policy, position=len(self._early), anchor=""
-        )
-        try:
-            ack = await self._persistence.writer.submit([row], owner=self._scope.owner)
-        except WriterClosedError:
-            self._closed = True
+        await self._submit([self._new(item, anchor="")], [])
+
+    async def add_round(self, items: Sequence[dict[str, Any]]) -> None:
+        """Submit a finished tool round: its reasoning, calls and their results, in order.
+
+        Reasoning already sent by :meth:`add_early` is not sent again; its anchor (the call it
+        preceded, known only now) is corrected in the same batch.
+        """
+        stored = items_to_store(items, self._policy)
+        if not stored or not self._go(storing=True):
             return
-        self._early[item_id] = row
-        self._acks.append(ack)
+        rows: list[NewArtifact] = []
+        placements: list[PlacementUpdate] = []
+        for item, anchor in zip(stored, anchors(stored), strict=True):
+            key = _key(item)
+            entry = (
+                next((e for e in self._submitted.get(key, ()) if not e.claimed), None)
+                if key is not None
+                else None
+            )
+            if entry is None:
+                rows.append(self._new(item, anchor=anchor, claimed=True))
+                continue
+            entry.claimed = True
+            if entry.anchor != anchor and item.get("type") == "reasoning":
+                entry.anchor = anchor
+                placements.append(PlacementUpdate(entry.row.id, entry.position, anchor))
+        await self._submit(rows, placements)
 
     async def finish(
         self, items: Sequence[dict[str, Any]], *, consumed: Sequence[str] = ()
@@ -107,15 +136,10 @@ class TurnArtifacts:
             return SavedArtifacts(status=self._skip_status if stored else None)
         assert self._scope is not None
         rows, new_rows, placements = self._final_rows(stored)
-        try:
-            if (new_rows or placements or consumed) and not self._closed:
-                ack = await persistence.writer.submit(
-                    new_rows, delete=consumed, placements=placements, owner=self._scope.owner
-                )
-                if new_rows or placements:  # a delete alone is nobody's marker: no wait
-                    self._acks.append(ack)
-        except WriterClosedError:
-            self._closed = True
+        if new_rows or placements or consumed:
+            ack = await self._submit_batch(new_rows, placements, consumed)
+            if ack is not None and (new_rows or placements):  # a bare delete earns no marker
+                self._acks.append(ack)
         if self._closed or not rows:
             self.abandon()
             return SavedArtifacts()
@@ -151,25 +175,66 @@ class TurnArtifacts:
     def _final_rows(
         self, stored: list[dict[str, Any]]
     ) -> tuple[list[NewArtifact], list[NewArtifact], list[PlacementUpdate]]:
-        assert self._scope is not None
+        """Each stored item's row (already submitted, in order, or new) and the fix-ups."""
         rows: list[NewArtifact] = []
         new_rows: list[NewArtifact] = []
         placements: list[PlacementUpdate] = []
         for position, (item, anchor) in enumerate(zip(stored, anchors(stored), strict=True)):
-            # pop: an id seen twice (some providers reuse temporary ids) maps to one row only
-            reasoning = item.get("type") == "reasoning"
-            early = self._early.pop(str(item.get("id")), None) if reasoning else None
-            if early is None:
+            key = _key(item)
+            queue = self._submitted.get(key) if key is not None else None
+            entry = queue.popleft() if queue else None  # same-id items map to rows in order
+            if entry is None:
                 row = self._persistence.new_row(
-                    item, self._scope, self._policy, position=position, anchor=anchor
+                    item, self._require_scope(), self._policy, position=position, anchor=anchor
                 )
                 new_rows.append(row)
             else:
-                row = early
-                if (early.position, early.anchor) != (position, anchor):
-                    placements.append(PlacementUpdate(early.id, position, anchor))
+                row = entry.row
+                anchor = anchor if row.item_type == "reasoning" else ""
+                if (entry.position, entry.anchor) != (position, anchor):
+                    placements.append(PlacementUpdate(row.id, position, anchor))
             rows.append(row)
         return rows, new_rows, placements
+
+    def _new(self, item: dict[str, Any], *, anchor: str, claimed: bool = False) -> NewArtifact:
+        position = self._next_position
+        self._next_position += 1
+        row = self._persistence.new_row(
+            item, self._require_scope(), self._policy, position=position, anchor=anchor
+        )
+        key = _key(item)
+        if key is not None:
+            entry = _Submitted(row, position, anchor if row.item_type == "reasoning" else "")
+            entry.claimed = claimed
+            self._submitted.setdefault(key, deque()).append(entry)
+        return row
+
+    async def _submit(self, rows: list[NewArtifact], placements: list[PlacementUpdate]) -> None:
+        if rows or placements:
+            ack = await self._submit_batch(rows, placements, ())
+            if ack is not None:
+                self._acks.append(ack)
+
+    async def _submit_batch(
+        self,
+        rows: list[NewArtifact],
+        placements: list[PlacementUpdate],
+        consumed: Sequence[str],
+    ) -> WriteAck | None:
+        if self._closed:
+            return None
+        try:
+            return await self._persistence.writer.submit(
+                rows, delete=consumed, placements=placements, owner=self._require_scope().owner
+            )
+        except WriterClosedError:
+            self._closed = True
+            return None
+
+    def _require_scope(self) -> ArtifactScope:
+        if self._scope is None:  # every caller checked _go(), which needs a scope
+            raise RuntimeError("a turn without an owner stores nothing")
+        return self._scope
 
     def _settle(self, rows: list[NewArtifact]) -> SavedArtifacts:
         assert self._scope is not None
@@ -188,3 +253,15 @@ class TurnArtifacts:
         breaker.record_success(trio.current_time())
         persistence.count_saved()
         return SavedArtifacts(ids=tuple(row.id for row in rows))
+
+
+def _key(item: dict[str, Any]) -> tuple[str, str] | None:
+    """What identifies an item across the stream, the tool rounds and the final output."""
+    kind = item.get("type")
+    if kind == "reasoning":
+        identity = item.get("id")
+    elif kind in ("function_call", "function_call_output"):
+        identity = item.get("call_id")
+    else:
+        return None
+    return (str(kind), identity) if isinstance(identity, str) and identity else None

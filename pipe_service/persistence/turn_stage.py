@@ -2,12 +2,13 @@
 their markers to the answer, only once the writer has committed them.
 
 It sits between the turn and the coalescer and forwards every event unchanged. A finished
-reasoning item is handed to the writer as it arrives (the stream goes on meanwhile); right
-before the terminal :class:`Completed` the rest of the turn is submitted, the stage waits for
-the acks (at most ``ack_wait_s``), then sends the status line (if persistence was skipped or
-failed) and a :class:`TextDelta` with the marker block. For a plain answer the reasoning has
-long committed by then, so the end of the stream waits for nothing. A failed or cut turn gets
-no markers; its early rows expire with the retention cleanup.
+reasoning item is handed to the writer as it arrives (the stream goes on meanwhile), and so is
+each tool round (the tool loop calls :meth:`TurnArtifacts.add_round` through the request's
+``on_tool_round``); right before the terminal :class:`Completed` whatever is left is
+submitted, the stage waits for the acks (at most ``ack_wait_s``), then sends the status line
+(if persistence was skipped or failed) and a :class:`TextDelta` with the marker block. By then
+the rows have usually long committed, so the end of the stream waits for nothing. A failed or
+cut turn gets no markers; its early rows expire with the retention cleanup.
 """
 
 from __future__ import annotations
@@ -21,17 +22,15 @@ import trio
 from pipe_service.chat.events import Completed, ReasoningItem, Status, TextDelta
 from pipe_service.chat.turn_request import TurnOutput
 from pipe_service.persistence.markers import render_markers
-from pipe_service.persistence.recorder import ArtifactPersistence, ArtifactScope
-from pipe_service.persistence.retention import StoragePolicy
+from pipe_service.persistence.turn_artifacts import TurnArtifacts
 
 
 @dataclass(frozen=True, slots=True)
 class TurnRecording:
-    """What the stage needs to store one turn."""
+    """What the stage needs to store one turn: its recorder (also fed by the tool loop) and
+    the ``next_reply`` ids it consumed."""
 
-    persistence: ArtifactPersistence
-    scope: ArtifactScope
-    policy: StoragePolicy
+    turn: TurnArtifacts
     consumed: tuple[str, ...] = ()
 
 
@@ -42,7 +41,7 @@ async def relay_with_persistence(
 ) -> None:
     """Forward ``events`` to ``out`` (closing both), persisting at the terminal event."""
     streamed_reasoning: list[dict[str, Any]] = []
-    turn = recording.persistence.begin_turn(recording.scope, recording.policy)
+    turn = recording.turn
     try:
         async with events, out:
             async for event in events:

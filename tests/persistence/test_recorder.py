@@ -238,3 +238,20 @@ async def test_two_reasoning_items_with_the_same_id_are_both_stored(
         history("x" + render_markers(saved.ids)), scope=ALICE
     )
     assert prepared.plan.items_before == {1: items}
+
+
+async def test_a_tool_turn_stored_round_by_round_ends_without_a_new_write(
+    persistence: ArtifactPersistence, mock_clock: trio.testing.MockClock
+) -> None:
+    turn = persistence.begin_turn(ALICE, storage_policy(SETTINGS))
+    await turn.add_early(TURN[0])  # streamed; its call is not known yet
+    await turn.add_round(TURN[:3])  # the round: reasoning (again), call, result
+    await turn.add_early(TURN[3])  # the next run's reasoning
+    batches = persistence.writer.statistics().batches
+    saved = await turn.finish(TURN)
+    assert len(saved.ids) == 4
+    assert persistence.writer.statistics().batches == batches  # everything was already sent
+    prepared = await persistence.prepare_replay(
+        history("done" + render_markers(saved.ids)), scope=ALICE
+    )
+    assert prepared.plan.items_before == {1: TURN[:4]}
