@@ -27,6 +27,7 @@ from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database
 from pipe_service.storage.keys import KeyRing, collect_secrets
 from pipe_service.storage.migrations import SchemaError, kdf_salt, pending, upgrade
+from pipe_service.storage.schema import artifacts
 
 logger = logging.getLogger("pipe_service.storage.bootstrap")
 
@@ -54,7 +55,28 @@ async def prepare_artifact_storage(
     operator-facing message.
     """
     salt = await database.run_sync(partial(_migrate_or_check, migrate=settings.migrate_at_start))
-    return await codec_for(settings, var_dir, salt=salt, create_key=create_key)
+    codec = await codec_for(settings, var_dir, salt=salt, create_key=create_key)
+    foreign = await database.run_sync(partial(rows_by_foreign_key, codec=codec))
+    if foreign:
+        # A lost key file (a new key was generated) or a key change without previous_keys:
+        # say so loudly once, instead of one "unreadable" line per replay.
+        logger.error(
+            "stored artifacts are encrypted with keys not in the key ring; they cannot be "
+            "replayed until the old secret is added to persistence.previous_keys",
+            extra={"rows": sum(foreign.values()), "key_ids": sorted(foreign)[:10]},
+        )
+    return codec
+
+
+def rows_by_foreign_key(connection: sa.Connection, *, codec: PayloadCodec) -> dict[str, int]:
+    """Encrypted rows per key id that the codec's key ring does not hold."""
+    known = codec.keyring.ids if codec.keyring is not None else ()
+    counts = connection.execute(
+        sa.select(artifacts.c.key_id, sa.func.count())
+        .where(artifacts.c.key_id.is_not(None))
+        .group_by(artifacts.c.key_id)
+    ).all()
+    return {key_id: count for key_id, count in counts if key_id not in known}
 
 
 async def codec_for(

@@ -3,6 +3,7 @@ batched reads, key rotation over mixed old/new rows, deletion by age."""
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from pathlib import Path
 
@@ -194,3 +195,22 @@ async def test_bootstrap_refuses_a_stale_schema_when_migration_at_start_is_off(
             )
     finally:
         database.dispose()
+
+
+async def test_a_lost_key_file_is_reported_once_at_start(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = Database.open(f"sqlite:///{tmp_path}/lost.db", pool_size=1)
+    try:
+        codec = await prepare_artifact_storage(database, PersistenceSettings(), tmp_path)
+        await database.run_sync(
+            partial(insert_artifacts, codec=codec, rows=[artifact(), artifact()], now=1.0)
+        )
+        (tmp_path / "artifact-keys").unlink()  # the backup was never made
+        with caplog.at_level(logging.ERROR, logger="pipe_service.storage.bootstrap"):
+            await prepare_artifact_storage(database, PersistenceSettings(), tmp_path)
+    finally:
+        database.dispose()
+    [record] = [r for r in caplog.records if "not in the key ring" in r.getMessage()]
+    assert record.rows == 2  # type: ignore[attr-defined]
+    assert record.key_ids == [codec.current_key_id]  # type: ignore[attr-defined]
