@@ -9,6 +9,7 @@ from functools import partial
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from actors import ActorSpec, open_supervisor, watch_signals
@@ -19,6 +20,7 @@ from pipe_service.service import open_database, restart_policy, start_persistenc
 from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, read_artifact
 from pipe_service.storage.bootstrap import prepare_artifact_storage
 from pipe_service.storage.engine import Database
+from tests.persistence.databases import BACKENDS, database_url
 from tests.process.test_serve_process import serve
 from tests.service.conftest import make_settings
 
@@ -59,9 +61,15 @@ async def test_sigterm_drains_every_batch_queued_for_the_writer(tmp_path: Path) 
             assert await database.run_sync(count_artifacts) == 60 * 5
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_after_sigkill_every_artifact_whose_marker_reached_a_client_is_readable(
-    tmp_path: Path,
+    tmp_path: Path, backend: str
 ) -> None:
+    with database_url(backend, tmp_path) as url:
+        await _sigkill_while_chatting_then_read_back(tmp_path, url)
+
+
+async def _sigkill_while_chatting_then_read_back(tmp_path: Path, url: str) -> None:
     seen_markers: list[str] = []
     clients = 8
     kill_after = 40
@@ -90,7 +98,7 @@ async def test_after_sigkill_every_artifact_whose_marker_reached_a_client_is_rea
                     done.set()
 
     with trio.fail_after(90):
-        async with serve(tmp_path) as service:
+        async with serve(tmp_path, DATABASE_URL=url) as service:
             await service.wait_for_log("serving on")
             killed = trio.Event()
             async with trio.open_nursery() as nursery:
@@ -101,7 +109,7 @@ async def test_after_sigkill_every_artifact_whose_marker_reached_a_client_is_rea
             assert await service.process.wait() == -signal.SIGKILL
 
     assert len(seen_markers) >= kill_after
-    database = Database.open(f"sqlite:///{tmp_path}/pipe-service.db", pool_size=1)
+    database = Database.open(url, pool_size=1)
     try:
         codec = await prepare_artifact_storage(
             database, PersistenceSettings(), tmp_path, create_key=False
