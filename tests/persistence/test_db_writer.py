@@ -128,3 +128,32 @@ async def test_a_full_inbox_blocks_the_producer_instead_of_dropping(
     assert blocked.cancelled_caught
     assert trio.current_time() == 10
     assert inbox.statistics().dropped == 0
+
+
+async def test_with_a_delay_the_writer_waits_for_more_batches_until_the_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    inbox = open_writer_inbox(8)
+    writer = ArtifactWriter(inbox)
+    receiver = inbox.receiver()
+    await writer.submit([row(1)], owner="user:u1")
+    group = await db_writer._next_group(
+        receiver, db_writer.WriterPolicy(max_batch=10, max_delay_s=1)
+    )
+    assert len(group) == 1
+    assert trio.current_time() == 1  # waited the whole delay for company
+
+
+async def test_with_a_delay_a_full_batch_is_committed_without_waiting(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    inbox = open_writer_inbox(8)
+    writer = ArtifactWriter(inbox)
+    receiver = inbox.receiver()
+    for n in range(3):
+        await writer.submit([row(n), row(n)], owner="user:u1")
+    group = await db_writer._next_group(
+        receiver, db_writer.WriterPolicy(max_batch=4, max_delay_s=1)
+    )
+    assert [len(batch.rows) for batch in group] == [2, 2]  # max_batch rows reached
+    assert trio.current_time() == 0
