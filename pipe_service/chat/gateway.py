@@ -8,7 +8,6 @@ with the right status code.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -34,10 +33,8 @@ from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
-from pipe_service.persistence.recorder import ArtifactPersistence, ArtifactScope
-from pipe_service.persistence.replay import strip_history_markers
-from pipe_service.persistence.retention import storage_policy
-from pipe_service.persistence.turn_stage import TurnRecording, relay_with_persistence
+from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.persistence.turn_stage import prepare_turn_persistence, relay_with_persistence
 from pipe_service.sessions.actor import Sessions, TurnHandle
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
@@ -213,7 +210,7 @@ class ChatGateway:
     async def _coalesced_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
     ) -> None:
-        request, recording, status = await self._with_replay(request)
+        request, recording, status = await prepare_turn_persistence(self.persistence, request)
         if status is not None:
             await send.send(Status(status, done=True))
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
@@ -234,45 +231,3 @@ class ChatGateway:
                 flush_bytes=self.streaming.flush_bytes,
                 flush_interval_s=self.streaming.flush_interval_s,
             )
-
-    async def _with_replay(
-        self, request: TurnRequest
-    ) -> tuple[TurnRequest, TurnRecording | None, str | None]:
-        """The request with markers stripped and stored items to replay, how to record the
-        turn (None: nothing is stored), and a status line for the user (or None)."""
-        messages = request.body.get("messages")
-        scope = self._artifact_scope(request)
-        if self.persistence is None or request.task is not None:
-            # Tasks (titles, tags…) replay and store nothing, but must not see markers either.
-            body = {**request.body, "messages": strip_history_markers(messages)}
-            return dataclasses.replace(request, body=body), None, None
-        prepared = await self.persistence.prepare_replay(messages, scope=scope)
-        body = {**request.body, "messages": prepared.messages}
-        request = dataclasses.replace(request, body=body, replayed=prepared.plan.items_before)
-        if scope is None:
-            return request, None, prepared.status
-        user = request.user
-        policy = storage_policy(
-            self.persistence.settings,
-            user_reasoning=user.persist_reasoning if user is not None else None,
-            user_tool_results=user.persist_tool_results if user is not None else None,
-        )
-        turn = self.persistence.begin_turn(scope, policy)
-        request = dataclasses.replace(request, on_tool_round=turn.add_round)
-        recording = TurnRecording(turn, consumed=tuple(prepared.plan.next_reply_ids))
-        return request, recording, prepared.status
-
-    @staticmethod
-    def _artifact_scope(request: TurnRequest) -> ArtifactScope | None:
-        identity = request.identity
-        owner = request.owner
-        if owner is None and identity is not None and identity.user_id:
-            owner = f"user:{identity.user_id}"
-        if owner is None:
-            return None
-        return ArtifactScope(
-            owner=owner,
-            chat_id=(identity.chat_id if identity is not None else None) or "",
-            message_id=(identity.message_id if identity is not None else None) or "",
-            model=request.model.slug,
-        )

@@ -1,7 +1,10 @@
-"""The persistence stage of a turn's event stream: store the turn's artifacts and append
-their markers to the answer, only once the writer has committed them.
+"""Persistence around one turn: replay before it, the persistence stage during and after it.
 
-It sits between the turn and the coalescer and forwards every event unchanged. A finished
+:func:`prepare_turn_persistence` runs before the payload is built: markers are stripped from
+the history, the items they name (the owner's, this chat's) are loaded for replay, and the
+turn's recorder is hooked into the tool loop.
+
+:func:`relay_with_persistence` is the stage of the turn's event stream. It sits between the turn and the coalescer and forwards every event unchanged. A finished
 reasoning item is handed to the writer as it arrives (the stream goes on meanwhile), and so is
 each tool round (the tool loop calls :meth:`TurnArtifacts.add_round` through the request's
 ``on_tool_round``); right before the terminal :class:`Completed` whatever is left is
@@ -13,6 +16,7 @@ cut turn gets no markers; its early rows expire with the retention cleanup.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +24,61 @@ from typing import Any
 import trio
 
 from pipe_service.chat.events import Completed, ReasoningItem, Status, TextDelta
-from pipe_service.chat.turn_request import TurnOutput
+from pipe_service.chat.turn_request import TurnOutput, TurnRequest
 from pipe_service.persistence.markers import render_markers
-from pipe_service.persistence.turn_artifacts import TurnArtifacts
+from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.persistence.replay import strip_history_markers
+from pipe_service.persistence.retention import storage_policy
+from pipe_service.persistence.turn_artifacts import ArtifactScope, TurnArtifacts
+
+
+async def prepare_turn_persistence(
+    persistence: ArtifactPersistence | None, request: TurnRequest
+) -> tuple[TurnRequest, TurnRecording | None, str | None]:
+    """Before a turn: the request with markers stripped, the stored items to replay and the
+    tool-round hook; how to record the turn (None: nothing is stored); a status line for the
+    user (or None)."""
+    messages = request.body.get("messages")
+    if persistence is None or request.task is not None:
+        # Tasks (titles, tags…) replay and store nothing, but must not see markers either.
+        body = {**request.body, "messages": strip_history_markers(messages)}
+        return dataclasses.replace(request, body=body), None, None
+    scope = artifact_scope(request)
+    prepared = await persistence.prepare_replay(messages, scope=scope)
+    body = {**request.body, "messages": prepared.messages}
+    request = dataclasses.replace(request, body=body, replayed=prepared.plan.items_before)
+    if scope is None:
+        return request, None, prepared.status
+    user = request.user
+    policy = storage_policy(
+        persistence.settings,
+        user_reasoning=user.persist_reasoning if user is not None else None,
+        user_tool_results=user.persist_tool_results if user is not None else None,
+    )
+    turn = persistence.begin_turn(scope, policy)
+    request = dataclasses.replace(request, on_tool_round=turn.add_round)
+    return (
+        request,
+        TurnRecording(turn, consumed=tuple(prepared.plan.next_reply_ids)),
+        (prepared.status),
+    )
+
+
+def artifact_scope(request: TurnRequest) -> ArtifactScope | None:
+    """Whose artifacts the turn makes: the request's ``owner`` (the OpenAI API's caller) or
+    the Open WebUI user; None (store nothing) for an anonymous turn."""
+    identity = request.identity
+    owner = request.owner
+    if owner is None and identity is not None and identity.user_id:
+        owner = f"user:{identity.user_id}"
+    if owner is None:
+        return None
+    return ArtifactScope(
+        owner=owner,
+        chat_id=(identity.chat_id if identity is not None else None) or "",
+        message_id=(identity.message_id if identity is not None else None) or "",
+        model=request.model.slug,
+    )
 
 
 @dataclass(frozen=True, slots=True)
