@@ -4,14 +4,15 @@
 the history, the items they name (the owner's, this chat's) are loaded for replay, and the
 turn's recorder is hooked into the tool loop.
 
-:func:`relay_with_persistence` is the stage of the turn's event stream. It sits between the turn and the coalescer and forwards every event unchanged. A finished
-reasoning item is handed to the writer as it arrives (the stream goes on meanwhile), and so is
-each tool round (the tool loop calls :meth:`TurnArtifacts.add_round` through the request's
-``on_tool_round``); right before the terminal :class:`Completed` whatever is left is
-submitted, the stage waits for the acks (at most ``ack_wait_s``), then sends the status line
-(if persistence was skipped or failed) and a :class:`TextDelta` with the marker block. By then
-the rows have usually long committed, so the end of the stream waits for nothing. A failed or
-cut turn gets no markers; its early rows expire with the retention cleanup.
+:func:`relay_with_persistence` is the stage of the turn's event stream, between the turn and
+the coalescer; it forwards every event unchanged. A finished reasoning item is handed to the
+writer as it arrives (the stream goes on meanwhile), and so is each tool round (the tool loop
+calls :meth:`TurnArtifacts.add_round` through the request's ``on_tool_round``). Right before
+the terminal :class:`Completed` whatever is left is submitted, the stage waits for the acks (at
+most ``ack_wait_s``), then sends the status line (if persistence was skipped or failed) and a
+:class:`TextDelta` with the marker block. By then the rows have usually long committed, so the
+end of the stream waits for nothing. A failed or cut turn gets no markers; its early rows
+expire with the retention cleanup.
 """
 
 from __future__ import annotations
