@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipe_service.persistence.markers import find_markers, strip_markers
-from pipe_service.persistence.retention import trim_tool_output
+from pipe_service.persistence.retention import reasoning_is_replayable, trim_tool_output
 from pipe_service.storage.artifact_store import ReplayLoad, StoredArtifact
 
 
@@ -132,7 +132,7 @@ def _replayable(
             ok = artifact.item.get("call_id") in paired
         elif artifact.item_type == "reasoning":
             ok = (
-                _reasoning_is_replayable(artifact.item)
+                reasoning_is_replayable(artifact.item)
                 and _family(artifact.model) == family
                 and (not artifact.anchor or artifact.anchor in paired)
             )
@@ -163,12 +163,6 @@ def _anchored(artifacts: list[StoredArtifact]) -> list[StoredArtifact]:
         ordered.append(artifact)
     # Reasoning anchored to a call that is not here was dropped by _replayable already.
     return ordered + final_reasoning
-
-
-def _reasoning_is_replayable(item: Mapping[str, Any]) -> bool:
-    if item.get("encrypted_content"):
-        return True
-    return bool(item.get("signature")) and bool(item.get("content"))
 
 
 def _family(model: str) -> str:

@@ -1,6 +1,7 @@
 """What is stored and how replayed tool results are trimmed.
 
-Storing: reasoning follows ``reasoning_retention`` (``off`` stores none, ``next_reply`` marks it
+Storing: reasoning (only replayable reasoning: encrypted or signed) follows
+``reasoning_retention`` (``off`` stores none, ``next_reply`` marks it
 for deletion once replayed) and the user's ``persist_reasoning`` choice; tool calls and their
 results are stored (as pairs only) when ``persist_tool_results`` and the user's choice allow.
 
@@ -10,7 +11,7 @@ cut to its head and tail, so old, long results stop costing context.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -64,7 +65,7 @@ def items_to_store(items: Sequence[dict[str, Any]], policy: StoragePolicy) -> li
     for item in items:
         kind = item.get("type")
         wanted = (
-            policy.reasoning
+            policy.reasoning and reasoning_is_replayable(item)
             if kind == "reasoning"
             else (
                 policy.tool_results
@@ -99,3 +100,11 @@ def trim_tool_output(output: str, keep_chars: int) -> str:
     tail = keep_chars - head
     notice = TRIM_NOTICE.format(omitted=len(output) - keep_chars)
     return output[:head] + notice + output[len(output) - tail :]
+
+
+def reasoning_is_replayable(item: Mapping[str, Any]) -> bool:
+    """A provider accepts reasoning back only encrypted or signed: ``encrypted_content``, or
+    ``content`` with a ``signature`` (unsigned thinking is refused, so it is never kept)."""
+    if item.get("encrypted_content"):
+        return True
+    return bool(item.get("signature")) and bool(item.get("content"))

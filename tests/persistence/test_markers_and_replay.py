@@ -18,7 +18,12 @@ from pipe_service.persistence.replay import (
     plan_replay,
     strip_history_markers,
 )
-from pipe_service.persistence.retention import anchors, trim_tool_output
+from pipe_service.persistence.retention import (
+    StoragePolicy,
+    anchors,
+    items_to_store,
+    trim_tool_output,
+)
 from pipe_service.storage.artifact_store import ReplayLoad, StoredArtifact
 
 IDS = UlidGenerator()
@@ -228,3 +233,14 @@ def test_turns_back_counts_assistant_messages_from_the_end() -> None:
 
 def test_trimming_short_output_is_a_no_op() -> None:
     assert trim_tool_output("short", 100) == "short"
+
+
+def test_unsigned_thinking_is_not_even_stored() -> None:
+    unsigned = {
+        "type": "reasoning",
+        "id": "rs_u",
+        "summary": [],
+        "content": [{"type": "reasoning_text", "text": "hm"}],
+    }
+    policy = StoragePolicy(reasoning=True, reasoning_next_reply_only=False, tool_results=True)
+    assert items_to_store([unsigned, ENCRYPTED], policy) == [ENCRYPTED]
