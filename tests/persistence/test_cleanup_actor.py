@@ -1,9 +1,11 @@
 """The cleanup actor on virtual time: runs on a fixed grid (no drift, missed deadlines
 skipped), deletes by last access in batches, and survives a failing database.
 
-Virtual time moves only when the test jumps ``mock_clock``: deletes run in worker threads,
-which an autojumping clock would race. The wall clock the actor reads is derived from the
-virtual one, so "a day later" is a jump too.
+The grid test runs on ``autojump_clock`` and observes the actor through its own events only.
+The other tests jump ``mock_clock`` by hand: a missed deadline cannot happen on an autojumping
+clock, and a ``fail_after`` deadline would be jumped to while a delete runs in its worker
+thread. The wall clock the actor reads is derived from the virtual one, so "a day later" is a
+jump too.
 """
 
 from __future__ import annotations
@@ -119,3 +121,23 @@ async def test_a_failing_run_is_counted_and_the_next_one_still_comes(
     mock_clock.jump(HOUR)
     await stats.wait_finished_runs(2)
     assert stats.failures == 1
+
+
+async def test_on_autojump_time_runs_land_exactly_on_the_hourly_grid_for_a_day(
+    nursery: trio.Nursery,
+    database: Database,
+    codec: PayloadCodec,
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    # No fail_after here: its deadline would be the next thing the autojumping clock jumps to
+    # while a delete runs in its worker thread. The test waits on the actor's own events only.
+    await database.run_sync(partial(insert_artifacts, codec=codec, rows=rows(2), now=WALL_START))
+    stats = await start(nursery, database, codec)
+    runs_per_day = int(DAY / HOUR)
+    for run in range(1, runs_per_day + 2):  # runs at 0 h, 1 h, … 24 h
+        await stats.wait_finished_runs(run)
+        assert stats.last_run_at == (run - 1) * HOUR  # no drift, however long deletes take
+        assert stats.deleted == 0  # up to t = DAY nothing is older than a day
+    await stats.wait_finished_runs(runs_per_day + 2)
+    assert stats.last_run_at == DAY + HOUR
+    assert stats.deleted == 2
