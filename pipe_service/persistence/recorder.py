@@ -1,5 +1,6 @@
-"""The turn's side of persistence: load replayed artifacts before a turn, store its artifacts
-after, and hand back the marker lines only for what the writer committed.
+"""The turn's side of persistence: load replayed artifacts before a turn, and hand each turn a
+recorder (:class:`TurnArtifacts`) that stores its artifacts and returns marker ids only for
+what the writer committed.
 
 :class:`ArtifactPersistence` is one per process (it holds the per-owner database breakers).
 Each turn gets an :class:`ArtifactScope` naming the owner and chat; a turn without an owner
@@ -13,10 +14,10 @@ Synopsis::
 
     persistence = ArtifactPersistence(writer=writer, storage=storage,
                                       settings=settings.persistence)
-    prepared = await persistence.prepare_replay(body["messages"], scope=scope, model=slug)
-    ...run the turn with prepared.messages and prepared.plan...
-    saved = await persistence.record_turn(output_items, scope=scope, policy=policy,
-                                          consumed=prepared.plan.next_reply_ids)
+    prepared = await persistence.prepare_replay(body["messages"], scope=scope)
+    ...build the payload from prepared.messages and prepared.plan.items_before...
+    turn = persistence.begin_turn(scope, policy)       # fed while the turn streams
+    saved = await turn.finish(output_items, consumed=prepared.plan.next_reply_ids)
     answer += render_markers(saved.ids)
 """
 
