@@ -12,6 +12,7 @@ from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import TurnEvent
+from pipe_service.media.intake import Attachment
 from pipe_service.tools.contract import ToolContext
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
@@ -37,6 +38,8 @@ class TurnRequest:
     on_tool_round: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
     """Called by the tool loop after each round with the round's items (reasoning, calls,
     results, in order), so they can be stored while the next run streams."""
+    attachments: tuple[Attachment, ...] = ()
+    """Open WebUI files the shim read from storage, sent as native parts (direct uploads)."""
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,18 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert status["upstream"]["base_url"].endswith("/api/v1")
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
-        "storage", "db_writer", "cleanup",  # sinks first: they stop last
-        "signals", "simulator", "upstream", "catalog", "admission", "tools", "sessions", "front",
+        "storage",  # sinks first: they stop last
+        "db_writer",
+        "cleanup",
+        "signals",
+        "simulator",
+        "upstream",
+        "catalog",
+        "admission",
+        "tools",
+        "fetch",
+        "sessions",
+        "front",
     ]
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
