@@ -149,6 +149,7 @@ def load_for_replay(
     if not ids:
         return found
     wanted = list(dict.fromkeys(ids))
+    mine = sa.and_(artifacts.c.owner == owner, artifacts.c.chat_id == chat_id)
     rows = connection.execute(
         sa.select(
             artifacts.c.id,
@@ -160,7 +161,8 @@ def load_for_replay(
             artifacts.c.position,
             artifacts.c.anchor,
             artifacts.c.retention,
-            artifacts.c.payload,
+            # Another owner's payload never leaves the database, not even into this process.
+            sa.case((mine, artifacts.c.payload), else_=sa.null()).label("payload"),
         ).where(artifacts.c.id.in_(wanted))
     ).all()
     seen: set[str] = set()
