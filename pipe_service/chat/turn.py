@@ -57,6 +57,7 @@ def build_payload(request: TurnRequest) -> dict[str, Any]:
         user=request.user,
         identity=request.identity,
         offered=request.offered,
+        replayed=request.replayed,
     )
     payload["stream"] = request.stream
     return payload

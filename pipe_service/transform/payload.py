@@ -24,7 +24,7 @@ Synopsis::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,11 +82,18 @@ def build_responses_payload(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
     offered: Offered | None = None,
 ) -> dict[str, Any]:
     """The Responses request for a chat turn; see :func:`transform_request` for the notes."""
     return transform_request(
-        body, model=model, options=options, user=user, identity=identity, offered=offered
+        body,
+        model=model,
+        options=options,
+        user=user,
+        identity=identity,
+        replayed=replayed,
+        offered=offered,
     ).payload
 
 
@@ -97,17 +104,19 @@ def transform_request(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
     offered: Offered | None = None,
 ) -> TransformResult:
     """Build the Responses request for a chat turn and say what was left out.
 
+    ``replayed``: stored items to insert before assistant messages, by message index.
     ``offered`` says whether a model id is offered here; fallback models a request names
     itself must be (so a fallback cannot reach a model the catalog filters hide).
     """
     body = _require_mapping(body)
     user = user or _NO_OVERRIDES
     notes: list[str] = []
-    payload = _base_payload(body, model, options, user, notes, offered)
+    payload = _base_payload(body, model, options, user, notes, offered, replayed)
     payload["stream"] = _stream_flag(body)
 
     tools = convert_tools(body.get("tools"), strict=options.strict_tools)
@@ -174,9 +183,10 @@ def _base_payload(
     user: UserOverrides,
     notes: list[str],
     offered: Offered | None,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
-    messages = convert_messages(body.get("messages"), model=model)
+    messages = convert_messages(body.get("messages"), model=model, replayed=replayed)
     notes.extend(messages.notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}

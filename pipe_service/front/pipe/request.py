@@ -20,9 +20,9 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import Json, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Json, TypeAdapter, ValidationError
 
 from pipe_service.chat.usage_line import UsageLineStyle
 from pipe_service.media.intake import Attachment
@@ -85,6 +85,13 @@ _STYLE: Final[TypeAdapter[Any]] = TypeAdapter(UsageLineStyle)
 _THINKING: Final[TypeAdapter[Any]] = TypeAdapter(ThinkingOutput)
 # A JSON object (Open WebUI text valves carry it as a string); validated field by field.
 _ROUTING: Final[TypeAdapter[Any]] = TypeAdapter(Json[ProviderRouting] | ProviderRouting)
+# The seed's PERSIST_REASONING_TOKENS says "disabled" for off.
+_PERSIST_REASONING: Final[TypeAdapter[Any]] = TypeAdapter(
+    Annotated[
+        Literal["off", "next_reply", "conversation"],
+        BeforeValidator(lambda value: "off" if value == "disabled" else value),
+    ]
+)
 _TOOL_MODE_ALIASES: Final = {
     "pipeline": "pipeline",
     "passthrough": "passthrough",
@@ -120,6 +127,8 @@ _USER_VALVES: Final[dict[str, _Valve]] = {
     "enable_web_search": _Valve("user", "web_search", _BOOL),
     "request_zdr": _Valve("user", "request_zdr", _BOOL),
     "provider_routing": _Valve("user", "provider_routing", _ROUTING),
+    "persist_reasoning_tokens": _Valve("user", "persist_reasoning", _PERSIST_REASONING),
+    "persist_tool_results": _Valve("user", "persist_tool_results", _BOOL),
 }
 
 # The seed's admin Valves that map onto TransformOptions fields (field names work too).
