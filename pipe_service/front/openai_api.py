@@ -18,6 +18,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
+from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
@@ -27,6 +28,7 @@ from pipe_service.config import Settings
 from pipe_service.front.auth import client_openrouter_key, is_authorized
 from pipe_service.front.openai_errors import ApiError, api_error_for
 from pipe_service.sessions.actor import TurnHandle
+from pipe_service.telemetry.trace import RequestTrace
 
 logger = logging.getLogger("pipe_service.front.openai_api")
 
@@ -100,22 +102,35 @@ async def chat_completions() -> Response:
         return _error_response(
             ApiError(400, "model: a model id is required", "invalid_request", param="model")
         )
-    try:
-        model = gateway.resolve_model(model_id)
-    except Exception as exc:  # unknown model or no catalog yet: both are client-visible answers
-        return _error_response(api_error_for(exc))
     stream = bool(body.get("stream", False))
+    user = body.get("user")
     exits = AsyncExitStack()
-    handle = await exits.enter_async_context(
-        gateway.open_turn(
-            body, model=model, stream=stream, api_key=client_openrouter_key(request, settings)
+    trace = exits.enter_context(
+        gateway.telemetry.track_request(
+            front="openai",
+            model=model_id[:200],
+            stream=stream,
+            user_id=user[:256] if isinstance(user, str) and user else None,
         )
     )
     try:
+        model = gateway.resolve_model(model_id)
+    except Exception as exc:  # unknown model or no catalog yet: both are client-visible answers
+        trace.fail("unknown_model" if isinstance(exc, UnknownModelError) else "catalog")
+        await exits.aclose()
+        return _error_response(api_error_for(exc))
+    trace.model = model.slug
+    try:
+        handle = await exits.enter_async_context(
+            gateway.open_turn(
+                body, model=model, stream=stream, api_key=client_openrouter_key(request, settings)
+            )
+        )
         first = await handle.receive()
     except BaseException:
         await exits.aclose()
         raise
+    gateway.telemetry.observe(trace, first)
     if isinstance(first, TurnError):
         await exits.aclose()
         logger.info("chat request refused", extra={"error": type(first.error).__name__})
@@ -126,6 +141,7 @@ async def chat_completions() -> Response:
         events: list[TurnEvent] = [first]
         try:
             async for item in handle:
+                gateway.telemetry.observe(trace, item)
                 if isinstance(item, TurnError):
                     return _error_response(api_error_for(item.error))
                 events.append(item)
@@ -142,7 +158,9 @@ async def chat_completions() -> Response:
                 completion, gateway.interrupted_notice(failure_as_error(failure))
             )
         return Response(json.dumps(completion), content_type="application/json")
-    sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created, gateway)
+    sse = ChatCompletionSSE(
+        exits, handle, first, completion_id, model.slug, created, gateway, trace
+    )
     response = Response(sse, content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
@@ -166,8 +184,10 @@ class ChatCompletionSSE:
         model: str,
         created: int,
         gateway: ChatGateway,
+        trace: RequestTrace,
     ) -> None:
         self._gateway = gateway
+        self._trace = trace
         self._exits = exits
         self._handle = handle
         self._first: TurnOutput | None = first
@@ -191,12 +211,15 @@ class ChatCompletionSSE:
                 try:
                     item = await self._handle.receive()
                 except Exception:  # EndOfChannel: the turn ended (or crashed) without a terminal
+                    self._trace.fail("internal")
                     item = Failed(
                         code="internal_error",
                         message="the answer ended unexpectedly",
                         error_type=None,
                         response_id=None,
                     )
+                else:
+                    self._gateway.telemetry.observe(self._trace, item)
             self._pending.extend(self._render(item))
         return self._pending.pop(0)
 
@@ -232,6 +255,8 @@ class ChatCompletionSSE:
         )
 
     async def aclose(self) -> None:
+        if not self._done:
+            self._trace.fail("cancelled", outcome="cancelled")  # the client went away
         await self._exits.aclose()
 
 

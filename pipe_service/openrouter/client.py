@@ -61,6 +61,7 @@ class UpstreamClientStatistics:
     requests: int  # HTTP attempts sent, retries included
     retries: int
     errors_by_kind: Mapping[str, int]  # errors surfaced to callers (after retries)
+    status_codes: Mapping[int, int]  # HTTP status of every attempt that got an answer
     open_streams: int
     shard_in_flight: tuple[int, ...]
     latched_keys: int
@@ -93,6 +94,7 @@ class OpenRouterClient:
         self._requests = 0
         self._retries = 0
         self._errors: Counter[str] = Counter()
+        self._status_codes: Counter[int] = Counter()
         self._open_streams = 0
 
     async def __aenter__(self) -> Self:
@@ -156,6 +158,7 @@ class OpenRouterClient:
             requests=self._requests,
             retries=self._retries,
             errors_by_kind=dict(self._errors),
+            status_codes=dict(self._status_codes),
             open_streams=self._open_streams,
             shard_in_flight=self._shards.in_flight(),
             latched_keys=latch.latched_keys,
@@ -288,6 +291,7 @@ class OpenRouterClient:
                 except httpx.HTTPError as exc:
                     err = classify_transport_error(exc)
                 else:
+                    self._status_codes[response.status_code] += 1
                     if response.is_success:
                         if key is not None:
                             self._latch.record_success(key)
