@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -16,7 +17,7 @@ from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
-from pipe_service.logs import configure_logging
+from pipe_service.logsink.handler import install_sink_handler
 from pipe_service.simulator.standalone import add_pacing_options
 
 logger = logging.getLogger("pipe_service.cli")
@@ -49,11 +50,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(json.dumps(redacted_settings(settings, sources), indent=2))
         return 0
-    configure_logging(settings.log_level, settings.log_format)
+    install_sink_handler(settings.log_level, settings.log_format, settings.logging.user_levels)
     if args.command == "serve":
         from pipe_service.service import run_service
 
-        return trio.run(run_service, settings)
+        def reload_source() -> Settings:
+            return load_settings(os.environ, config_path=args.config)[0]
+
+        return trio.run(partial(run_service, settings, reload_source=reload_source))
     if args.command == "simulator":
         from pipe_service.simulator.standalone import config_from_args, run_standalone
 

@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 
 import trio
 
@@ -29,7 +31,9 @@ from pipe_service.admission.actor import ServerBusyError
 from pipe_service.admission.user_breaker import UserRequestBreaker, UserThrottledError
 from pipe_service.chat.events import Completed, Failed, ReasoningDelta, TextDelta, Usage
 from pipe_service.chat.turn_request import TurnError, TurnOutput
+from pipe_service.logsink.messages import RequestLog
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.telemetry.recent import RecentRequests
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.trace import PHASES, RequestIds, RequestTrace, bind_trace
 
@@ -69,6 +73,20 @@ class Telemetry:
         self.metrics = metrics
         self.log_buffer_lines = log_buffer_lines
         self.user_breaker = user_breaker
+        self.recent = RecentRequests()
+        self.in_flight = 0
+        self.streams_in_flight = 0
+        self.archive: Callable[[RequestLog], None] | None = None
+        """Set by the service when log archives are on: takes each finished request's log."""
+
+    def statistics(self) -> dict[str, object]:
+        """For ``/status``: what runs now, totals by outcome, the last minute."""
+        return {
+            "in_flight": self.in_flight,
+            "streams_in_flight": self.streams_in_flight,
+            "totals": dict(self.recent.totals),
+            "recent": asdict(self.recent.statistics(trio.current_time())),
+        }
 
     @contextmanager
     def track_request(
@@ -94,8 +112,10 @@ class Telemetry:
         )
         in_flight = self.metrics.requests_in_flight.labels(front)
         in_flight.inc()
+        self.in_flight += 1
         if stream:
             self.metrics.streams_in_flight.inc()
+            self.streams_in_flight += 1
         try:
             with bind_trace(trace):
                 try:
@@ -112,8 +132,10 @@ class Telemetry:
                     self._finish(trace)
         finally:
             in_flight.dec()
+            self.in_flight -= 1
             if stream:
                 self.metrics.streams_in_flight.dec()
+                self.streams_in_flight -= 1
 
     def observe(self, trace: RequestTrace, item: TurnOutput) -> None:
         """Learn from one turn output: first delta out, usage, the outcome."""
@@ -163,6 +185,14 @@ class Telemetry:
         if usage.cost:
             metrics.cost.labels(trace.model).inc(usage.cost)
         self._teach_breaker(trace, now)
+        self.recent.add(
+            now=now,
+            outcome=outcome,
+            error=trace.error_class is not None and outcome != "cancelled",
+            ttft_s=trace.phases.get("first_delta_out"),
+            duration_s=duration,
+            output_tokens=usage.output_tokens,
+        )
         logger.info(
             "request finished",
             extra={
@@ -182,6 +212,10 @@ class Telemetry:
                 "cost_usd": round(usage.cost or 0.0, 6),
             },
         )
+        if self.archive is not None and trace.log_lines:
+            self.archive(
+                RequestLog(trace.ids.request_id, tuple(trace.log_lines), finished_at=time.time())
+            )
 
     def _teach_breaker(self, trace: RequestTrace, now: float) -> None:
         breaker = self.user_breaker
