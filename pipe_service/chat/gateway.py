@@ -194,6 +194,9 @@ class ChatGateway:
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
     ) -> None:
         user_id = request.identity.user_id if request.identity is not None else None
+        trace = current_trace()
+        if user_id is None and trace is not None:
+            user_id = trace.ids.user_id  # the OpenAI API's ``user`` field
         try:
             if self.user_breaker is not None:
                 self.user_breaker.check(user_id, trio.current_time())

@@ -99,6 +99,16 @@ class ServiceCollector(Collector):
             yield _gauge(
                 "pipe_service_user_breakers_open", "Users told to slow down now.", ub.open
             )
+            yield _counter(
+                "pipe_service_user_breaker_trips",
+                "Users whose request breaker opened after repeated failures.",
+                ub.trips,
+            )
+            yield _counter(
+                "pipe_service_user_breaker_rejections",
+                "Requests refused with 'slow down' by an open user breaker.",
+                ub.rejections,
+            )
         if src.log_sink is not None:
             log = src.log_sink()
             yield _counter(

@@ -75,13 +75,3 @@ class RequestMetrics:
             ["error_class"],
             registry=registry,
         )
-        self.user_breaker_trips = Counter(
-            "pipe_service_user_breaker_trips",
-            "Users whose request breaker opened after repeated failures.",
-            registry=registry,
-        )
-        self.user_breaker_rejections = Counter(
-            "pipe_service_user_breaker_rejections",
-            "Requests refused with 'slow down' by an open user breaker.",
-            registry=registry,
-        )

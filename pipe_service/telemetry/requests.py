@@ -225,7 +225,6 @@ class Telemetry:
             return
         ok = trace.error_class is None
         if breaker.record(trace.ids.user_id, ok=ok, now=now):
-            self.metrics.user_breaker_trips.inc()
             logger.warning(
                 "user request breaker opened: new requests from this user get 'slow down'",
                 extra={"window_s": breaker.statistics(now).window_s},
