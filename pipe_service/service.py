@@ -140,10 +140,12 @@ async def start_service(
     the sink and its metrics exist without taking over the test's logging.
     """
     restarts = restart_policy(settings)
-    log_handler = installed_sink_handler() or SinkHandler(
-        formatter=make_formatter(settings.log_format),
-        levels=LogLevels.from_names(settings.log_level, settings.logging.user_levels),
-    )
+    levels = LogLevels.from_names(settings.log_level, settings.logging.user_levels)
+    log_handler = installed_sink_handler()
+    if log_handler is None:
+        log_handler = SinkHandler(formatter=make_formatter(settings.log_format), levels=levels)
+    else:
+        log_handler.set_levels(levels)
     log_inbox = open_log_inbox(settings.logging.inbox_size)
     archive = _open_archive(settings)
     await supervisor.start(

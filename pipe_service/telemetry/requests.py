@@ -118,6 +118,9 @@ class Telemetry:
             self.streams_in_flight += 1
         try:
             with bind_trace(trace):
+                logger.debug(
+                    "request started", extra={"front": front, "model": model, "stream": stream}
+                )
                 try:
                     yield trace
                 except BaseException as exc:

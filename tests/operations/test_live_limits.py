@@ -111,7 +111,9 @@ async def test_reload_applies_live_settings_and_reports_those_needing_a_restart(
     ops_sidecar: OpsSidecar,
 ) -> None:
     text = ops_sidecar.config_path.read_text()
-    text = text.replace("slots = 4", "slots = 2").replace("graceful_timeout_s = 2", "graceful_timeout_s = 3")
+    text = text.replace("slots = 4", "slots = 2").replace(
+        "graceful_timeout_s = 2", "graceful_timeout_s = 3"
+    )
     ops_sidecar.config_path.write_text(text)
     async with ops_sidecar.uds_client() as client:
         reply = await client.post("/admin/reload")

@@ -152,15 +152,19 @@ async def test_the_end_of_request_log_line_carries_ids_outcome_and_phases(
     async with ops_sidecar.uds_client() as client:
         assert await chat(client, "sim/text", stream=True, user="u-timing") == 200
     await wait_until(lambda: any("request finished" in line for line in ops_sidecar.writer.lines))
-    finished = [
-        json.loads(line) for line in ops_sidecar.writer.lines if "request finished" in line
-    ]
+    finished = [json.loads(line) for line in ops_sidecar.writer.lines if "request finished" in line]
     record = finished[-1]
     assert record["user_id"] == "u-timing"
     assert record["request_id"].startswith("req_")
     assert record["outcome"] == "completed"
     assert record["model"] == "sim/text"
-    for phase in ("admission_wait_ms", "transform_ms", "upstream_connect_ms", "first_byte_ms",
-                  "first_delta_out_ms", "duration_ms"):
+    for phase in (
+        "admission_wait_ms",
+        "transform_ms",
+        "upstream_connect_ms",
+        "first_byte_ms",
+        "first_delta_out_ms",
+        "duration_ms",
+    ):
         assert record[phase] >= 0, phase
     assert record["output_tokens"] > 0
