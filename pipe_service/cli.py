@@ -16,6 +16,11 @@ import trio
 from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
+from pipe_service.console.commands import (
+    CONSOLE_COMMANDS,
+    add_console_commands,
+    run_console_command,
+)
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
 from pipe_service.logsink.handler import install_sink_handler
 from pipe_service.simulator.standalone import add_pacing_options
@@ -50,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(json.dumps(redacted_settings(settings, sources), indent=2))
         return 0
+    if args.command == "log-archive":
+        return show_log_archive(args.file, settings)
+    if args.command in CONSOLE_COMMANDS:
+        return run_console_command(args, settings)
     install_sink_handler(settings.log_level, settings.log_format, settings.logging.user_levels)
     if args.command == "serve":
         from pipe_service.service import run_service
@@ -86,6 +95,26 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
             "upstream": "simulator" if settings.uses_simulator else settings.upstream.base_url,
         },
     }
+
+
+def show_log_archive(path: Path, settings: Settings) -> int:
+    from cryptography.fernet import InvalidToken
+
+    from pipe_service.logsink.archive import LZ4FernetCodec, read_archive
+
+    key = settings.logging.archive_key
+    if key is None:
+        print("pipe-service: set logging.archive_key to read archives", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        print(read_archive(path, LZ4FernetCodec(key.get_secret_value().encode())))
+    except InvalidToken:
+        print(f"pipe-service: {path}: wrong archive key or damaged file", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"pipe-service: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _redact_url_password(url: str) -> str:
@@ -128,6 +157,11 @@ def _parser() -> argparse.ArgumentParser:
     add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)
+    add_console_commands(commands)
+    archive = commands.add_parser(
+        "log-archive", help="decrypt one request log archive (needs logging.archive_key)"
+    )
+    archive.add_argument("file", type=Path)
     return parser
 
 

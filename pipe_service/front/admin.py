@@ -8,10 +8,12 @@ it is off unless ``fault_injection`` is set, and then it answers only authorized
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from quart import Blueprint, Response, current_app, jsonify, request
 
-from pipe_service.catalog.actor import Catalog, InjectFault
+from pipe_service.catalog.actor import Catalog, CatalogUnavailableError, InjectFault
+from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.config import ConfigError
 from pipe_service.context import ServiceContext
 from pipe_service.front.auth import is_authorized
@@ -88,3 +90,39 @@ async def reload_settings() -> tuple[Response, int]:
     except (ConfigError, ValueError) as exc:
         return jsonify({"error": str(exc)}), 400
     return jsonify(report.as_dict()), 200
+
+
+@admin.get("/admin/models")
+async def list_models_with_capabilities() -> tuple[Response, int]:
+    """The offered catalog with what each model can do (``pipe-service models``)."""
+    if not is_authorized(request, _context().settings):
+        return jsonify({"error": "unauthorized"}), 401
+    catalog = _catalog()
+    if catalog is None:
+        return jsonify({"error": "no catalog in this process"}), 404
+    try:
+        registry = catalog.current()
+    except CatalogUnavailableError as exc:
+        return jsonify({"error": str(exc)}), 503
+    return jsonify({"data": [_model_row(model) for model in registry.list()]}), 200
+
+
+def _model_row(model: ModelCapabilities) -> dict[str, object]:
+    def per_million(price: Decimal | None) -> float | None:
+        return None if price is None else float(price * 1_000_000)
+
+    return {
+        "id": model.slug,
+        "name": model.name,
+        "context_length": model.context_length,
+        "reasoning": model.reasoning,
+        "tools": model.tools,
+        "vision": model.input_image,
+        "files": model.input_file,
+        "web_search": model.web_search,
+        "structured_outputs": model.structured_outputs,
+        "image_output": model.output_image,
+        "free": model.is_free,
+        "prompt_usd_per_mtok": per_million(model.pricing.prompt),
+        "completion_usd_per_mtok": per_million(model.pricing.completion),
+    }
