@@ -10,7 +10,7 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import partial
 from typing import NoReturn
 
@@ -19,7 +19,6 @@ from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
-from actors.inbox import Inbox
 from actors.signals import watch_signals
 from pipe_service.admission import actor as admission_actor
 from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
@@ -28,30 +27,19 @@ from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import Settings
-from pipe_service.config.live import LiveSettings
 from pipe_service.config.reload_actor import watch_reload_signal
 from pipe_service.context import ServiceContext
 from pipe_service.front.app import create_front_app
 from pipe_service.front.serve import serve_front
-from pipe_service.logsink import actor as log_sink
-from pipe_service.logsink.actor import open_log_inbox
-from pipe_service.logsink.archive import LZ4FernetCodec, RequestLogArchive
-from pipe_service.logsink.handler import SinkHandler, installed_sink_handler, make_formatter
-from pipe_service.logsink.levels import LogLevels
-from pipe_service.logsink.messages import SinkMessage
-from pipe_service.logsink.writer import LogWriter, StreamLogWriter
+from pipe_service.logsink.startup import start_log_sink
+from pipe_service.logsink.writer import LogWriter
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.service_operations import ServiceParts, wire_operations
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage.engine import Database
-from pipe_service.telemetry.collector import (
-    DatabaseHealth,
-    LogSinkStatistics,
-    MetricSources,
-    ServiceCollector,
-)
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools import actor as tools_actor
@@ -140,29 +128,7 @@ async def start_service(
     the sink and its metrics exist without taking over the test's logging.
     """
     restarts = restart_policy(settings)
-    levels = LogLevels.from_names(settings.log_level, settings.logging.user_levels)
-    log_handler = installed_sink_handler()
-    if log_handler is None:
-        log_handler = SinkHandler(formatter=make_formatter(settings.log_format), levels=levels)
-    else:
-        log_handler.set_levels(levels)
-    log_inbox = open_log_inbox(settings.logging.inbox_size)
-    archive = _open_archive(settings)
-    await supervisor.start(
-        ActorSpec(
-            "log_sink",
-            partial(
-                log_sink.run,
-                inbox_handle=log_inbox,
-                handler=log_handler,
-                writer=log_writer or StreamLogWriter(),
-                archive=archive,
-            ),
-            inbox=log_inbox,
-            layer="sink",
-            restart=restarts,
-        )
-    )
+    log_sink = await start_log_sink(supervisor, settings, restart=restarts, writer=log_writer)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
 
     upstream_config = settings.upstream
@@ -243,8 +209,8 @@ async def start_service(
         log_buffer_lines=settings.logging.request_buffer_lines,
         user_breaker=user_breaker,
     )
-    if archive is not None:
-        telemetry.archive = log_handler.offer
+    if log_sink.archive is not None:
+        telemetry.archive = log_sink.handler.offer
 
     gateway = ChatGateway(
         catalog=catalog,
@@ -273,53 +239,23 @@ async def start_service(
         upstream_base_url=upstream_config.base_url,
         metrics_registry=registry,
     )
-    database_health = DatabaseHealth()
-    registry.register(
-        ServiceCollector(
-            MetricSources(
-                admission=gate.statistics,
-                upstream=client.statistics,
-                tools=tool_runner.statistics,
-                catalog=catalog.statistics,
-                sessions=sessions.statistics,
-                user_breaker=lambda: user_breaker.statistics(trio.current_time()),
-                log_sink=partial(_log_sink_statistics, log_handler, log_inbox),
-                database=database_health,
-            )
-        )
+    parts = ServiceParts(
+        gate=gate,
+        client=client,
+        tools=tool_runner,
+        catalog=catalog,
+        sessions=sessions,
+        gateway=gateway,
+        telemetry=telemetry,
+        user_breaker=user_breaker,
+        log_sink=log_sink,
     )
-    context.scrape_probes.append(partial(_probe_database, database, database_health))
-    live = LiveSettings(settings, reload_source=reload_source)
-    live.add_applier(
-        partial(
-            _apply_live_settings,
-            gate=gate,
-            user_breaker=user_breaker,
-            tools=tool_runner,
-            gateway=gateway,
-            telemetry=telemetry,
-            log_handler=log_handler,
-            context=context,
-        )
-    )
-    context.live = live
+    live = wire_operations(context, parts, database, reload_source=reload_source)
     if reload_source is not None:
         await supervisor.start(ActorSpec("reload", watch_reload_signal, args=(live,)))
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
     context.readiness_checks["storage"] = partial(_storage_ready, database)
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
-    context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
-    context.details_providers["admission"] = lambda: asdict(gate.statistics())
-    context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
-    context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
-    context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
-    context.details_providers["requests"] = telemetry.statistics
-    context.details_providers["user_breaker"] = lambda: asdict(
-        user_breaker.statistics(trio.current_time())
-    )
-    context.details_providers["log_sink"] = lambda: asdict(
-        _log_sink_statistics(log_handler, log_inbox)
-    )
 
     app = create_front_app(context, gateway=gateway, catalog=catalog)
     bound: list[str] = await supervisor.start(
@@ -347,71 +283,6 @@ async def hold_upstream_client(
         task_status.started(client)
         await trio.sleep_forever()
     raise AssertionError("unreachable")
-
-
-def _open_archive(settings: Settings) -> RequestLogArchive | None:
-    options = settings.logging
-    if options.archive_dir is None or options.archive_key is None:
-        return None
-    codec = LZ4FernetCodec(options.archive_key.get_secret_value().encode())
-    return RequestLogArchive(
-        options.archive_dir, codec, retention_days=options.archive_retention_days
-    )
-
-
-def _log_sink_statistics(handler: SinkHandler, inbox: Inbox[SinkMessage]) -> LogSinkStatistics:
-    stats = inbox.statistics()
-    return LogSinkStatistics(
-        records=handler.records, dropped=stats.dropped, queued=stats.depth, capacity=stats.size
-    )
-
-
-async def _probe_database(database: Database, health: DatabaseHealth) -> None:
-    began = trio.current_time()
-    with trio.move_on_after(DATABASE_PROBE_LIMIT_S):
-        try:
-            await database.ping()
-        except Exception as exc:  # a dead database is a metric value, not a failed scrape
-            logger.warning("database probe failed: %s", type(exc).__name__)
-            health.up, health.ping_s = False, None
-            return
-        health.up, health.ping_s = True, trio.current_time() - began
-        return
-    health.up, health.ping_s = False, None
-
-
-def _apply_live_settings(
-    settings: Settings,
-    *,
-    gate: AdmissionGate,
-    user_breaker: UserRequestBreaker,
-    tools: ToolRunner,
-    gateway: ChatGateway,
-    telemetry: Telemetry,
-    log_handler: SinkHandler,
-    context: ServiceContext,
-) -> None:
-    """Push the run-time part of ``settings`` into the running parts (new requests see it)."""
-    admission = settings.admission
-    gate.set_limits(
-        AdmissionLimits(
-            slots=admission.slots, queue=admission.queue, retry_after_s=admission.retry_after_s
-        )
-    )
-    user_breaker.configure(
-        failures=admission.user_breaker_failures, window_s=admission.user_breaker_window_s
-    )
-    tools.update_settings(settings.tools)
-    gateway.options = settings.chat
-    gateway.messages = settings.messages
-    gateway.streaming = StreamingOptions(
-        flush_bytes=settings.streaming.flush_bytes,
-        flush_interval_s=settings.streaming.flush_interval_s,
-    )
-    gateway.attach_request_log = settings.logging.attach_to_errors
-    telemetry.log_buffer_lines = settings.logging.request_buffer_lines
-    log_handler.set_levels(LogLevels.from_names(settings.log_level, settings.logging.user_levels))
-    context.settings = settings
 
 
 async def _catalog_ready(catalog: Catalog) -> str | None:

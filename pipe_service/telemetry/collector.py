@@ -15,6 +15,7 @@ from prometheus_client.registry import Collector
 from pipe_service.admission.actor import AdmissionStatistics
 from pipe_service.admission.user_breaker import UserBreakerStatistics
 from pipe_service.catalog.actor import CatalogStatistics
+from pipe_service.logsink.startup import LogSinkStatistics
 from pipe_service.openrouter.client import UpstreamClientStatistics
 from pipe_service.sessions.actor import SessionStatistics
 from pipe_service.tools.statistics import ToolStatistics
@@ -28,14 +29,6 @@ class DatabaseHealth:
 
     up: bool | None = None
     ping_s: float | None = None
-
-
-@dataclass(frozen=True)
-class LogSinkStatistics:
-    records: int
-    dropped: int
-    queued: int
-    capacity: int
 
 
 @dataclass
