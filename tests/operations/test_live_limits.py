@@ -139,3 +139,18 @@ async def test_a_broken_configuration_file_is_refused_on_reload_and_nothing_chan
     assert reply.status_code == 400
     assert "admission.slots" in reply.json()["error"]
     assert ops_sidecar.running.gateway.admission.statistics().slots == 4
+
+
+async def test_tool_limits_and_request_defaults_change_for_new_requests(
+    ops_sidecar: OpsSidecar,
+) -> None:
+    runner = ops_sidecar.running.gateway.tools
+    assert (await ops_sidecar.admin_set("tools.max_concurrent_global", "3")).status_code == 200
+    assert (await ops_sidecar.admin_set("tools.breaker_failures", "9")).status_code == 200
+    assert runner.settings.max_concurrent_global == 3
+    assert runner.statistics().global_slots_in_use == 0
+    reply = await ops_sidecar.admin_set("chat.reasoning_effort", "high")
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["applied"] == ["chat.reasoning_effort"]
+    assert ops_sidecar.running.gateway.options.reasoning_effort == "high"
+    assert ops_sidecar.running.context.settings.chat.reasoning_effort == "high"
