@@ -30,6 +30,7 @@ import trio
 from pipe_service.admission.actor import ServerBusyError
 from pipe_service.admission.user_breaker import UserRequestBreaker, UserThrottledError
 from pipe_service.chat.events import Completed, Failed, ReasoningDelta, TextDelta, Usage
+from pipe_service.chat.turn import SHUTTING_DOWN, failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.logsink.messages import RequestLog
 from pipe_service.openrouter.errors import UpstreamError
@@ -54,6 +55,13 @@ def error_class(exc: BaseException) -> str:
     if isinstance(exc, ValueError):
         return "invalid_request"
     return "internal"
+
+
+def failed_class(failed: Failed) -> str:
+    """A bounded label for a mid-stream failure (its code may be any provider string)."""
+    if failed.code == SHUTTING_DOWN:
+        return "shutting_down"
+    return f"interrupted_{failure_as_error(failed).kind.value}"
 
 
 def new_request_id() -> str:
@@ -154,7 +162,7 @@ class Telemetry:
             if trace.outcome is None:
                 trace.outcome = "completed" if item.status == "completed" else "incomplete"
         elif isinstance(item, Failed):
-            trace.fail(item.code, outcome="failed")
+            trace.fail(failed_class(item), outcome="failed")
         elif isinstance(item, TurnError):
             trace.fail(error_class(item.error))
 
