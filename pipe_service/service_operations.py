@@ -85,7 +85,7 @@ def wire_operations(
     providers["sessions"] = lambda: asdict(parts.sessions.statistics())
     providers["tools"] = lambda: asdict(parts.tools.statistics())
     providers["upstream_client"] = lambda: asdict(parts.client.statistics())
-    providers["requests"] = parts.telemetry.statistics
+    providers["requests"] = lambda: asdict(parts.telemetry.statistics())
     providers["user_breaker"] = lambda: asdict(breaker.statistics(trio.current_time()))
     providers["log_sink"] = lambda: asdict(parts.log_sink.statistics())
     live = LiveSettings(context.settings, reload_source=reload_source)

@@ -23,7 +23,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import dataclass
 
 import trio
 
@@ -34,7 +34,7 @@ from pipe_service.chat.turn import SHUTTING_DOWN, failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.logsink.messages import RequestLog
 from pipe_service.openrouter.errors import UpstreamError
-from pipe_service.telemetry.recent import RecentRequests
+from pipe_service.telemetry.recent import RecentRequests, RecentStatistics
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.trace import PHASES, RequestIds, RequestTrace, bind_trace
 
@@ -42,6 +42,14 @@ logger = logging.getLogger("pipe_service.requests")
 
 # Outcomes that say nothing about the user's own requests: never count toward their breaker.
 _NOT_THE_USERS_FAULT = frozenset({"busy", "slow_down", "cancelled", "shutting_down", "catalog"})
+
+
+@dataclass(frozen=True)
+class RequestStatistics:
+    in_flight: int
+    streams_in_flight: int
+    totals: dict[str, int]  # ended requests by outcome, since start
+    recent: RecentStatistics
 
 
 def error_class(exc: BaseException) -> str:
@@ -87,14 +95,14 @@ class Telemetry:
         self.archive: Callable[[RequestLog], None] | None = None
         """Set by the service when log archives are on: takes each finished request's log."""
 
-    def statistics(self) -> dict[str, object]:
-        """For ``/status``: what runs now, totals by outcome, the last minute."""
-        return {
-            "in_flight": self.in_flight,
-            "streams_in_flight": self.streams_in_flight,
-            "totals": dict(self.recent.totals),
-            "recent": asdict(self.recent.statistics(trio.current_time())),
-        }
+    def statistics(self) -> RequestStatistics:
+        """For ``/status``, ``status`` and ``top``: what runs now, totals, the last minute."""
+        return RequestStatistics(
+            in_flight=self.in_flight,
+            streams_in_flight=self.streams_in_flight,
+            totals=dict(self.recent.totals),
+            recent=self.recent.statistics(trio.current_time()),
+        )
 
     @contextmanager
     def track_request(

@@ -90,4 +90,5 @@ async def test_a_cancelled_request_counts_as_cancelled_not_as_an_error(
             await trio.sleep(1)
     assert value(registry, "pipe_service_requests_total", front="pipe", outcome="cancelled") == 1
     assert value(registry, "pipe_service_requests_in_flight", front="pipe") == 0
-    assert telemetry.statistics()["in_flight"] == 0
+    assert telemetry.statistics().in_flight == 0
+    assert telemetry.statistics().totals == {"cancelled": 1}
