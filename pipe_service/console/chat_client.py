@@ -9,6 +9,8 @@ line. A quick end-to-end check for operators (is the key good, does the model an
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -56,9 +58,18 @@ def request_frame(
 
 
 async def run_chat(
-    socket_path: Path, request: dict[str, Any], out: TextIO, *, color: bool
+    socket_path: Path,
+    request: dict[str, Any],
+    out: TextIO,
+    *,
+    color: bool,
+    waiting: AbstractContextManager[object] | None = None,
 ) -> ChatOutcome:
-    """Send ``request`` and print the answer to ``out`` as it streams."""
+    """Send ``request`` and print the answer to ``out`` as it streams.
+
+    ``waiting`` (e.g. a rich spinner) is shown from the request until the first frame that
+    prints something: reasoning models can think for a minute before the first token.
+    """
     outcome = ChatOutcome()
     with trio.fail_after(CONNECT_LIMIT_S):
         stream = await trio.open_unix_socket(str(socket_path))
@@ -69,8 +80,12 @@ async def run_chat(
                     nursery, stream, "sidecar", "/v1/pipe", max_message_size=MAX_MESSAGE_BYTES
                 )
             try:
-                with trio.fail_after(CHAT_LIMIT_S):
-                    await _converse(connection, request, out, outcome, color=color)
+                with trio.fail_after(CHAT_LIMIT_S), ExitStack() as spinner:
+                    if waiting is not None:
+                        spinner.enter_context(waiting)
+                    await _converse(
+                        connection, request, out, outcome, color=color, first_output=spinner.close
+                    )
             finally:
                 with trio.move_on_after(2, shield=True):
                     await connection.aclose()
@@ -88,6 +103,7 @@ async def _converse(
     outcome: ChatOutcome,
     *,
     color: bool,
+    first_output: Callable[[], None],
 ) -> None:
     hello = {"type": "hello", "protocols": [PROTOCOL_VERSION], "shim_version": f"cli-{__version__}"}
     await connection.send_message(json.dumps(hello))
@@ -104,6 +120,8 @@ async def _converse(
             return
         outcome.frames.append(frame)
         kind = frame.get("type")
+        if kind in ("reasoning", "delta", "done", "error", "busy"):
+            first_output()  # stop the spinner before the first line is printed
         if kind == "reasoning":
             if not in_reasoning:
                 out.write(_dim("Thinking: ", color))

@@ -150,6 +150,12 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
         show_timing=args.timing,
         reasoning=args.reasoning,
     )
+    terminal = sys.stdout.isatty()
+    waiting = (
+        Console(stderr=True).status(f"waiting for {args.model}…", spinner="dots")
+        if terminal
+        else None
+    )
     try:
         outcome = trio.run(
             partial(
@@ -157,7 +163,8 @@ def _chat(args: argparse.Namespace, settings: Settings) -> int:
                 settings.effective_socket_path,
                 request,
                 sys.stdout,
-                color=sys.stdout.isatty(),
+                color=terminal,
+                waiting=waiting,
             )
         )
     except OSError as exc:

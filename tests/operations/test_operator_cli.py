@@ -147,6 +147,7 @@ async def test_chat_streams_reasoning_the_answer_and_the_usage_line_with_timing(
         "--timing",
     )
     assert status == 0, output
+    assert "waiting for sim/reasoning" in output  # the spinner until the first token
     assert "Thinking: " in output
     assert "Time: " in output  # the usage line
     assert "first_delta_out" in output  # phase timings asked for with --timing
