@@ -130,12 +130,12 @@ def _admission(stats: AdmissionStatistics) -> Iterator[Family]:
     yield _gauge("pipe_service_admission_slots", "Concurrency slots (limit).", stats.slots)
     yield _gauge("pipe_service_admission_running", "Requests holding a slot.", stats.running)
     yield _gauge(
-        "pipe_service_admission_queue_depth", "Requests waiting for a slot.", stats.queued
+        "pipe_service_admission_queued", "Requests waiting for a slot.", stats.queued
     )
-    yield _gauge("pipe_service_admission_queue_limit", "Queue length limit.", stats.queue_size)
+    yield _gauge("pipe_service_admission_queue_size", "Queue length limit.", stats.queue_size)
     yield _counter("pipe_service_admission_admitted", "Requests admitted.", stats.admitted)
     yield _counter(
-        "pipe_service_busy_rejections",
+        "pipe_service_admission_refused",
         "Requests refused busy: slots and queue were full.",
         stats.refused,
     )

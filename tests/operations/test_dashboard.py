@@ -69,7 +69,7 @@ async def test_every_metric_a_panel_queries_is_exported_by_a_running_sidecar(
     # ...and the dashboard covers the families operators need (a panel for each concern).
     for family in (
         "pipe_service_time_to_first_token_seconds_bucket",
-        "pipe_service_busy_rejections_total",
+        "pipe_service_admission_refused_total",
         "pipe_service_catalog_age_seconds",
         "pipe_service_database_up",
         "pipe_service_log_records_dropped_total",

@@ -115,7 +115,7 @@ async def test_every_family_moves_under_a_short_simulated_load(ops_sidecar: OpsS
 
     assert seen_during("pipe_service_requests_in_flight")
     assert seen_during("pipe_service_streams_in_flight")
-    assert seen_during("pipe_service_admission_queue_depth")
+    assert seen_during("pipe_service_admission_queued")
     assert total(after, "pipe_service_requests_in_flight") == 0
     assert moved("pipe_service_requests_total", outcome="completed")
     assert moved("pipe_service_time_to_first_token_seconds_count")
@@ -136,7 +136,7 @@ async def test_every_family_moves_under_a_short_simulated_load(ops_sidecar: OpsS
     assert moved("pipe_service_tool_breaker_trips_total")
     assert moved("pipe_service_user_breaker_trips_total")
     assert moved("pipe_service_user_breaker_rejections_total")
-    assert moved("pipe_service_busy_rejections_total")
+    assert moved("pipe_service_admission_refused_total")
     assert moved("pipe_service_admission_admitted_total")
     assert total(after, "pipe_service_admission_slots") == 1
     assert moved("pipe_service_inbox_processed_total", actor="admission")

@@ -51,7 +51,7 @@ async def test_metrics_expose_actor_statistics_in_prometheus_text(sidecar: Sidec
     text = response.text
     assert 'pipe_service_actor_up{actor="front"} 1.0' in text
     assert 'pipe_service_actor_restarts_total{actor="catalog"} 0.0' in text
-    assert "pipe_service_admission_queue_limit 256.0" in text  # the queue, changeable live
+    assert "pipe_service_admission_queue_size 256.0" in text  # the queue, changeable live
     assert 'upstream_mode="simulator"' in text
 
 
