@@ -17,7 +17,7 @@ from functools import partial
 
 import trio
 
-from pipe_service.admission.actor import AdmissionGate, AdmissionLimits
+from pipe_service.admission.actor import AdmissionGate
 from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog.actor import Catalog
 from pipe_service.chat.gateway import ChatGateway, StreamingOptions
@@ -114,11 +114,8 @@ def apply_live_settings(
 ) -> None:
     """Push the run-time part of ``settings`` into the running parts (new requests see it)."""
     admission = settings.admission
-    parts.gate.set_limits(
-        AdmissionLimits(
-            slots=admission.slots, queue=admission.queue, retry_after_s=admission.retry_after_s
-        )
-    )
+    parts.gate.resize(slots=admission.slots, queue=admission.queue)
+    parts.gate.retry_after_s = admission.retry_after_s
     parts.user_breaker.configure(
         failures=admission.user_breaker_failures, window_s=admission.user_breaker_window_s
     )

@@ -100,13 +100,26 @@ class AdmissionGate:
         self.refused = 0
         self.running = 0
 
-    def set_limits(self, limits: AdmissionLimits) -> None:
-        """Change slots, queue and the retry hint at run time.
+    @property
+    def retry_after_s(self) -> int:
+        return self.limits.retry_after_s
+
+    @retry_after_s.setter
+    def retry_after_s(self, seconds: int) -> None:
+        self.limits = AdmissionLimits(self.limits.slots, self.limits.queue, seconds)
+
+    def resize(self, *, slots: int | None = None, queue: int | None = None) -> None:
+        """Change the limits at run time.
 
         Running requests keep their slots. A lower slot count takes effect as slots come
         free (the actor keeps freed slots back until the new count is met); a higher one
         admits queued requests at once. A shorter queue refuses new arrivals only.
         """
+        limits = AdmissionLimits(
+            slots=self.limits.slots if slots is None else slots,
+            queue=self.limits.queue if queue is None else queue,
+            retry_after_s=self.limits.retry_after_s,
+        )
         if limits.slots < 1 or limits.queue < 1:
             raise ValueError("admission needs at least one slot and a queue of at least one")
         if limits.queue > self.queue.size:
