@@ -12,6 +12,7 @@ from functools import partial
 from pathlib import Path
 
 import trio
+from pydantic import BaseModel
 
 from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
@@ -81,6 +82,12 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
     for name, field in Settings.model_fields.items():
         if "SecretStr" in str(field.annotation):
             values[name] = "<set, redacted>" if getattr(settings, name) is not None else None
+        section = getattr(settings, name)
+        if isinstance(section, BaseModel):
+            for inner, inner_field in type(section).model_fields.items():
+                if "SecretStr" in str(inner_field.annotation):
+                    secret = getattr(section, inner)
+                    values[name][inner] = "<set, redacted>" if secret is not None else None
     if settings.database_url:
         from pipe_service.storage.engine import redact_database_url
 
