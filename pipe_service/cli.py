@@ -17,11 +17,7 @@ from pydantic import BaseModel
 from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
-from pipe_service.console.commands import (
-    CONSOLE_COMMANDS,
-    add_console_commands,
-    run_console_command,
-)
+from pipe_service.console.parser import CONSOLE_COMMANDS, add_console_commands
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
 from pipe_service.logsink.handler import install_sink_handler
 from pipe_service.simulator.standalone import add_pacing_options
@@ -59,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "log-archive":
         return show_log_archive(args.file, settings)
     if args.command in CONSOLE_COMMANDS:
+        from pipe_service.console.commands import run_console_command
+
         return run_console_command(args, settings)
     install_sink_handler(settings.log_level, settings.log_format, settings.logging.user_levels)
     if args.command == "serve":

@@ -7,16 +7,7 @@ from typing import Any
 
 from rich.table import Table
 
-CAPABILITIES = (
-    "reasoning",
-    "tools",
-    "vision",
-    "files",
-    "web_search",
-    "structured_outputs",
-    "image_output",
-    "free",
-)
+from pipe_service.console.parser import CAPABILITIES
 
 
 def filter_models(

@@ -10,14 +10,17 @@ Synopsis::
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING
 
 import trio
 
 from actors.inbox import Inbox, InboxReceiver, OverloadPolicy
-from pipe_service.logsink.archive import RequestLogArchive
 from pipe_service.logsink.handler import SinkHandler
 from pipe_service.logsink.messages import LogLine, RequestLog, SinkMessage
 from pipe_service.logsink.writer import LogWriter
+
+if TYPE_CHECKING:  # the archive (cryptography, lz4) is imported only when configured
+    from pipe_service.logsink.archive import RequestLogArchive
 
 LOG_SINK_INBOX = "log_sink"
 MAX_BATCH = 512  # lines per write: one syscall per batch, bounded latency per batch

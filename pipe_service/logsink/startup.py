@@ -10,17 +10,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from typing import TYPE_CHECKING
 
 from actors import ActorSpec, RestartPolicy, Supervisor
 from actors.inbox import Inbox
 from pipe_service.config import Settings
 from pipe_service.logsink import actor as log_sink_actor
 from pipe_service.logsink.actor import open_log_inbox
-from pipe_service.logsink.archive import LZ4FernetCodec, RequestLogArchive
 from pipe_service.logsink.handler import SinkHandler, installed_sink_handler, make_formatter
 from pipe_service.logsink.levels import LogLevels
 from pipe_service.logsink.messages import SinkMessage
 from pipe_service.logsink.writer import LogWriter, StreamLogWriter
+
+if TYPE_CHECKING:
+    from pipe_service.logsink.archive import RequestLogArchive
 
 
 @dataclass(frozen=True)
@@ -90,6 +93,9 @@ def open_archive(settings: Settings) -> RequestLogArchive | None:
     options = settings.logging
     if options.archive_dir is None or options.archive_key is None:
         return None
+    # Imported here: cryptography and lz4 cost ~7 MB RSS, paid only when archives are on.
+    from pipe_service.logsink.archive import LZ4FernetCodec, RequestLogArchive
+
     codec = LZ4FernetCodec(options.archive_key.get_secret_value().encode())
     return RequestLogArchive(
         options.archive_dir, codec, retention_days=options.archive_retention_days
