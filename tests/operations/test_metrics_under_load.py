@@ -116,6 +116,7 @@ async def test_every_family_moves_under_a_short_simulated_load(ops_sidecar: OpsS
     assert seen_during("pipe_service_requests_in_flight")
     assert seen_during("pipe_service_streams_in_flight")
     assert seen_during("pipe_service_admission_queued")
+    assert seen_during("pipe_service_inbox_depth")  # the queued tickets in admission's inbox
     assert total(after, "pipe_service_requests_in_flight") == 0
     assert moved("pipe_service_requests_total", outcome="completed")
     assert moved("pipe_service_time_to_first_token_seconds_count")
