@@ -100,10 +100,19 @@ class SinkHandler(logging.Handler):
                     record.user_id = trace.ids.user_id
                 if trace.ids.chat_id is not None:
                     record.chat_id = trace.ids.chat_id
-                trace.log_lines.append(self._buffer_formatter.format(record))
+                trace.log_lines.append(self._buffer_line(record))
             self._deliver(LogLine(self.format(record)))
         except Exception:  # logging must never break the caller (stdlib contract)
             self.handleError(record)
+
+    def _buffer_line(self, record: logging.LogRecord) -> str:
+        """A short line for the request's ring buffer: never a traceback, since the buffer
+        may be shown to the user (``attach_to_errors``); the exception's type is enough."""
+        line = f"{self._buffer_formatter.formatTime(record)} {record.levelname} {record.name}: "
+        line += record.getMessage()
+        if record.exc_info and record.exc_info[0] is not None:
+            line += f" ({record.exc_info[0].__name__})"
+        return line
 
     def _deliver(self, line: LogLine) -> None:
         inbox, token = self._inbox, self._token

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import time
 from collections import deque
 from functools import partial
@@ -188,3 +189,17 @@ def test_an_unwritable_archive_directory_is_reported_not_raised(tmp_path: Path) 
     [failure] = archive.write_all([RequestLog("req_1", ("x",), time.time())])
     assert json.loads(failure)["msg"] == "request log archive not written"
     assert archive.failed == 1
+
+
+async def test_the_request_buffer_never_holds_a_traceback(handler: SinkHandler) -> None:
+    try:
+        raise ValueError("secret detail in a traceback frame")
+    except ValueError:
+        record = logging.LogRecord(
+            "pipe_service.x", logging.ERROR, __file__, 1, "turn failed", None, sys.exc_info()
+        )
+    trace = make_trace()
+    with bind_trace(trace):
+        handler.handle(record)
+    assert trace.log_lines[-1].endswith("pipe_service.x: turn failed (ValueError)")
+    assert "Traceback" not in "".join(trace.log_lines)
