@@ -9,6 +9,8 @@ Synopsis::
 
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -24,6 +26,7 @@ if TYPE_CHECKING:  # the archive (cryptography, lz4) is imported only when confi
 
 LOG_SINK_INBOX = "log_sink"
 MAX_BATCH = 512  # lines per write: one syscall per batch, bounded latency per batch
+PRUNE_EVERY_S = 3600.0  # archive retention is applied at start and then hourly
 
 
 def open_log_inbox(size: int) -> Inbox[SinkMessage]:
@@ -53,24 +56,47 @@ async def run(
     crash messages are never lost). The sink is started first and stopped last: the supervisor
     closes its inbox after every producer stopped, and this loop drains what is queued.
 
+    With archives, expired day folders are deleted at start and every ``PRUNE_EVERY_S``.
+
     Error handling: a failing write or archive raises to the supervisor (restart with a fresh
     receive clone; queued lines stay in the channel). Archive write errors are reported as a
     log line and the archive skipped, since losing one archive must not stop logging.
     """
     handler.attach(inbox_handle)
     try:
-        task_status.started(handler)
-        async with inbox:
-            async for first in inbox:
-                batch = [first]
-                while len(batch) < MAX_BATCH:
-                    try:
-                        batch.append(inbox.receive_nowait())
-                    except (trio.WouldBlock, trio.EndOfChannel):
-                        break
-                await _write(batch, writer, archive)
+        async with trio.open_nursery() as nursery:
+            if archive is not None:
+                nursery.start_soon(apply_retention, archive)
+            task_status.started(handler)
+            async with inbox:
+                async for first in inbox:
+                    batch = [first]
+                    while len(batch) < MAX_BATCH:
+                        try:
+                            batch.append(inbox.receive_nowait())
+                        except (trio.WouldBlock, trio.EndOfChannel):
+                            break
+                    await _write(batch, writer, archive)
+            nursery.cancel_scope.cancel()  # drained: the retention loop has nothing left to do
     finally:
         handler.detach()
+
+
+async def apply_retention(
+    archive: RequestLogArchive,
+    every_s: float = PRUNE_EVERY_S,
+    *,
+    run_sync: Callable[[Callable[[float], object], float], Awaitable[object]] = (
+        trio.to_thread.run_sync
+    ),
+) -> None:
+    """Delete expired archive folders now and then every ``every_s``, without drift (an
+    idle service keeps its retention too). ``run_sync`` runs the file work (a worker thread)."""
+    next_at = trio.current_time()
+    while True:
+        await run_sync(archive.prune, time.time())
+        next_at += every_s
+        await trio.sleep_until(next_at)
 
 
 async def _write(

@@ -3,7 +3,7 @@
 Each finished request's log lines (its ring buffer) become one file
 ``<archive_dir>/<YYYY-MM-DD>/<request_id>.log.lz4.fernet``: the lines, LZ4-compressed, then
 Fernet-encrypted (AES-128-CBC + HMAC-SHA256, with a timestamp). Day folders older than the
-retention are deleted when a new archive is written (at most once an hour).
+retention are deleted by the sink actor, at start and then hourly (``actor.apply_retention``).
 ``pipe-service log-archive FILE`` decrypts one for reading.
 
 The codec sits behind :class:`ArchiveCodec` so it can be swapped for the persistence layer's
@@ -32,7 +32,6 @@ from cryptography.fernet import Fernet
 from pipe_service.logsink.messages import RequestLog
 
 SUFFIX = ".log.lz4.fernet"
-PRUNE_EVERY_S = 3600.0
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_.-]")
 
 
@@ -63,7 +62,6 @@ class RequestLogArchive:
         self.directory = directory
         self._codec = codec
         self._retention = timedelta(days=retention_days)
-        self._last_prune: float | None = None
         self.written = 0
         self.failed = 0
 
@@ -94,10 +92,6 @@ class RequestLogArchive:
                         }
                     )
                 )
-        now = time.time()
-        if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY_S:
-            self._last_prune = now
-            self.prune(now)
         return failures
 
     def prune(self, now: float) -> list[Path]:

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -203,3 +204,28 @@ async def test_the_request_buffer_never_holds_a_traceback(handler: SinkHandler) 
         handler.handle(record)
     assert trace.log_lines[-1].endswith("pipe_service.x: turn failed (ValueError)")
     assert "Traceback" not in "".join(trace.log_lines)
+
+
+class CountingArchive:
+    """Records when retention ran (the real one deletes folders; see the tests above)."""
+
+    def __init__(self) -> None:
+        self.pruned_at: list[float] = []
+
+    def prune(self, now: float) -> list[Path]:
+        self.pruned_at.append(trio.current_time())
+        return []
+
+
+async def test_retention_runs_at_start_and_every_hour_without_drift(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    archive = CountingArchive()
+    start = trio.current_time()
+
+    async def inline(prune: Any, now: float) -> object:
+        return prune(now)  # no worker thread: virtual time cannot jump past it
+
+    with trio.move_on_after(3 * 3600 + 10):
+        await log_sink.apply_retention(archive, run_sync=inline)  # type: ignore[arg-type]
+    assert [at - start for at in archive.pruned_at] == [0, 3600, 7200, 10800]
