@@ -97,6 +97,7 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
         "sources": {name: sources.get(name, "default") for name in Settings.model_fields},
         "derived": {
             "socket_path": str(settings.effective_socket_path),
+            "tcp_token": _tcp_token_source(settings),
             "upstream": "simulator" if settings.uses_simulator else settings.upstream.base_url,
         },
     }
@@ -120,6 +121,14 @@ def show_log_archive(path: Path, settings: Settings) -> int:
         print(f"pipe-service: {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _tcp_token_source(settings: Settings) -> str:
+    if not settings.port:
+        return "none: TCP is off"
+    if settings.api_token is not None:
+        return "api_token (configured)"
+    return f"{settings.api_token_path} (generated on first start if missing)"
 
 
 def _redact_url_password(url: str) -> str:
@@ -159,6 +168,14 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8790)
     simulator.add_argument("--catalog", type=Path, default=None, help="catalog JSON to serve")
+    simulator.add_argument(
+        "--request-log",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the last N requests for GET /_sim/requests (default 0: no log; it holds "
+        "prompts, so only on a trusted machine)",
+    )
     add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)

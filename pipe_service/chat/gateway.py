@@ -33,6 +33,7 @@ from pipe_service.chat.events import Failed
 from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
+from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.sessions.actor import Sessions, TurnHandle
@@ -85,16 +86,19 @@ class ChatGateway:
         streaming: StreamingOptions,
         messages: MessageSettings | None = None,
         tools: ToolRunner | None = None,
+        media: MediaIntake | None = None,
         shutdown: ShutdownPolicy | None = None,
         user_breaker: UserRequestBreaker | None = None,
         attach_request_log: bool = False,
         telemetry: Telemetry | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
-        settings serves (tools still run, but its statistics reach no /status). ``shutdown``:
-        without one, running turns are never cut when the process stops. ``user_breaker``:
-        users whose requests keep failing are told to slow down. ``attach_request_log``: an
-        error shown to the user carries the request's recent log lines (for diagnosis)."""
+        settings serves (tools still run, but its statistics reach no /status). ``media``:
+        without one, media parts go upstream as the transform built them (tests only).
+        ``shutdown``: without one, running turns are never cut when the process stops.
+        ``user_breaker``: users whose requests keep failing are told to slow down.
+        ``attach_request_log``: an error shown to the user carries the request's recent log
+        lines (for diagnosis)."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -104,6 +108,7 @@ class ChatGateway:
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
+        self.media = media
         self.user_breaker = user_breaker
         self.attach_request_log = attach_request_log
         # Without a service's telemetry (tests building a gateway), requests are still
@@ -162,6 +167,7 @@ class ChatGateway:
         task: str | None = None,
         tools: ToolContext | None = None,
         options: TransformOptions | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
 
@@ -182,6 +188,7 @@ class ChatGateway:
             api_key=api_key,
             task=task,
             tools=tools,
+            attachments=attachments,
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:
@@ -241,7 +248,14 @@ class ChatGateway:
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
-                partial(run_turn, request, self.client, raw_send, tool_runner=self.tools)
+                partial(
+                    run_turn,
+                    request,
+                    self.client,
+                    raw_send,
+                    tool_runner=self.tools,
+                    media=self.media,
+                )
             )
             await coalesce_events(
                 raw_receive,

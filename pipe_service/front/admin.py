@@ -2,7 +2,8 @@
 configuration, and (only when enabled) inject actor faults.
 
 Fault injection exists for drills and tests of the supervisor's restart path on a real process;
-it is off unless ``fault_injection`` is set, and then it answers only authorized callers.
+it is off unless ``fault_injection`` is set. Who may call them is decided before any route
+(:mod:`pipe_service.front.auth`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pipe_service.catalog.actor import Catalog, CatalogUnavailableError, InjectF
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.config import ConfigError
 from pipe_service.context import ServiceContext
-from pipe_service.front.auth import is_authorized
 
 admin = Blueprint("admin", __name__)
 
@@ -33,8 +33,6 @@ def _catalog() -> Catalog | None:
 
 @admin.post("/admin/catalog/refresh")
 async def refresh_catalog() -> tuple[Response, int]:
-    if not is_authorized(request, _context().settings):
-        return jsonify({"error": "unauthorized"}), 401
     catalog = _catalog()
     if catalog is None:
         return jsonify({"error": "no catalog in this process"}), 404
@@ -47,8 +45,6 @@ async def inject_fault(actor: str) -> tuple[Response, int]:
     context = _context()
     if not context.settings.fault_injection:
         return jsonify({"error": "fault injection is disabled"}), 404
-    if not is_authorized(request, context.settings):
-        return jsonify({"error": "unauthorized"}), 401
     catalog = _catalog()
     if actor != "catalog" or catalog is None:
         return jsonify({"error": f"no fault injection for actor {actor!r}"}), 404
@@ -61,8 +57,6 @@ async def set_setting() -> tuple[Response, int]:
     """``{"key": "admission.slots", "value": "8"}``: one setting, as its env variable would
     set it; answers what was applied, or 400 naming the problem (nothing changed)."""
     context = _context()
-    if not is_authorized(request, context.settings):
-        return jsonify({"error": "unauthorized"}), 401
     if context.live is None:
         return jsonify({"error": "run-time settings are not available in this process"}), 404
     body = await request.get_json(force=True, silent=True)
@@ -81,8 +75,6 @@ async def set_setting() -> tuple[Response, int]:
 async def reload_settings() -> tuple[Response, int]:
     """Read the TOML file and environment again (like SIGHUP) and apply what can change."""
     context = _context()
-    if not is_authorized(request, context.settings):
-        return jsonify({"error": "unauthorized"}), 401
     if context.live is None:
         return jsonify({"error": "run-time settings are not available in this process"}), 404
     try:
@@ -95,8 +87,6 @@ async def reload_settings() -> tuple[Response, int]:
 @admin.get("/admin/models")
 async def list_models_with_capabilities() -> tuple[Response, int]:
     """The offered catalog with what each model can do (``pipe-service models``)."""
-    if not is_authorized(request, _context().settings):
-        return jsonify({"error": "unauthorized"}), 401
     catalog = _catalog()
     if catalog is None:
         return jsonify({"error": "no catalog in this process"}), 404

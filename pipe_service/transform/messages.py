@@ -26,13 +26,14 @@ from typing import Any
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError, field_path
 
-__all__ = ["ConvertedMessages", "convert_messages"]
+__all__ = ["ConvertedMessages", "convert_messages", "omitted_placeholder", "placeholder_kind"]
 
 _INSTRUCTION_ROLES = frozenset({"system", "developer"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _IMAGE_DETAILS = frozenset({"auto", "low", "high", "original"})
 _AUDIO_FORMATS = frozenset({"mp3", "wav"})
 _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+_MEDIA_KINDS = ("image", "audio", "video")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,9 +195,25 @@ def _file(part: Mapping[str, Any], path: str) -> dict[str, Any]:
     return converted
 
 
+def omitted_placeholder(kind: str) -> str:
+    """The text that stands in for a ``kind`` part the model cannot read."""
+    return f"[{kind} omitted: this model cannot read {kind}]"
+
+
+def placeholder_kind(part: Mapping[str, Any]) -> str | None:
+    """``image``/``audio``/``video`` when ``part`` is an :func:`omitted_placeholder`."""
+    if part.get("type") != "input_text":
+        return None
+    text = part.get("text")
+    for kind in _MEDIA_KINDS:
+        if text == omitted_placeholder(kind):
+            return kind
+    return None
+
+
 def _placeholder(kind: str, model: ModelCapabilities, notes: list[str]) -> dict[str, Any]:
     notes.append(f"{kind} omitted: {model.slug} does not accept {kind} input")
-    return {"type": "input_text", "text": f"[{kind} omitted: this model cannot read {kind}]"}
+    return {"type": "input_text", "text": omitted_placeholder(kind)}
 
 
 def _assistant_items(message: Mapping[str, Any], path: str, index: int) -> list[dict[str, Any]]:

@@ -50,6 +50,7 @@ __all__ = [
     "TransformOptions",
     "TransformResult",
     "UserOverrides",
+    "add_file_parser",
     "build_responses_payload",
     "build_task_payload",
     "transform_request",
@@ -111,6 +112,11 @@ def transform_request(
     text = text_field(body, model, notes)
     if text:
         payload["text"] = text
+    if model.output_image:
+        # OpenRouter draws only when asked for the image modality.
+        payload["modalities"] = (
+            ["image", "text"] if "text" in model.output_modalities else ["image"]
+        )
     payload.update(reasoning_fields(body, model, options, user))
     payload.update(identifier_fields(options, identity, notes))
     _add_web_search(payload, model, options, user)
@@ -204,10 +210,21 @@ def _add_server_tools(
             payload.setdefault("tools", []).append({"type": tool_type})
 
 
-def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
+def add_file_parser(payload: dict[str, Any], options: TransformOptions) -> None:
+    """Add the ``file-parser`` plugin (the configured PDF engine) when the input has a file.
+
+    Called again after the media intake, which may add files (direct uploads).
+    """
+    if options.file_parser_engine is None or not _has_file(payload["input"]):
+        return
     plugins: list[dict[str, Any]] = payload.setdefault("plugins", [])
-    if options.file_parser_engine is not None and _has_file(payload["input"]):
+    if not any(plugin.get("id") == "file-parser" for plugin in plugins):
         plugins.append({"id": "file-parser", "pdf": {"engine": options.file_parser_engine}})
+
+
+def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
+    add_file_parser(payload, options)
+    plugins: list[dict[str, Any]] = payload.setdefault("plugins", [])
     if options.auto_context_trimming:
         plugins.append({"id": "context-compression"})
     if not plugins:
@@ -216,9 +233,9 @@ def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
 
 def _has_file(items: list[dict[str, Any]]) -> bool:
     return any(
-        part.get("type") == "input_file"
+        isinstance(part, Mapping) and part.get("type") == "input_file"
         for item in items
-        if item.get("role") == "user"
+        if item.get("role") == "user" and isinstance(item.get("content"), list)
         for part in item["content"]
     )
 

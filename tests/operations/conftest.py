@@ -24,7 +24,7 @@ from actors import open_supervisor
 from pipe_service.config import Settings, load_settings
 from pipe_service.logsink.handler import SinkHandler, install_sink_handler
 from pipe_service.service import open_database, start_service
-from tests.service.conftest import Sidecar, make_settings
+from tests.service.conftest import TEST_API_TOKEN, Sidecar, make_settings
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -117,6 +117,8 @@ def _toml(settings: Settings) -> str:
     lines = [
         f'var_dir = "{settings.var_dir}"',
         f"port = {settings.port}",
+        f'api_token = "{TEST_API_TOKEN}"',
+        f"simulator_request_log = {settings.simulator_request_log}",
         'log_format = "text"',
         f"simulator_retry_after_s = {settings.simulator_retry_after_s}",
         f"simulator_first_token_delay_s = {settings.simulator_first_token_delay_s}",

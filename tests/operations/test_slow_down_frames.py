@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.operations.conftest import OpsSidecar
@@ -18,9 +17,8 @@ def ops_overrides() -> dict[str, Any]:
 
 
 async def simulator_requests(sidecar: OpsSidecar) -> int:
-    simulator = sidecar.running.context.upstream_base_url.removesuffix("/api/v1")
-    async with httpx.AsyncClient() as client:
-        log = (await client.get(f"{simulator}/_sim/requests")).json()
+    async with sidecar.simulator_client() as client:
+        log = (await client.get("/_sim/requests")).json()
     return len(log["data"])
 
 

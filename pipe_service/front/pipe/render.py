@@ -24,6 +24,7 @@ import logging
 from typing import Final, Protocol
 
 from pipe_service.admission.actor import ServerBusyError
+from pipe_service.admission.byte_budget import ByteBudgetExceededError
 from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
@@ -231,6 +232,9 @@ def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
             error_id=slow.error_id,
             retry_after_s=float(exc.retry_after_s),
         )
+    if isinstance(exc, ByteBudgetExceededError):
+        busy = LocalError(LocalErrorKind.BUSY, retry_after_s=float(exc.retry_after_s))
+        return Busy(message=wording.error_markdown(busy), retry_after_s=float(exc.retry_after_s))
     if isinstance(exc, ServerBusyError):
         busy = LocalError(LocalErrorKind.BUSY, retry_after_s=float(exc.retry_after_s))
         return Busy(message=wording.error_markdown(busy), retry_after_s=float(exc.retry_after_s))

@@ -24,6 +24,7 @@ from typing import Any, Final, Literal
 from pydantic import TypeAdapter, ValidationError
 
 from pipe_service.chat.usage_line import UsageLineStyle
+from pipe_service.media.intake import Attachment
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
     ReasoningEffort,
@@ -66,6 +67,7 @@ class TurnArguments:
     tool_specs: list[dict[str, Any]]
     tool_mode: ToolMode
     render: RenderOptions = field(default_factory=RenderOptions)
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def whole_answer(self) -> bool:
@@ -162,7 +164,33 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
         tool_specs=tool_specs,
         tool_mode=tool_mode,
         render=render,
+        attachments=_attachments(frame.files),
     )
+
+
+def _attachments(files: list[dict[str, Any]]) -> tuple[Attachment, ...]:
+    """The ``files`` entries that carry content (direct uploads the shim read from storage).
+
+    Entries without ``data_b64`` are Open WebUI's file summaries (its RAG handles those).
+    """
+    found: list[Attachment] = []
+    for index, entry in enumerate(files):
+        data = entry.get("data_b64")
+        if data is None:
+            continue
+        if not isinstance(data, str) or not data:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST, f"files[{index}].data_b64 must be a base64 string"
+            )
+        found.append(
+            Attachment(
+                name=str(entry.get("name") or "attachment")[:255],
+                content_type=str(entry.get("content_type") or "application/octet-stream")[:255],
+                data_b64=data,
+                file_id=str(entry["id"])[:256] if entry.get("id") else None,
+            )
+        )
+    return tuple(found)
 
 
 def _is_unset(value: Any) -> bool:
@@ -261,7 +289,12 @@ def _function_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     inner = spec.get("function") if spec.get("type") == "function" else spec
     if not isinstance(inner, Mapping):
         raise ProtocolError(ErrorCode.INVALID_REQUEST, f"tools[{name[:64]}].spec is not an object")
-    return {**inner, "name": inner.get("name") or name}
+    spec_name = inner.get("name")
+    if spec_name is not None and not isinstance(spec_name, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_REQUEST, f"tools[{name[:64]}].spec.name is not a string"
+        )
+    return {**inner, "name": spec_name or name}
 
 
 def _body_with_tools(body: Mapping[str, Any], specs: list[dict[str, Any]]) -> dict[str, Any]:
