@@ -169,7 +169,8 @@ async def start_service(
     """
     restarts = restart_policy(settings)
     log_sink = await start_log_sink(supervisor, settings, restart=restarts, writer=log_writer)
-    # First: nothing in the var dir (sockets, token file) is touched without the instance lock.
+    # The log sink came first (it writes to stderr, so even a refused lock is logged); next,
+    # nothing in the var dir (sockets, token file) is touched without the instance lock.
     await supervisor.start(
         ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
     )
