@@ -21,6 +21,7 @@ from pipe_service.console.parser import CONSOLE_COMMANDS, add_console_commands
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
 from pipe_service.logsink.handler import install_sink_handler
 from pipe_service.simulator.standalone import add_pacing_options
+from pipe_service.storage.commands import add_storage_commands, run_storage_command
 
 logger = logging.getLogger("pipe_service.cli")
 
@@ -59,6 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return run_console_command(args, settings)
     install_sink_handler(settings.log_level, settings.log_format, settings.logging.user_levels)
+    if args.command in ("db", "keys"):
+        return run_storage_command(args, settings)
     if args.command == "serve":
         from pipe_service.service import run_service
 
@@ -184,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
         "log-archive", help="decrypt one request log archive (needs logging.archive_key)"
     )
     archive.add_argument("file", type=Path)
+    add_storage_commands(commands)
     return parser
 
 

@@ -28,6 +28,7 @@ from pipe_service.logsink.levels import LogLevels
 from pipe_service.logsink.startup import LogSink
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.sessions.actor import Sessions
+from pipe_service.storage.db_writer import WriterStatistics
 from pipe_service.storage.engine import Database
 from pipe_service.telemetry.collector import DatabaseHealth, MetricSources, ServiceCollector
 from pipe_service.telemetry.requests import Telemetry
@@ -51,6 +52,8 @@ class ServiceParts:
     telemetry: Telemetry
     user_breaker: UserRequestBreaker
     log_sink: LogSink
+    persistence_writer: Callable[[], WriterStatistics] | None = None
+    persistence_ready: Callable[[], bool] | None = None
 
 
 def wire_operations(
@@ -75,6 +78,8 @@ def wire_operations(
                 user_breaker=lambda: breaker.statistics(trio.current_time()),
                 log_sink=parts.log_sink.statistics,
                 database=health,
+                persistence_writer=parts.persistence_writer,
+                persistence_ready=parts.persistence_ready,
             )
         )
     )

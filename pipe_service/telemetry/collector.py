@@ -18,6 +18,7 @@ from pipe_service.catalog.actor import CatalogStatistics
 from pipe_service.logsink.startup import LogSinkStatistics
 from pipe_service.openrouter.client import UpstreamClientStatistics
 from pipe_service.sessions.actor import SessionStatistics
+from pipe_service.storage.db_writer import WriterStatistics
 from pipe_service.tools.statistics import ToolStatistics
 
 Family = GaugeMetricFamily | CounterMetricFamily
@@ -41,6 +42,8 @@ class MetricSources:
     user_breaker: Callable[[], UserBreakerStatistics] | None = None
     log_sink: Callable[[], LogSinkStatistics] | None = None
     database: DatabaseHealth | None = None
+    persistence_writer: Callable[[], WriterStatistics] | None = None
+    persistence_ready: Callable[[], bool] | None = None
 
 
 def _gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> Family:
@@ -84,14 +87,13 @@ class ServiceCollector(Collector):
             stats_s = src.sessions()
             yield _gauge("pipe_service_turns_active", "Chat turns running now.", stats_s.active)
             yield _counter(
-                "pipe_service_turns_crashed", "Turns that ended in an internal error.",
+                "pipe_service_turns_crashed",
+                "Turns that ended in an internal error.",
                 stats_s.crashed,
             )
         if src.user_breaker is not None:
             ub = src.user_breaker()
-            yield _gauge(
-                "pipe_service_user_breakers_open", "Users told to slow down now.", ub.open
-            )
+            yield _gauge("pipe_service_user_breakers_open", "Users told to slow down now.", ub.open)
             yield _counter(
                 "pipe_service_user_breaker_trips",
                 "Users whose request breaker opened after repeated failures.",
@@ -105,7 +107,8 @@ class ServiceCollector(Collector):
         if src.log_sink is not None:
             log = src.log_sink()
             yield _counter(
-                "pipe_service_log_records", "Log records accepted by the level filter.",
+                "pipe_service_log_records",
+                "Log records accepted by the level filter.",
                 log.records,
             )
             yield _counter(
@@ -113,9 +116,18 @@ class ServiceCollector(Collector):
                 "Log records dropped because the sink's inbox was full.",
                 log.dropped,
             )
+        if src.persistence_writer is not None:
+            yield from _persistence(src.persistence_writer())
+        if src.persistence_ready is not None:
+            yield _gauge(
+                "pipe_service_persistence_ready",
+                "1 when artifact storage (schema, keys) is ready.",
+                1.0 if src.persistence_ready() else 0.0,
+            )
         if src.database is not None and src.database.up is not None:
             yield _gauge(
-                "pipe_service_database_up", "1 when the database answered the last probe.",
+                "pipe_service_database_up",
+                "1 when the database answered the last probe.",
                 1.0 if src.database.up else 0.0,
             )
             if src.database.ping_s is not None:
@@ -126,12 +138,27 @@ class ServiceCollector(Collector):
                 )
 
 
+def _persistence(stats: WriterStatistics) -> Iterator[Family]:
+    yield _gauge(
+        "pipe_service_persistence_queue_depth",
+        "Write batches waiting for the DB writer: the persistence lag, in batches.",
+        stats.inbox_depth,
+    )
+    yield _counter("pipe_service_persistence_commits", "DB writer commits.", stats.commits)
+    yield _counter(
+        "pipe_service_persistence_failed_commits",
+        "DB writer commits that failed.",
+        stats.failed_commits,
+    )
+    yield _counter(
+        "pipe_service_persistence_rows_written", "Artifact rows written.", stats.rows_written
+    )
+
+
 def _admission(stats: AdmissionStatistics) -> Iterator[Family]:
     yield _gauge("pipe_service_admission_slots", "Concurrency slots (limit).", stats.slots)
     yield _gauge("pipe_service_admission_running", "Requests holding a slot.", stats.running)
-    yield _gauge(
-        "pipe_service_admission_queued", "Requests waiting for a slot.", stats.queued
-    )
+    yield _gauge("pipe_service_admission_queued", "Requests waiting for a slot.", stats.queued)
     yield _gauge("pipe_service_admission_queue_size", "Queue length limit.", stats.queue_size)
     yield _counter("pipe_service_admission_admitted", "Requests admitted.", stats.admitted)
     yield _counter(
@@ -143,7 +170,8 @@ def _admission(stats: AdmissionStatistics) -> Iterator[Family]:
 
 def _upstream(stats: UpstreamClientStatistics) -> Iterator[Family]:
     yield _counter(
-        "pipe_service_upstream_attempts", "HTTP attempts to OpenRouter, retries included.",
+        "pipe_service_upstream_attempts",
+        "HTTP attempts to OpenRouter, retries included.",
         stats.requests,
     )
     yield _counter("pipe_service_upstream_retries", "Retried upstream attempts.", stats.retries)
@@ -179,6 +207,4 @@ def _tools(stats: ToolStatistics) -> Iterator[Family]:
     yield _counter(
         "pipe_service_tool_breaker_trips", "Tool breakers that opened.", stats.breaker_trips
     )
-    yield _gauge(
-        "pipe_service_tool_breakers_open", "Tool breakers open now.", stats.breakers_open
-    )
+    yield _gauge("pipe_service_tool_breakers_open", "Tool breakers open now.", stats.breakers_open)

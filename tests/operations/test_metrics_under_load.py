@@ -144,6 +144,11 @@ async def test_every_family_moves_under_a_short_simulated_load(ops_sidecar: OpsS
     assert moved("pipe_service_log_records_total")
     assert moved("pipe_service_catalog_age_seconds")
     assert total(after, "pipe_service_database_up") == 1
+    assert total(after, "pipe_service_persistence_ready") == 1
+    assert moved("pipe_service_persistence_commits_total")
+    assert moved("pipe_service_persistence_rows_written_total")
+    assert moved("pipe_service_request_phase_seconds_count", phase="persistence")
+    assert "pipe_service_persistence_queue_depth" in {name for name, _ in after}
     assert total(after, "pipe_service_database_ping_seconds") > 0
 
 

@@ -35,6 +35,9 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert names == [
         "log_sink",
         "instance_lock",
+        "storage",
+        "db_writer",
+        "cleanup",
         "signals",
         "simulator",
         "upstream",
@@ -49,6 +52,8 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
     assert status["storage"]["backend"] == "sqlite"
+    assert status["persistence"]["ready"] is True
+    assert len(status["persistence"]["current_key_id"]) == 12
     assert status["restarts_total"] == 0
 
 
