@@ -35,6 +35,7 @@ FailureKind = Literal[
     "network",
     "interrupted",
     "busy",
+    "slow_down",
     "invalid_request",
     "internal",
 ]
@@ -58,6 +59,7 @@ _BY_UPSTREAM_KIND: Final[dict[UpstreamErrorKind, FailureKind]] = {
 }
 _BY_LOCAL_KIND: Final[dict[LocalErrorKind, FailureKind]] = {
     LocalErrorKind.BUSY: "busy",
+    LocalErrorKind.SLOW_DOWN: "slow_down",
     LocalErrorKind.INVALID_REQUEST: "invalid_request",
     LocalErrorKind.INTERNAL: "internal",
     LocalErrorKind.RESTRICTED_MODEL: "restricted_model",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -70,7 +71,7 @@ def _allowed(field: FieldInfo) -> str:
             bounds.append(f"≤ {max_length} chars")
     annotation = str(field.annotation)
     if annotation.startswith("dict["):
-        return "table: failure kind (see description) → template"
+        return _table(field.annotation)
     if "Literal" in annotation:
         choices = annotation[annotation.index("[") + 1 : annotation.rindex("]")]
         return choices.replace("'", "`").replace(", ", " \\| ")
@@ -85,6 +86,20 @@ def _allowed(field: FieldInfo) -> str:
         .replace(" | ", " or ")
     )
     return ", ".join([kind, *bounds])
+
+
+def _table(annotation: object) -> str:
+    """A dict setting as ``table: key → value``, each named by its type or choices."""
+    key, value = get_args(annotation)
+
+    def name(part: object) -> str:
+        choices = get_args(part) if get_origin(part) is Literal else ()
+        if choices:
+            return " \\| ".join(f"`{choice}`" for choice in choices)
+        return getattr(part, "__name__", str(part))
+
+    key_name = "a name from the description" if get_origin(key) is Literal else name(key)
+    return f"table: {key_name} → {name(value)}"
 
 
 REFERENCE_HEADING = "## Settings"

@@ -55,6 +55,13 @@ def test_failure_kind(case: str, error: UpstreamError | LocalError, kind: str) -
     assert kind in FAILURE_KINDS
 
 
+def test_every_error_kind_has_a_template_kind() -> None:
+    for upstream_kind in UpstreamErrorKind:
+        assert failure_kind(UpstreamError(upstream_kind, "x")) in FAILURE_KINDS
+    for local_kind in LocalErrorKind:
+        assert failure_kind(LocalError(local_kind)) in FAILURE_KINDS
+
+
 def test_every_kind_can_have_its_own_template() -> None:
     settings = MessageSettings(templates={kind: f"[{kind}] {{error_id}}" for kind in FAILURE_KINDS})
     assert settings.template_for("rate_limit") == "[rate_limit] {error_id}"
