@@ -18,6 +18,7 @@ from typing import Any
 
 from quart import Blueprint, Response, current_app, request
 
+from pipe_service.catalog.owui_metadata import owui_model_metadata
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
@@ -76,6 +77,8 @@ async def list_models() -> Response:
             "created": model.created or 0,
             "owned_by": model.slug.split("/", 1)[0],
             "name": model.name,
+            # Not OpenAI's: what the shim writes into Open WebUI's model entries.
+            "open_webui": owui_model_metadata(model),
         }
         for model in registry.list()
     ]
