@@ -33,6 +33,7 @@ import io
 import json
 import logging
 import math
+import re
 import string
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -605,6 +606,281 @@ def _tool_call_chunks(calls: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+# -- Open WebUI model entries (who sees the models, with which capabilities) -----------------------
+#
+# Open WebUI 0.12.4 lists a model without a row in its ``model`` table to admins only. The shim
+# keeps one row per catalog model, in step with the catalog: new models get a row with the
+# admin's access policy, removed ones are deactivated (hidden), returning ones reactivated.
+# Each row remembers what the shim last wrote (``meta.pipe_service.synced``); a field whose
+# current value differs from that was edited by an admin and is left alone unless
+# ``MODEL_SYNC_OVERWRITE_EDITS`` is on. The plan is pure (:func:`plan_model_entries`); applying
+# it is the job of :class:`OwuiModelEntries` (Open WebUI's internal API, version-checked) or of
+# ``pipe-service shim sync-models`` (Open WebUI's REST API).
+
+SYNC_META_KEY = "pipe_service"
+SUPPORTED_OWUI_VERSIONS = ("0.12.",)
+"""Open WebUI versions whose internal model API :class:`OwuiModelEntries` was written against."""
+
+ModelAccess = Literal["public", "groups", "admins"]
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    """The admin's choices for model entries (from the valves)."""
+
+    access: ModelAccess = "admins"
+    group_ids: tuple[str, ...] = ()
+    update_capabilities: bool = True
+    update_descriptions: bool = False
+    update_images: bool = True
+    overwrite_edits: bool = False
+
+
+@dataclass(frozen=True)
+class EntryChange:
+    """One model entry to create or update; ``form`` is Open WebUI's ``ModelForm`` shape."""
+
+    action: Literal["create", "update"]
+    model_id: str
+    form: dict[str, Any]
+    access_changed: bool = False
+
+
+def access_grants_for(policy: SyncPolicy) -> list[dict[str, str]]:
+    """Read grants for ``policy``: everyone (user ``*``), the named groups, or none (admins)."""
+    if policy.access == "public":
+        return [{"principal_type": "user", "principal_id": "*", "permission": "read"}]
+    if policy.access == "groups":
+        return [
+            {"principal_type": "group", "principal_id": group_id, "permission": "read"}
+            for group_id in policy.group_ids
+        ]
+    return []
+
+
+def _grant_keys(grants: Any) -> list[list[str]]:
+    """Grants in a comparable form (Open WebUI returns them with ids and timestamps)."""
+    keys = []
+    for grant in grants if isinstance(grants, list) else []:
+        if isinstance(grant, Mapping):
+            keys.append(
+                [
+                    str(grant.get("principal_type", "")),
+                    str(grant.get("principal_id", "")),
+                    str(grant.get("permission", "")),
+                ]
+            )
+    return sorted(keys)
+
+
+def _desired_fields(row: Mapping[str, Any], policy: SyncPolicy) -> dict[str, Any]:
+    """The managed fields the catalog says a model's entry should have (None: not managed)."""
+    owui = row.get("open_webui") if isinstance(row.get("open_webui"), Mapping) else {}
+    capabilities = owui.get("capabilities")
+    return {
+        "name": str(row.get("name") or row.get("id")),
+        "description": (owui.get("description") or None) if policy.update_descriptions else None,
+        "profile_image_url": (owui.get("profile_image_url") or None)
+        if policy.update_images
+        else None,
+        "capabilities": dict(capabilities)
+        if policy.update_capabilities and isinstance(capabilities, Mapping)
+        else None,
+        "access_grants": _grant_keys(access_grants_for(policy)),
+    }
+
+
+def _current_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    meta = entry.get("meta") if isinstance(entry.get("meta"), Mapping) else {}
+    return {
+        "name": entry.get("name"),
+        "description": meta.get("description"),
+        "profile_image_url": meta.get("profile_image_url"),
+        "capabilities": meta.get("capabilities"),
+        "access_grants": _grant_keys(entry.get("access_grants")),
+    }
+
+
+def _form(
+    model_id: str, fields: Mapping[str, Any], meta: Mapping[str, Any], params: Any, active: bool
+) -> dict[str, Any]:
+    meta = dict(meta)
+    for key in ("description", "profile_image_url", "capabilities"):
+        if fields.get(key) is not None:
+            meta[key] = fields[key]
+    return {
+        "id": model_id,
+        "base_model_id": None,
+        "name": fields["name"],
+        "meta": meta,
+        "params": dict(params) if isinstance(params, Mapping) else {},
+        "access_grants": [
+            {"principal_type": kind, "principal_id": principal, "permission": permission}
+            for kind, principal, permission in fields["access_grants"]
+        ],
+        "is_active": active,
+    }
+
+
+def plan_model_entries(
+    function_id: str,
+    catalog: list[Mapping[str, Any]],
+    existing: Mapping[str, Mapping[str, Any]],
+    policy: SyncPolicy,
+) -> list[EntryChange]:
+    """What to write so Open WebUI's entries match ``catalog`` (rows ``{id: sub id, name,
+    open_webui}``); ``existing`` maps model ids to entries (``ModelModel`` dumps).
+
+    Pure: no I/O. Entries the shim did not create are only filled where empty; the admin's
+    edits survive unless ``policy.overwrite_edits``.
+    """
+    changes: list[EntryChange] = []
+    listed: set[str] = set()
+    for row in catalog:
+        model_id = f"{function_id}.{row['id']}"
+        listed.add(model_id)
+        desired = _desired_fields(row, policy)
+        entry = existing.get(model_id)
+        if entry is None:
+            synced = {key: value for key, value in desired.items() if value is not None}
+            meta = {SYNC_META_KEY: {"synced": synced, "hidden": False}}
+            form = _form(model_id, desired, meta, {}, True)
+            changes.append(EntryChange("create", model_id, form, access_changed=True))
+            continue
+        change = _update_for(model_id, entry, desired, policy)
+        if change is not None:
+            changes.append(change)
+    prefix = f"{function_id}."
+    for model_id, entry in existing.items():
+        if model_id in listed or not model_id.startswith(prefix):
+            continue
+        meta = entry.get("meta") if isinstance(entry.get("meta"), Mapping) else {}
+        mark = meta.get(SYNC_META_KEY)
+        if not isinstance(mark, Mapping) or not entry.get("is_active", True):
+            continue  # not ours, or already hidden (by us or by the admin)
+        fields = _current_fields(entry)
+        new_meta = {**meta, SYNC_META_KEY: {**mark, "hidden": True}}
+        form = _form(model_id, fields, new_meta, entry.get("params"), False)
+        changes.append(EntryChange("update", model_id, form))
+    return changes
+
+
+def _update_for(
+    model_id: str, entry: Mapping[str, Any], desired: Mapping[str, Any], policy: SyncPolicy
+) -> EntryChange | None:
+    meta = entry.get("meta") if isinstance(entry.get("meta"), Mapping) else {}
+    mark = meta.get(SYNC_META_KEY)
+    ours = isinstance(mark, Mapping)
+    synced = dict(mark.get("synced") or {}) if ours else {}
+    current = _current_fields(entry)
+    chosen = dict(current)
+    for key, want in desired.items():
+        if want is None:
+            continue
+        have = current[key]
+        last = synced.get(key, _MISSING)
+        if key == "access_grants" and not ours and not policy.overwrite_edits:
+            continue  # an entry the admin made: its access is theirs
+        untouched = have in (None, "", {}) or (last is not _MISSING and have == last)
+        if policy.overwrite_edits or untouched:
+            chosen[key] = want
+            synced[key] = want
+    hidden_by_us = ours and bool(mark.get("hidden"))
+    active = bool(entry.get("is_active", True)) or hidden_by_us
+    new_mark = {"synced": synced, "hidden": False}
+    if chosen == current and active == entry.get("is_active", True) and mark == new_mark:
+        return None
+    new_meta = {**meta, SYNC_META_KEY: new_mark}
+    form = _form(model_id, chosen, new_meta, entry.get("params"), active)
+    return EntryChange(
+        "update",
+        model_id,
+        form,
+        access_changed=chosen["access_grants"] != current["access_grants"],
+    )
+
+
+def owui_function_id(module_name: str) -> str | None:
+    """This Function's id from the module name Open WebUI 0.12 loads it under
+    (``function_<id>_<32 hex>``); ``None`` when loaded some other way."""
+    match = re.fullmatch(r"function_(.+)_[0-9a-f]{32}", module_name)
+    return match.group(1) if match else None
+
+
+class OwuiVersionError(Exception):
+    """This Open WebUI's internal model API is not one the shim knows."""
+
+
+class OwuiModelEntries:
+    """The one adapter onto Open WebUI's internal model API (``open_webui.models.*``).
+
+    Used only where REST is not an option: from ``pipes()``, inside Open WebUI's process.
+    Refuses (:class:`OwuiVersionError`) on a version outside ``SUPPORTED_OWUI_VERSIONS``.
+    """
+
+    def __init__(self) -> None:
+        try:
+            from open_webui.env import VERSION  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise OwuiVersionError("not running inside Open WebUI") from exc
+        if not str(VERSION).startswith(SUPPORTED_OWUI_VERSIONS):
+            raise OwuiVersionError(
+                f"Open WebUI {VERSION} is not a version this shim syncs model entries with "
+                f"(known: {', '.join(v + 'x' for v in SUPPORTED_OWUI_VERSIONS)}); run "
+                "`pipe-service shim sync-models` (REST) after catalog changes instead"
+            )
+        from open_webui.models.access_grants import (  # type: ignore[import-not-found]
+            AccessGrants,
+        )
+        from open_webui.models.groups import Groups  # type: ignore[import-not-found]
+        from open_webui.models.models import (  # type: ignore[import-not-found]
+            ModelForm,
+            Models,
+        )
+        from open_webui.models.users import Users  # type: ignore[import-not-found]
+
+        self.version = str(VERSION)
+        self._access = AccessGrants
+        self._groups = Groups
+        self._form = ModelForm
+        self._models = Models
+        self._users = Users
+
+    async def entries(self) -> dict[str, dict[str, Any]]:
+        rows = await self._models.get_all_models()
+        return {row.id: row.model_dump(mode="json") for row in rows}
+
+    async def group_ids(self, names_or_ids: list[str]) -> tuple[str, ...]:
+        """Group ids for the valve's names or ids; unknown ones are logged and skipped."""
+        groups = await self._groups.get_all_groups()
+        by_key = {group.id: group.id for group in groups}
+        by_key |= {group.name.lower(): group.id for group in groups}
+        found = []
+        for name in names_or_ids:
+            group_id = by_key.get(name) or by_key.get(name.lower())
+            if group_id is None:
+                log.warning("MODEL_ACCESS_GROUPS: no Open WebUI group %r", name[:64])
+            else:
+                found.append(group_id)
+        return tuple(found)
+
+    async def apply(self, changes: list[EntryChange]) -> None:
+        owner = await self._users.get_super_admin_user() or await self._users.get_first_user()
+        for change in changes:
+            form = self._form.model_validate(change.form)
+            if change.action == "create":
+                if owner is None:
+                    raise RuntimeError("Open WebUI has no admin yet to own the model entries")
+                await self._models.insert_new_model(form, owner.id)
+                continue
+            await self._models.update_model_by_id(change.model_id, form)
+            if change.access_changed:
+                await self._access.set_access_grants(
+                    "model", change.model_id, change.form["access_grants"]
+                )
+
+
 # -- the pipe ---------------------------------------------------------------------------------
 
 _REQUEST_SCOPED_VALVES = (
@@ -653,6 +929,44 @@ class Pipe:
         )
         MODEL_CACHE_TTL_S: float = Field(
             default=300.0, ge=0, le=86400, description="Seconds the model list is cached."
+        )
+        MODEL_ACCESS: ModelAccess = Field(
+            default="admins",
+            description=(
+                "Who sees the models (the seed's NEW_MODEL_ACCESS_CONTROL): public (every user), "
+                "groups (MODEL_ACCESS_GROUPS) or admins. Applies to new models and to models "
+                "whose access an admin has not edited."
+            ),
+            json_schema_extra=_select("public", "groups", "admins"),
+        )
+        MODEL_ACCESS_GROUPS: str = Field(
+            default="",
+            description="Comma-separated Open WebUI group names or ids for MODEL_ACCESS=groups.",
+        )
+        SYNC_MODEL_ENTRIES: bool = Field(
+            default=True,
+            description=(
+                "Keep Open WebUI's model entries in step with the catalog (new models appear, "
+                "removed ones are hidden). Off: only admins see models without an entry."
+            ),
+        )
+        UPDATE_MODEL_CAPABILITIES: bool = Field(
+            default=True,
+            description="Set vision, file upload, web search, … from the catalog.",
+        )
+        UPDATE_MODEL_DESCRIPTIONS: bool = Field(
+            default=False, description="Set model descriptions from the catalog."
+        )
+        UPDATE_MODEL_IMAGES: bool = Field(
+            default=True,
+            description="Set model icons from the sidecar's catalog (models.icon_urls).",
+        )
+        MODEL_SYNC_OVERWRITE_EDITS: bool = Field(
+            default=False,
+            description=(
+                "Overwrite an admin's own edits of a model entry (name, icon, description, "
+                "capabilities, access) with the catalog's values at the next sync."
+            ),
         )
         ENABLE_REASONING: bool | None = Field(
             default=None,
@@ -796,9 +1110,12 @@ class Pipe:
 
     def __init__(self) -> None:
         self.valves = self.Valves()
-        self._models: list[dict[str, str]] | None = None
+        self._models: list[dict[str, Any]] | None = None
         self._models_key = ""
         self._models_fetched_at = 0.0
+        self._synced_fingerprint = ""
+        self._sync_lock = asyncio.Lock()
+        self._sync_refused = ""
 
     # -- catalog ---------------------------------------------------------------------------------
 
@@ -815,7 +1132,7 @@ class Pipe:
             and self._models_key == key
             and now - self._models_fetched_at < self.valves.MODEL_CACHE_TTL_S
         ):
-            return list(self._models)
+            return _listed(self._models)
         try:
             addresses = parse_addresses(key)
         except ValueError as exc:
@@ -832,9 +1149,10 @@ class Pipe:
             self._models = rows
             self._models_key = key
             self._models_fetched_at = time.monotonic()
-            return list(rows)
+            await self._sync_model_entries(rows)
+            return _listed(rows)
         if self._models is not None and self._models_key == key:
-            return list(self._models)
+            return _listed(self._models)
         where = ", ".join(address for address, _ in failures)
         why = "; ".join(reason for _, reason in failures)
         return [
@@ -844,7 +1162,57 @@ class Pipe:
             }
         ]
 
-    async def _fetch_models(self, address: SidecarAddress) -> list[dict[str, str]]:
+    async def _sync_model_entries(self, rows: list[dict[str, Any]]) -> None:
+        """Write Open WebUI's model entries when the catalog or the policy changed.
+
+        Never fails the model list: a problem is logged (once per distinct message).
+        """
+        if not self.valves.SYNC_MODEL_ENTRIES:
+            return
+        function_id = owui_function_id(__name__)
+        if function_id is None:
+            return  # not loaded by Open WebUI (tests, tools): nothing to sync with
+        policy_valves = self.valves.model_dump(
+            include={
+                "MODEL_ACCESS",
+                "MODEL_ACCESS_GROUPS",
+                "UPDATE_MODEL_CAPABILITIES",
+                "UPDATE_MODEL_DESCRIPTIONS",
+                "UPDATE_MODEL_IMAGES",
+                "MODEL_SYNC_OVERWRITE_EDITS",
+            }
+        )
+        fingerprint = json.dumps([function_id, rows, policy_valves], sort_keys=True, default=str)
+        async with self._sync_lock:
+            if fingerprint == self._synced_fingerprint:
+                return
+            try:
+                entries = OwuiModelEntries()
+                groups = [g.strip() for g in self.valves.MODEL_ACCESS_GROUPS.split(",")]
+                policy = SyncPolicy(
+                    access=self.valves.MODEL_ACCESS,
+                    group_ids=await entries.group_ids([g for g in groups if g]),
+                    update_capabilities=self.valves.UPDATE_MODEL_CAPABILITIES,
+                    update_descriptions=self.valves.UPDATE_MODEL_DESCRIPTIONS,
+                    update_images=self.valves.UPDATE_MODEL_IMAGES,
+                    overwrite_edits=self.valves.MODEL_SYNC_OVERWRITE_EDITS,
+                )
+                changes = plan_model_entries(function_id, rows, await entries.entries(), policy)
+                await entries.apply(changes)
+            except OwuiVersionError as exc:
+                if str(exc) != self._sync_refused:
+                    log.warning("model entries not synced: %s", exc)
+                    self._sync_refused = str(exc)
+                self._synced_fingerprint = fingerprint
+                return
+            except Exception as exc:  # Open WebUI's DB refused: retry at the next fetch
+                log.warning("model entries not synced: %s", _error_text(exc))
+                return
+            if changes:
+                log.info("synced %d Open WebUI model entries", len(changes))
+            self._synced_fingerprint = fingerprint
+
+    async def _fetch_models(self, address: SidecarAddress) -> list[dict[str, Any]]:
         async with (
             _session(address, self.valves.CONNECT_TIMEOUT_S) as session,
             session.get(
@@ -863,7 +1231,10 @@ class Pipe:
                 sub_id = slug_to_owui_id(slug)
             except (ValueError, UnicodeEncodeError):
                 continue
-            models.append({"id": sub_id, "name": str(row.get("name") or slug)})
+            model: dict[str, Any] = {"id": sub_id, "name": str(row.get("name") or slug)}
+            if isinstance(row.get("open_webui"), dict):
+                model["open_webui"] = row["open_webui"]
+            models.append(model)
         return models
 
     # -- chat --------------------------------------------------------------------------------
@@ -1082,6 +1453,11 @@ async def _finish(frame: Mapping[str, Any], owui: OwuiContext, *, streaming: boo
     if streaming and calls:
         return list(_tool_call_chunks(calls))
     return []
+
+
+def _listed(models: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """What ``pipes()`` returns: ids and names only (Open WebUI's manifold entries)."""
+    return [{"id": model["id"], "name": model["name"]} for model in models]
 
 
 def _error_markdown(frame: Mapping[str, Any]) -> str:
