@@ -125,7 +125,7 @@ class _ToolLoop:
         self._user_id = tools.user_id or (identity.user_id if identity is not None else None)
 
     async def run(self, payload: dict[str, Any]) -> None:
-        limit = self._runner.settings.max_function_call_loops
+        limit = self._tools.max_rounds or self._runner.settings.max_function_call_loops
         rounds = 0
         while True:
             final = rounds >= limit

@@ -2,7 +2,9 @@
 
 Started once per run, in parallel where possible (Open WebUI needs ~16 s to answer ``/health``):
 
-- ``stack``: ``pipe-service serve`` (simulator upstream, var dir and Unix socket in tmp) and
+- ``stack``: ``pipe-service simulator`` (the OpenRouter stand-in, its own process so tests read
+  its request log and change its catalog), ``pipe-service serve`` (var dir and Unix socket in
+  tmp, the simulator as its OpenRouter) and
   ``open-webui serve`` from the venv of ``scripts/owui_venv.sh`` (fresh DATA_DIR, offline env),
   plus the admin account (first sign-up) with an API key;
 - ``shim``: the REAL shim file installed with the installer command (``python -m
@@ -30,7 +32,7 @@ import pytest
 from pipe_service.catalog.model_ids import slug_to_owui_id
 from pipe_service.installer.install import DEFAULT_SHIM_FILE
 from tests.e2e.owui_rest import Admin, sign_up_admin
-from tests.e2e.processes import OpenWebUIProcess, SidecarProcess
+from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorProcess
 
 DEFAULT_OWUI_VENV = Path.home() / ".cache" / "pipe-service" / "owui-0.12.4"
 FUNCTION_ID = "openrouter"
@@ -40,6 +42,7 @@ INSTALL_S = 120.0
 
 @dataclass
 class Stack:
+    simulator: SimulatorProcess
     sidecar: SidecarProcess
     owui: OpenWebUIProcess
     admin: Admin
@@ -75,15 +78,20 @@ def shim_file() -> Path:
 @pytest.fixture(scope="session")
 def stack(owui_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     owui = OpenWebUIProcess(owui_venv, tmp_path_factory.mktemp("owui"))
-    sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"))
+    simulator = SimulatorProcess(tmp_path_factory.mktemp("simulator"))
+    sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"), simulator)
     owui.start()
     try:
-        sidecar.start()
+        simulator.start()
         try:
-            owui.wait_healthy()
-            yield Stack(sidecar, owui, sign_up_admin(owui.url))
+            sidecar.start()
+            try:
+                owui.wait_healthy()
+                yield Stack(simulator, sidecar, owui, sign_up_admin(owui.url))
+            finally:
+                sidecar.stop()
         finally:
-            sidecar.stop()
+            simulator.stop()
     finally:
         owui.stop()
 

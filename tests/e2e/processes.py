@@ -68,10 +68,69 @@ def _stop(process: subprocess.Popen[bytes], log: Any) -> None:
     log.close()
 
 
-class SidecarProcess:
-    """``pipe-service serve`` on a Unix socket in ``var_dir`` and a free loopback port."""
+class SimulatorProcess:
+    """``pipe-service simulator`` on a free loopback port: the sidecar's upstream in the suite.
 
-    def __init__(self, var_dir: Path) -> None:
+    Its own process (not the sidecar's built-in one) so tests can read what the sidecar sent
+    upstream (``/_sim/requests``) and change the catalog (``/_sim/models/hidden``).
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_dir / "simulator.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_base(self) -> str:
+        return f"{self.url}/api/v1"
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pipe_service", "simulator", "--port", str(self.port)],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_until(self._ready, limit_s=SIDECAR_READY_S, what="simulator /api/v1/models")
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\n--- simulator log ---\n{log_tail(self.log_path)}"
+            ) from exc
+
+    def _ready(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise AssertionError(f"simulator exited {self.process.returncode}")
+        return httpx.get(f"{self.api_base}/models", timeout=5).status_code == 200
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The bodies the sidecar sent to ``/responses``, oldest first."""
+        records: list[dict[str, Any]] = httpx.get(f"{self.url}/_sim/requests", timeout=10).json()[
+            "data"
+        ]
+        return records
+
+    def clear_requests(self) -> None:
+        httpx.delete(f"{self.url}/_sim/requests", timeout=10).raise_for_status()
+
+    def hide_models(self, *slugs: str) -> None:
+        """Leave ``slugs`` out of ``/models`` (a model retired from the catalog)."""
+        reply = httpx.put(f"{self.url}/_sim/models/hidden", json={"ids": list(slugs)}, timeout=10)
+        reply.raise_for_status()
+
+    def stop(self) -> None:
+        if self.process is not None:
+            _stop(self.process, self._log)
+
+
+class SidecarProcess:
+    """``pipe-service serve`` on a Unix socket in ``var_dir`` and a free loopback port, with the
+    simulator process as its OpenRouter."""
+
+    def __init__(self, var_dir: Path, upstream: SimulatorProcess) -> None:
+        self.upstream = upstream
         self.var_dir = var_dir
         self.port = free_port()
         self.log_path = var_dir / "sidecar.log"
@@ -96,7 +155,9 @@ class SidecarProcess:
         env |= {
             "PIPE_SERVICE_VAR_DIR": str(self.var_dir),
             "PIPE_SERVICE_PORT": str(self.port),
-            "PIPE_SERVICE_UPSTREAM_MODE": "simulator",
+            "PIPE_SERVICE_UPSTREAM_MODE": "openrouter",
+            "OPENROUTER_API_KEY": "sk-or-e2e-simulated",
+            "PIPE_SERVICE_UPSTREAM__BASE_URL": self.upstream.api_base,
             "PIPE_SERVICE_SHUTDOWN_GRACE_S": "5",
             "PIPE_SERVICE_GRACEFUL_TIMEOUT_S": "2",
         }

@@ -19,13 +19,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from pipe_service.chat.usage_line import UsageLineStyle
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
+    ProviderRouting,
     ReasoningEffort,
     ReasoningSummary,
     RequestIdentity,
@@ -65,6 +66,7 @@ class TurnArguments:
     tool_specs: list[dict[str, Any]]
     tool_mode: ToolMode
     render: RenderOptions = field(default_factory=RenderOptions)
+    max_tool_rounds: int | None = None
 
     @property
     def whole_answer(self) -> bool:
@@ -87,6 +89,11 @@ _TOOL_MODE_ALIASES: Final = {
 }
 
 
+_TOOL_ROUNDS: Final[TypeAdapter[Any]] = TypeAdapter(
+    Annotated[int, Field(ge=1, le=100, strict=False)]
+)
+
+
 @dataclass(frozen=True)
 class _Valve:
     target: Literal["user", "render", "tools"]
@@ -102,6 +109,7 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "usage_display_style": _Valve("render", "usage_style", _STYLE),
     "thinking_output_mode": _Valve("render", "thinking_output", _THINKING),
     "tool_execution_mode": _Valve("tools", "tool_mode", TypeAdapter(str)),
+    "max_function_call_loops": _Valve("tools", "max_tool_rounds", _TOOL_ROUNDS),
 }
 
 # The seed's UserValves that map onto UserOverrides.
@@ -125,7 +133,13 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "enable_web_search_tool": "web_search_enabled",
     "enable_web_fetch": "web_fetch_enabled",
     "enable_datetime": "datetime_enabled",
+    "max_output_tokens": "max_output_tokens_cap",
 }
+
+# Comma-separated valves read as lists (the valves form has no list input).
+_CSV_OPTION_FIELDS: Final = frozenset({"fallback_models"})
+# The seed's ZDR_ENFORCE: every request asks for zero-data-retention endpoints.
+_ZDR_ENFORCE: Final = "zdr_enforce"
 
 
 def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
@@ -139,8 +153,11 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
     presentation = _read_presentation(
         frame.user_valves, source="user_valves", base=presentation, user_fields=user_fields
     )
-    render = RenderOptions(**{k: v for k, v in presentation.items() if k != "tool_mode"})
+    render = RenderOptions(
+        **{k: v for k, v in presentation.items() if k not in ("tool_mode", "max_tool_rounds")}
+    )
     tool_mode = _tool_mode(presentation.get("tool_mode", "pipeline"))
+    max_tool_rounds = presentation.get("max_tool_rounds")
     task = frame.metadata.task or None
     tool_specs = [_function_spec(tool.name, tool.spec) for tool in frame.tools]
     return TurnArguments(
@@ -159,6 +176,7 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
         tool_specs=tool_specs,
         tool_mode=tool_mode,
         render=render,
+        max_tool_rounds=max_tool_rounds,
     )
 
 
@@ -231,6 +249,12 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
     names: dict[str, str] = {}  # field -> the valve name the shim used, for error messages
     for name, value in valves.items():
         key = name.lower()
+        if key == _ZDR_ENFORCE:
+            if not _is_unset(value) and _validated(_BOOL, _normalised(value), f"valves.{name}"):
+                routing = defaults.provider_routing or ProviderRouting()
+                updates["provider_routing"] = routing.model_copy(update={"zdr": True})
+                names["provider_routing"] = name
+            continue
         target = _ADMIN_OPTION_ALIASES.get(key, key)
         if target not in fields:
             if key not in _PRESENTATION_VALVES:
@@ -238,7 +262,10 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
             continue
         if _is_unset(value):
             continue
-        updates[target] = _normalised(value) if isinstance(value, str) else value
+        if target in _CSV_OPTION_FIELDS and isinstance(value, str):
+            updates[target] = tuple(part.strip() for part in value.split(","))
+        else:
+            updates[target] = _normalised(value) if isinstance(value, str) else value
         names[target] = name
     if not updates:
         return defaults

@@ -238,6 +238,7 @@ def _tool_context(
         specs=arguments.tool_specs,
         passthrough=arguments.tool_mode == "passthrough",
         user_id=arguments.identity.user_id,
+        max_rounds=arguments.max_tool_rounds,
     )
 
 

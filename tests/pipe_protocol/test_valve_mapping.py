@@ -1,0 +1,66 @@
+"""The admin's valves (the Functions form) as request-scoped options: each one lands in the
+options of the turn, and a bad value is refused with an error naming the valve."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pipe_service.front.pipe.request import map_request
+from pipe_service.protocol import ProtocolError, Request
+from pipe_service.transform.options import ProviderRouting, TransformOptions
+from tests.pipe_protocol.conftest import request_frame
+
+
+def _mapped(**valves: Any) -> Any:
+    frame = Request.model_validate(request_frame("sim/text", valves=valves))
+    return map_request(frame, defaults=TransformOptions())
+
+
+@pytest.mark.parametrize(
+    ("valve", "value", "field", "expected"),
+    [
+        ("ENABLE_STRICT_TOOL_CALLING", False, "strict_tools", False),
+        ("ENABLE_WEB_FETCH", True, "web_fetch_enabled", True),
+        ("ENABLE_DATETIME", True, "datetime_enabled", True),
+        ("USE_MODEL_MAX_OUTPUT_TOKENS", True, "use_model_max_output_tokens", True),
+        ("MAX_OUTPUT_TOKENS", 512, "max_output_tokens_cap", 512),
+        (
+            "FALLBACK_MODELS",
+            "sim/text, sim/reasoning",
+            "fallback_models",
+            ("sim/text", "sim/reasoning"),
+        ),
+        ("WEB_SEARCH_MODE", "plugin", "web_search_mode", "plugin"),
+    ],
+)
+def test_an_admin_valve_sets_its_option(valve: str, value: Any, field: str, expected: Any) -> None:
+    assert getattr(_mapped(**{valve: value}).options, field) == expected
+
+
+def test_zdr_enforce_asks_every_request_for_zdr_endpoints() -> None:
+    assert _mapped(ZDR_ENFORCE=True).options.provider_routing == ProviderRouting(zdr=True)
+    assert _mapped(ZDR_ENFORCE=False).options.provider_routing is None
+
+
+def test_max_function_call_loops_limits_the_tool_rounds_of_the_request() -> None:
+    assert _mapped(MAX_FUNCTION_CALL_LOOPS=3).max_tool_rounds == 3
+    assert _mapped().max_tool_rounds is None
+
+
+@pytest.mark.parametrize(
+    ("valve", "value"),
+    [
+        ("MAX_FUNCTION_CALL_LOOPS", 0),
+        ("FALLBACK_MODELS", "sim/text,,sim/reasoning"),
+        ("MAX_OUTPUT_TOKENS", -5),
+        ("ZDR_ENFORCE", "sometimes"),
+        ("WEB_SEARCH_MODE", "everywhere"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_valve(valve: str, value: Any) -> None:
+    with pytest.raises(ProtocolError) as raised:
+        _mapped(**{valve: value})
+    assert raised.value.code == "invalid_request"
+    assert valve in raised.value.message
