@@ -898,7 +898,35 @@ _REQUEST_SCOPED_VALVES = (
     "SEND_METADATA",
     "SHOW_FINAL_USAGE_STATUS",
     "USAGE_STATUS_STYLE",
+    "ENABLE_STRICT_TOOL_CALLING",
+    "ENABLE_WEB_FETCH",
+    "ENABLE_DATETIME",
+    "WEB_SEARCH_MODE",
+    "USE_MODEL_MAX_OUTPUT_TOKENS",
+    "MAX_OUTPUT_TOKENS",
+    "FALLBACK_MODELS",
+    "ZDR_ENFORCE",
+    "MAX_FUNCTION_CALL_LOOPS",
 )
+
+# Open WebUI 0.12.4's built-in tools that a chat feature toggle (or an attachment) turns on;
+# BUILTIN_TOOLS=chat keeps only these, and only when the user enabled the feature.
+BUILTIN_TOOLS_BY_FEATURE: dict[str, tuple[str, ...]] = {
+    "web_search": ("search_web", "fetch_url"),
+    "image_generation": ("generate_image", "edit_image"),
+    "code_interpreter": ("execute_code",),
+    "memory": (
+        "search_memories",
+        "list_memory_paths",
+        "read_memory_path",
+        "list_memories",
+        "update_memory",
+        "add_memory",
+        "replace_memory_content",
+        "delete_memory",
+    ),
+}
+CHAT_FILE_TOOLS = ("list_chat_files", "query_chat_files", "grep_chat_files", "view_file")
 
 _FILE_FIELDS = ("type", "id", "name", "url", "content_type", "size", "collection_name")
 
@@ -1032,6 +1060,58 @@ class Pipe:
         SHOW_FINAL_USAGE_STATUS: bool | None = Field(
             default=None,
             description="Show time, tokens and cost under each reply. Empty: shown.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        BUILTIN_TOOLS: str = Field(
+            default="chat",
+            description=(
+                "Which of Open WebUI's built-in tools reach the model: chat (those of the "
+                "features the user turned on for the chat: web search, image generation, code "
+                "interpreter, memory; and the file tools when files are attached), all, none, "
+                "or a comma-separated list of tool names."
+            ),
+        )
+        ENABLE_STRICT_TOOL_CALLING: bool | None = Field(
+            default=None,
+            description="Send tool schemas as strict JSON Schema. Empty: sidecar default (on).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        MAX_FUNCTION_CALL_LOOPS: int | None = Field(
+            default=None,
+            ge=1,
+            le=100,
+            description="Tool rounds per reply in pipeline mode (1-100). Empty: sidecar default.",
+        )
+        WEB_SEARCH_MODE: Literal["tool", "plugin"] | None = Field(
+            default=None,
+            description="Web search as the openrouter:web_search tool or the web plugin.",
+            json_schema_extra=_select("tool", "plugin"),
+        )
+        ENABLE_WEB_FETCH: bool | None = Field(
+            default=None,
+            description="Offer the openrouter:web_fetch server tool to tool-calling models.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ENABLE_DATETIME: bool | None = Field(
+            default=None,
+            description="Offer the openrouter:datetime server tool to tool-calling models.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        USE_MODEL_MAX_OUTPUT_TOKENS: bool | None = Field(
+            default=None,
+            description="Send the model's max output tokens when the chat sets no limit.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        MAX_OUTPUT_TOKENS: int | None = Field(
+            default=None, ge=1, description="Upper bound on output tokens for every reply."
+        )
+        FALLBACK_MODELS: str | None = Field(
+            default=None,
+            description="Comma-separated OpenRouter slugs tried in order if the model fails.",
+        )
+        ZDR_ENFORCE: bool | None = Field(
+            default=None,
+            description="Route every request to zero-data-retention endpoints only.",
             json_schema_extra=_ON_OFF_SELECT,
         )
         USAGE_STATUS_STYLE: UsageStyle | None = Field(
@@ -1260,10 +1340,14 @@ class Pipe:
         user_valves = _user_valves(user.get("valves"))
         api_key = user_valves.pop("OPENROUTER_API_KEY", None)
         stream = bool(body.get("stream")) and not __task__
+        kept = builtin_tools_kept(
+            self.valves.BUILTIN_TOOLS, metadata.get("features"), bool(__files__)
+        )
+        tools, body = without_builtin_tools(__tools__ or {}, body, kept)
         owui = OwuiContext(
             emit=__event_emitter__,
             call=__event_call__,
-            tools=__tools__ or {},
+            tools=tools,
             user=user,
             request=__request__,
             chat_id=_text_or_none(__chat_id__) or _text_or_none(metadata.get("chat_id")),
@@ -1495,6 +1579,61 @@ def _user_valves(valves: Any) -> dict[str, Any]:
         for name, value in raw.items()
         if value is not None and _blank_is_unset(value) is not None
     }
+
+
+def builtin_tools_kept(choice: str, features: Any, has_files: bool) -> frozenset[str] | None:
+    """The built-in tool names ``BUILTIN_TOOLS`` lets through (``None``: all of them)."""
+    mode = choice.strip().lower()
+    if mode == "all":
+        return None
+    if mode in ("none", ""):
+        return frozenset()
+    if mode == "chat":
+        enabled = features if isinstance(features, Mapping) else {}
+        names = {
+            name
+            for feature, tools in BUILTIN_TOOLS_BY_FEATURE.items()
+            if enabled.get(feature)
+            for name in tools
+        }
+        return frozenset(names | set(CHAT_FILE_TOOLS if has_files else ()))
+    return frozenset(part.strip() for part in choice.split(",") if part.strip())
+
+
+def _is_builtin(tool: Any) -> bool:
+    return isinstance(tool, Mapping) and (
+        tool.get("type") == "builtin" or str(tool.get("tool_id", "")).startswith("builtin:")
+    )
+
+
+def without_builtin_tools(
+    tools: Mapping[str, Any], body: dict[str, Any], kept: frozenset[str] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``__tools__`` and the body without the built-in tools the admin does not let through.
+
+    Open WebUI's native mode lists every tool in ``body["tools"]`` too; both lose the same ones.
+    """
+    if kept is None:
+        return dict(tools), body
+    dropped = {name for name, tool in tools.items() if _is_builtin(tool) and name not in kept}
+    if not dropped:
+        return dict(tools), body
+    remaining = {name: tool for name, tool in tools.items() if name not in dropped}
+    listed = body.get("tools")
+    if isinstance(listed, list):
+        body = dict(body)
+        body["tools"] = [
+            tool
+            for tool in listed
+            if not (
+                isinstance(tool, Mapping)
+                and isinstance(tool.get("function"), Mapping)
+                and tool["function"].get("name") in dropped
+            )
+        ]
+        if not body["tools"]:
+            del body["tools"]
+    return remaining, body
 
 
 def _tool_specs(tools: Mapping[str, Any]) -> list[dict[str, Any]]:

@@ -14,7 +14,9 @@ reference/trio-stack.md, WebSocket addendum).
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import trio
 from quart.wrappers import Websocket
@@ -123,6 +125,19 @@ class PipeSession:
         except (UnknownModelError, CatalogUnavailableError) as exc:
             await outbox.send(error_frame_for(exc, self._gateway))
             return
+        tools = arguments.body.get("tools")
+        logger.info(
+            "chat request",
+            extra={
+                "model": model.slug,
+                "stream": arguments.stream,
+                "task": arguments.task,
+                "tool_mode": arguments.tool_mode,
+                "tools": len(tools) if isinstance(tools, list) else 0,
+                # What Open WebUI's tool schemas cost on every upstream call (BUILTIN_TOOLS).
+                "tools_bytes": _json_size(tools) if tools else 0,
+            },
+        )
         executor = None
         if arguments.tool_specs and arguments.tool_mode == "pipeline":
             executor = ShimToolExecutor(outbox.clone())
@@ -226,6 +241,10 @@ def _parse(raw: str | bytes | None) -> ClientFrame:
     if raw is None:  # quart-trio hands over an empty binary message as None
         raise ProtocolError(ErrorCode.BAD_FRAME, "frame is empty")
     return parse_client_frame(raw)
+
+
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
 
 
 def _tool_context(
