@@ -72,6 +72,9 @@ class OpenWebUI:
     def update_function(self, function_id: str, form: dict[str, Any]) -> dict[str, Any]:
         return self._object("POST", f"/api/v1/functions/id/{function_id}/update", form)
 
+    def delete_function(self, function_id: str) -> None:
+        self._json("DELETE", f"/api/v1/functions/id/{function_id}/delete")
+
     def toggle_function(self, function_id: str) -> None:
         self._json("POST", f"/api/v1/functions/id/{function_id}/toggle")
 

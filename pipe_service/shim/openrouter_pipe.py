@@ -27,12 +27,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import hashlib
 import html
 import inspect
 import io
 import json
 import logging
 import math
+import os
 import re
 import string
 import time
@@ -90,6 +92,71 @@ def _blank_is_unset(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in _UNSET_STRINGS:
         return None
     return value
+
+
+# -- secrets at rest ---------------------------------------------------------------------------
+#
+# SIDECAR_TOKEN and a user's OPENROUTER_API_KEY are stored as ``encrypted:<Fernet token>``, with
+# the key Open WebUI derives for its own valve encryption (utils/valves.py: WEBUI_SECRET_KEY
+# itself when it is a 44-char Fernet key, else urlsafe-base64(SHA-256(WEBUI_SECRET_KEY))).
+# Open WebUI stores what the Valves model returns, so the validator encrypts on save; the form
+# shows them as password fields. Without a secret key (outside Open WebUI) values stay plain.
+
+ENCRYPTED_PREFIX = "encrypted:"
+_PASSWORD_INPUT = {"input": {"type": "password"}}
+
+
+def _secret_key() -> str:
+    try:
+        from open_webui.env import WEBUI_SECRET_KEY  # type: ignore[import-not-found]
+    except ImportError:
+        return os.environ.get("WEBUI_SECRET_KEY", "")
+    return str(WEBUI_SECRET_KEY or "")
+
+
+def _fernet() -> Any:
+    secret = _secret_key()
+    if not secret:
+        return None
+    from cryptography.fernet import Fernet
+
+    key = secret.encode()
+    if len(secret) != 44:
+        key = base64.urlsafe_b64encode(hashlib.sha256(key).digest())
+    return Fernet(key)
+
+
+def encrypt_secret(value: str | None) -> str | None:
+    """``value`` encrypted for storage (idempotent; blank and unkeyed values stay as they are)."""
+    if not value or value.startswith(ENCRYPTED_PREFIX):
+        return value
+    fernet = _fernet()
+    if fernet is None:
+        return value
+    return ENCRYPTED_PREFIX + fernet.encrypt(value.encode()).decode()
+
+
+class SecretUnreadableError(ValueError):
+    """A stored secret does not decrypt (WEBUI_SECRET_KEY changed since it was saved)."""
+
+
+def reveal_secret(value: str | None, valve: str) -> str:
+    """The plain secret of a stored valve value; :class:`SecretUnreadableError` names ``valve``."""
+    if not value:
+        return ""
+    if not value.startswith(ENCRYPTED_PREFIX):
+        return value
+    fernet = _fernet()
+    if fernet is None:
+        raise SecretUnreadableError(f"{valve}: no WEBUI_SECRET_KEY to decrypt it with")
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return str(fernet.decrypt(value.removeprefix(ENCRYPTED_PREFIX).encode()).decode())
+    except InvalidToken:
+        raise SecretUnreadableError(
+            f"{valve} was encrypted with another WEBUI_SECRET_KEY: enter it again"
+        ) from None
 
 
 # -- model ids (must equal pipe_service.catalog.model_ids.slug_to_owui_id) ----------------------
@@ -944,7 +1011,11 @@ class Pipe:
         )
         SIDECAR_TOKEN: str = Field(
             default="",
-            description="Bearer token for TCP addresses (the sidecar's api_token).",
+            description=(
+                "Bearer token for TCP addresses (the sidecar's api_token); stored encrypted "
+                "with WEBUI_SECRET_KEY."
+            ),
+            json_schema_extra=_PASSWORD_INPUT,
         )
         CONNECT_TIMEOUT_S: float = Field(
             default=5.0, gt=0, le=120, description="Seconds to connect and handshake, per address."
@@ -1121,13 +1192,18 @@ class Pipe:
         )
 
         _unset_blanks = field_validator(*_REQUEST_SCOPED_VALVES, mode="before")(_blank_is_unset)
+        _encrypt_token = field_validator("SIDECAR_TOKEN", mode="after")(encrypt_secret)
 
     class UserValves(BaseModel):
         """Your own settings; empty ones use the administrator's."""
 
         OPENROUTER_API_KEY: str = Field(
             default="",
-            description="Your own OpenRouter API key (sk-or-…); requests are billed to it.",
+            description=(
+                "Your own OpenRouter API key (sk-or-…); requests are billed to it. Stored "
+                "encrypted."
+            ),
+            json_schema_extra=_PASSWORD_INPUT,
         )
         SHOW_FINAL_USAGE_STATUS: bool | None = Field(
             default=None,
@@ -1187,6 +1263,7 @@ class Pipe:
             "REQUEST_ZDR",
             mode="before",
         )(_blank_is_unset)
+        _encrypt_key = field_validator("OPENROUTER_API_KEY", mode="after")(encrypt_secret)
 
     def __init__(self) -> None:
         self.valves = self.Valves()
@@ -1296,7 +1373,8 @@ class Pipe:
         async with (
             _session(address, self.valves.CONNECT_TIMEOUT_S) as session,
             session.get(
-                address.base_url + MODELS_PATH, headers=_auth_headers(self.valves.SIDECAR_TOKEN)
+                address.base_url + MODELS_PATH,
+                headers=_auth_headers(reveal_secret(self.valves.SIDECAR_TOKEN, "SIDECAR_TOKEN")),
             ) as response,
         ):
             if response.status != 200:
@@ -1338,7 +1416,11 @@ class Pipe:
         user = __user__ or {}
         metadata = __metadata__ or {}
         user_valves = _user_valves(user.get("valves"))
-        api_key = user_valves.pop("OPENROUTER_API_KEY", None)
+        try:
+            stored_key = user_valves.pop("OPENROUTER_API_KEY", None)
+            api_key = reveal_secret(stored_key, "OPENROUTER_API_KEY")
+        except SecretUnreadableError as exc:
+            return f"### ⚠️ Your OpenRouter key cannot be read\n\n{exc} (your valves)."
         stream = bool(body.get("stream")) and not __task__
         kept = builtin_tools_kept(
             self.valves.BUILTIN_TOOLS, metadata.get("features"), bool(__files__)
@@ -1381,7 +1463,7 @@ class Pipe:
             },
             "tools": _tool_specs(owui.tools),
             "files": _file_summaries(__files__ or []),
-            "api_key": api_key,
+            "api_key": api_key or None,
         }
         if stream:
             return self._stream(request, owui)
@@ -1400,9 +1482,13 @@ class Pipe:
             addresses = parse_addresses(self.valves.SIDECAR_ADDRESSES)
         except ValueError as exc:
             raise SidecarUnavailableError([(self.valves.SIDECAR_ADDRESSES, str(exc))]) from None
+        try:
+            token = reveal_secret(self.valves.SIDECAR_TOKEN, "SIDECAR_TOKEN")
+        except SecretUnreadableError as exc:
+            raise SidecarUnavailableError([(self.valves.SIDECAR_ADDRESSES, str(exc))]) from None
         return await open_conversation(
             addresses,
-            token=self.valves.SIDECAR_TOKEN,
+            token=token,
             connect_timeout_s=self.valves.CONNECT_TIMEOUT_S,
         )
 

@@ -1,8 +1,9 @@
 """The simulator's HTTP routes (quart-trio): OpenRouter's /api/v1 surface plus /_sim controls.
 
 Routes: ``GET /api/v1/models`` (public), ``POST /api/v1/responses``, ``GET /api/v1/generation``,
-``GET /api/v1/key``, ``GET``/``DELETE /_sim/requests``, ``GET``/``PUT /_sim/models/hidden``. All JSON is written compactly in wire key
-order (not through Quart's JSON provider, which sorts keys).
+``GET /api/v1/key``, ``GET``/``DELETE /_sim/requests``, ``GET``/``PUT /_sim/models/hidden``.
+All JSON is written compactly in wire key order (not through Quart's JSON provider, which sorts
+keys).
 """
 
 from __future__ import annotations
@@ -187,7 +188,8 @@ def create_app(config: SimulatorConfig) -> QuartTrio:
     async def models() -> Response:
         state = state_of(app)
         rows = state.catalog.filtered(request.args.to_dict())
-        return json_response({"data": [row for row in rows if row["id"] not in state.hidden_models]})
+        listed = [row for row in rows if row["id"] not in state.hidden_models]
+        return json_response({"data": listed})
 
     @app.post("/api/v1/responses")
     async def responses() -> Response:

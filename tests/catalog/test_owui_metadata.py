@@ -36,8 +36,10 @@ def test_a_file_model_gets_the_attachment_control_without_vision() -> None:
 def test_tool_based_features_need_tool_calling() -> None:
     without = owui_capabilities(capabilities_from_row(_row(["text"], [])))
     with_tools = owui_capabilities(capabilities_from_row(_row(["text"], ["tools"])))
-    assert not without["builtin_tools"] and not without["code_interpreter"]
-    assert with_tools["builtin_tools"] and with_tools["code_interpreter"]
+    assert not without["builtin_tools"]
+    assert not without["code_interpreter"]
+    assert with_tools["builtin_tools"]
+    assert with_tools["code_interpreter"]
     assert with_tools["web_search"]
 
 

@@ -41,7 +41,7 @@ def users_shim(stack: Stack, shim_file: Path) -> InstalledShim:
 
 @pytest.fixture(scope="module")
 def user(stack: Stack) -> Admin:
-    return add_user(stack.admin, "E2E User", "user@e2e.local")
+    return add_user(stack.admin, "E2E User", "plain-user@e2e.local")
 
 
 def capabilities(account: Admin, model: str) -> dict[str, bool]:
