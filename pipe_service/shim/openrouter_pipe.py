@@ -278,6 +278,11 @@ class OwuiContext:
     session_id: str | None = None
     show_usage: bool = True
 
+    @property
+    def is_admin(self) -> bool:
+        """Admins get the technical detail of failures (addresses, reasons); users do not."""
+        return self.user.get("role") == "admin"
+
 
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
@@ -619,7 +624,19 @@ def _welcome_problem(frame: Mapping[str, Any] | None) -> str | None:
 # -- user-facing messages -----------------------------------------------------------------------
 
 
-def unreachable_markdown(failures: list[tuple[str, str]]) -> str:
+def unreachable_markdown(failures: list[tuple[str, str]], *, admin: bool = True) -> str:
+    """Why no sidecar answered: the addresses and reasons for admins, a plain notice for users
+    (socket paths and ports are the deployment's business, not theirs)."""
+    if not admin:
+        log.warning(
+            "no pipe-service sidecar reachable: %s",
+            "; ".join(f"{address}: {reason}" for address, reason in failures),
+        )
+        return (
+            "### ⚠️ The AI service is not available\n\n"
+            "It could not be reached just now. Try again in a moment; if it keeps failing, "
+            "tell your administrator."
+        )
     lines = "\n".join(f"- `{address}`: {reason}" for address, reason in failures)
     return (
         "### ⚠️ The pipe-service sidecar is not reachable\n\n"
@@ -1499,7 +1516,7 @@ class Pipe:
         try:
             conversation = await self._open()
         except SidecarUnavailableError as exc:
-            yield unreachable_markdown(exc.failures)
+            yield unreachable_markdown(exc.failures, admin=owui.is_admin)
             return
         try:
             async for item in self._converse(conversation, request, owui, collect=None):
@@ -1514,7 +1531,7 @@ class Pipe:
         try:
             conversation = await self._open()
         except SidecarUnavailableError as exc:
-            return unreachable_markdown(exc.failures)
+            return unreachable_markdown(exc.failures, admin=owui.is_admin)
         outcome = _Outcome()
         try:
             text = [
@@ -1592,12 +1609,20 @@ class Pipe:
                 else:
                     log.debug("ignoring unknown frame type %r", str(kind)[:40])
         except SidecarGoneError as exc:
+            if not owui.is_admin:
+                log.warning("sidecar %s stopped answering: %s", conversation.address, exc)
+                yield "\n\n⚠️ **The AI service stopped answering.** Try again."
+                return
             yield (
                 f"\n\n⚠️ **The pipe-service sidecar ({conversation.address}) stopped answering:** "
                 f"{exc}. Try again."
             )
             return
         except (aiohttp.ClientError, ConnectionError) as exc:
+            if not owui.is_admin:
+                log.warning("lost the sidecar %s: %s", conversation.address, _reason(exc))
+                yield "\n\n⚠️ **Lost the connection to the AI service.** Try again."
+                return
             yield (
                 f"\n\n⚠️ **Lost the connection to the pipe-service sidecar "
                 f"({conversation.address}):** {_reason(exc)}. Try again."
