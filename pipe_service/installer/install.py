@@ -65,6 +65,8 @@ def install_shim(owui: OpenWebUI, options: InstallOptions) -> InstallResult:
     valves_model = load_valves_model(content, options.shim_file)
     valves_set: dict[str, object] = {}
     if options.valves:
+        if valves_model is None:
+            raise InstallError(f"{options.shim_file}: `Pipe` has no Valves to set")
         valves_set = type_valves(options.valves, valves_model.model_json_schema())
         check_valves(valves_model, valves_set)
     owui.require_admin()
@@ -72,7 +74,7 @@ def install_shim(owui: OpenWebUI, options: InstallOptions) -> InstallResult:
     stored = owui.valves(options.function_id) if existing is not None else {}
     # The update replaces the stored set: merge so valves not named here keep their values.
     merged = {**stored, **valves_set}
-    if valves_set:
+    if valves_model is not None and valves_set:
         check_valves(valves_model, merged)
     form = _function_form(options.function_id, content)
     _write_code(owui, options, form, existing)
@@ -136,8 +138,8 @@ def _roll_back(
         ) from exc
 
 
-def load_valves_model(content: str, path: Path) -> type[BaseModel]:
-    """The file's ``Pipe.Valves`` model, loaded the way Open WebUI loads a Function.
+def load_valves_model(content: str, path: Path) -> type[BaseModel] | None:
+    """The file's ``Pipe.Valves`` model (None without one), loaded as Open WebUI loads a Function.
 
     Runs the file (it is the code about to be installed); a file whose import fails here would
     fail inside Open WebUI too.
@@ -154,6 +156,8 @@ def load_valves_model(content: str, path: Path) -> type[BaseModel]:
         sys.modules.pop(name, None)
     pipe = module.__dict__.get("Pipe")
     valves = getattr(pipe, "Valves", None)
+    if valves is None:
+        return None
     if not (isinstance(valves, type) and issubclass(valves, BaseModel)):
         raise InstallError(f"{path}: `Pipe.Valves` is not a pydantic model")
     return valves
