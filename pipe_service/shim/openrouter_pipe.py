@@ -991,6 +991,7 @@ _REQUEST_SCOPED_VALVES = (
     "FALLBACK_MODELS",
     "ZDR_ENFORCE",
     "MAX_FUNCTION_CALL_LOOPS",
+    "SHOW_TOOL_CARDS",
 )
 
 # Open WebUI 0.12.4's built-in tools that a chat feature toggle (or an attachment) turns on;
@@ -1159,6 +1160,11 @@ class Pipe:
                 "or a comma-separated list of tool names."
             ),
         )
+        SHOW_TOOL_CARDS: bool | None = Field(
+            default=None,
+            description="Show each tool run as a collapsed card with its arguments and result.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
         ENABLE_STRICT_TOOL_CALLING: bool | None = Field(
             default=None,
             description="Send tool schemas as strict JSON Schema. Empty: sidecar default (on).",
@@ -1267,6 +1273,11 @@ class Pipe:
             description="Request Zero Data Retention routing.",
             json_schema_extra=_ON_OFF_SELECT,
         )
+        SHOW_TOOL_CARDS: bool | None = Field(
+            default=None,
+            description="Show each tool the AI used as a card with its arguments and result.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
 
         _unset_blanks = field_validator(
             "SHOW_FINAL_USAGE_STATUS",
@@ -1278,6 +1289,7 @@ class Pipe:
             "TOOL_EXECUTION_MODE",
             "ENABLE_WEB_SEARCH",
             "REQUEST_ZDR",
+            "SHOW_TOOL_CARDS",
             mode="before",
         )(_blank_is_unset)
         _encrypt_key = field_validator("OPENROUTER_API_KEY", mode="after")(encrypt_secret)

@@ -225,6 +225,16 @@ def test_thinking_output_mode_status_shows_thinking_as_status_lines(
     assert [line for line in _statuses(events) if line.startswith("Thinking…")]
 
 
+def test_show_tool_cards_saves_a_tool_card_in_the_answer(
+    stack: Stack, valves_shim: InstalledShim
+) -> None:
+    with valves_set(stack.admin, FUNCTION_ID, SHOW_TOOL_CARDS=True):
+        chat_id = _ui_chat(stack, valves_shim.model("sim/tool-call"), "weather?")["chat_id"]
+    content = assistant_message(saved_chat(stack.admin, chat_id))["content"]
+    assert '<details type="tool_calls" done="true"' in content
+    assert 'name="get_weather"' in content
+
+
 def test_tool_execution_mode_passthrough_lets_open_webui_run_the_tool(
     stack: Stack, valves_shim: InstalledShim
 ) -> None:

@@ -35,10 +35,11 @@ from pipe_service.chat.events import (
     Status,
     TextDelta,
     ToolCallRequest,
+    ToolRan,
     Usage,
 )
 from pipe_service.chat.openai_chunks import usage_dict
-from pipe_service.chat.owui_events import citation_event, status_event
+from pipe_service.chat.owui_events import citation_event, status_event, tool_card_markdown
 from pipe_service.chat.turn import SHUTTING_DOWN, failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.chat.usage_line import format_usage_line
@@ -115,6 +116,11 @@ class TurnRenderer:
             return (
                 [] if self._task else [Event(event=status_event(item.description, done=item.done))]
             )
+        if isinstance(item, ToolRan):
+            if not self._options.show_tool_cards or self._task or self._whole_answer:
+                return []
+            self._output_started = True
+            return [Delta(text=tool_card_markdown(item))]
         if isinstance(item, ToolCallRequest):
             self._tool_calls.append(
                 PassthroughToolCall(id=item.call_id, name=item.name, arguments=item.arguments_json)

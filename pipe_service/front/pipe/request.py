@@ -50,6 +50,8 @@ class RenderOptions:
     show_usage: bool = True
     usage_style: UsageLineStyle = "text"
     thinking_output: ThinkingOutput = "open_webui"
+    show_tool_cards: bool = False
+    """The seed's SHOW_TOOL_CARDS: each tool the sidecar ran shows as a collapsed card."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,7 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "usage_status_style": _Valve("render", "usage_style", _STYLE),
     "usage_display_style": _Valve("render", "usage_style", _STYLE),
     "thinking_output_mode": _Valve("render", "thinking_output", _THINKING),
+    "show_tool_cards": _Valve("render", "show_tool_cards", _BOOL),
     "tool_execution_mode": _Valve("tools", "tool_mode", TypeAdapter(str)),
     "max_function_call_loops": _Valve("tools", "max_tool_rounds", _TOOL_ROUNDS),
 }
