@@ -215,6 +215,9 @@ async def start_service(
         )
     )
     logger.info("serving on %s", ", ".join(bound))
+    # The shim needs the socket's absolute path; a relative var_dir would not resolve inside
+    # Open WebUI (another working directory), so say the exact valve value.
+    logger.info("shim valve: SIDECAR_ADDRESSES=unix:%s", settings.effective_socket_path.resolve())
     return RunningService(context=context, gateway=gateway, catalog=catalog, bound=bound)
 
 

@@ -16,6 +16,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 import trio
 
 from tests.service.conftest import free_port
@@ -142,3 +143,12 @@ async def test_bad_configuration_exits_78_with_one_line(tmp_path: Path) -> None:
     message = result.stderr.decode()
     assert message.startswith("pipe-service: configuration error: backlog")
     assert message.count("\n") == 1
+
+
+async def test_the_absolute_socket_path_for_the_shim_is_logged_at_start(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with serve(tmp_path) as service:
+            record = await service.wait_for_log("shim valve: SIDECAR_ADDRESSES=")
+            service.process.send_signal(signal.SIGTERM)
+            await service.process.wait()
+    assert record["msg"] == f"shim valve: SIDECAR_ADDRESSES=unix:{service.socket_path.resolve()}"
