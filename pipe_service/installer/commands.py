@@ -24,7 +24,7 @@ from pipe_service.installer.install import (
     install_shim,
 )
 from pipe_service.installer.owui_api import OpenWebUI
-from pipe_service.installer.valves import parse_valve_assignments
+from pipe_service.installer.valves import parse_valve_assignments, valves_from_environment
 
 API_KEY_ENV = "OWUI_API_KEY"
 EXIT_FAILED = 1
@@ -63,6 +63,14 @@ def add_shim_actions(actions: Subcommands) -> None:
         help="set a valve (repeatable), e.g. SIDECAR_ADDRESSES=unix:/run/pipe-service/sock",
     )
     install.add_argument(
+        "--valve-from-env",
+        action="append",
+        default=[],
+        metavar="NAME=ENV_VAR",
+        help="set a valve from an environment variable (secrets stay out of shell history), "
+        "e.g. SIDECAR_TOKEN=PIPE_SERVICE_API_TOKEN",
+    )
+    install.add_argument(
         "--function-id",
         default=DEFAULT_FUNCTION_ID,
         help=f"Function id, a lowercase Python identifier (default {DEFAULT_FUNCTION_ID})",
@@ -89,7 +97,10 @@ def run_shim_command(args: argparse.Namespace) -> int:
         options = InstallOptions(
             function_id=args.function_id,
             shim_file=Path(args.shim_file).expanduser(),
-            valves=parse_valve_assignments(args.valve),
+            valves={
+                **parse_valve_assignments(args.valve),
+                **valves_from_environment(args.valve_from_env, os.environ),
+            },
         )
         with OpenWebUI(args.owui_url, args.api_key) as owui:
             result = install_shim(owui, options)
