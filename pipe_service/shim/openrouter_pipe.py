@@ -992,6 +992,13 @@ _REQUEST_SCOPED_VALVES = (
     "ZDR_ENFORCE",
     "MAX_FUNCTION_CALL_LOOPS",
     "SHOW_TOOL_CARDS",
+    "END_USER_ID_SOURCE",
+    "SEND_CHAT_ID",
+    "SEND_MESSAGE_ID",
+    "ALLOW_USER_ZDR_OVERRIDE",
+    "USAGE_STATUS_ICON_SET",
+    "ERROR_TEMPLATE",
+    "STREAM_INTERRUPTED_TEMPLATE",
 )
 
 # Open WebUI 0.12.4's built-in tools that a chat feature toggle (or an attachment) turns on;
@@ -1150,6 +1157,48 @@ class Pipe:
             default=None,
             description="Show time, tokens and cost under each reply. Empty: shown.",
             json_schema_extra=_ON_OFF_SELECT,
+        )
+        USAGE_STATUS_ICON_SET: str | None = Field(
+            default=None,
+            description=(
+                "Icons of the icon-style usage line, comma-separated: time, cost, total, "
+                "input, output, cached, reasoning (default ⧗,$,⇅,▲,▼,↺,▽)."
+            ),
+        )
+        END_USER_ID_SOURCE: Literal["id", "email", "name"] | None = Field(
+            default=None,
+            description="What SEND_USER_ID sends as `user`: the user id, email or name.",
+            json_schema_extra=_select("id", "email", "name"),
+        )
+        SEND_CHAT_ID: bool | None = Field(
+            default=None,
+            description="Send the chat id to OpenRouter as metadata.chat_id.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        SEND_MESSAGE_ID: bool | None = Field(
+            default=None,
+            description="Send the message id to OpenRouter as metadata.message_id.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ALLOW_USER_ZDR_OVERRIDE: bool | None = Field(
+            default=None,
+            description="Let users ask for zero-data-retention routing (their REQUEST_ZDR).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ERROR_TEMPLATE: str | None = Field(
+            default=None,
+            description=(
+                "Markdown shown instead of an answer when a request fails; placeholders "
+                "{title} {message} {explanation} {detail} {retry_hint} {error_id} {status} "
+                "{kind}. Put support contacts in the text. Empty: the sidecar's template."
+            ),
+        )
+        STREAM_INTERRUPTED_TEMPLATE: str | None = Field(
+            default=None,
+            description=(
+                "Markdown appended after a partial answer that failed mid-stream; same "
+                "placeholders. Empty: the sidecar's template."
+            ),
         )
         BUILTIN_TOOLS: str = Field(
             default="chat",

@@ -201,8 +201,13 @@ def identifier_fields(
     if identity is None:
         return {}
     fields: dict[str, Any] = {}
+    end_user = {
+        "id": identity.user_id,
+        "email": identity.user_email,
+        "name": identity.user_name,
+    }[options.end_user_id_source]
     for enabled, key, value in (
-        (options.send_user_id, "user", identity.user_id),
+        (options.send_user_id, "user", end_user),
         (options.send_session_id, "session_id", identity.session_id),
     ):
         if not enabled or not value:
@@ -211,15 +216,15 @@ def identifier_fields(
             notes.append(f"{key} not sent: longer than {MAX_ID_CHARS} characters")
             continue
         fields[key] = value
-    if options.send_metadata:
-        metadata = sanitize_metadata(
-            {
-                "user_id": identity.user_id,
-                "chat_id": identity.chat_id,
-                "session_id": identity.session_id,
-                "message_id": identity.message_id,
-            }
-        )
+    every = options.send_metadata
+    chosen = {
+        "user_id": identity.user_id if every else None,
+        "chat_id": identity.chat_id if every or options.send_chat_id else None,
+        "session_id": identity.session_id if every else None,
+        "message_id": identity.message_id if every or options.send_message_id else None,
+    }
+    if any(chosen.values()):
+        metadata = sanitize_metadata(chosen)
         if metadata:
             fields["metadata"] = metadata
     return fields
@@ -240,7 +245,7 @@ def sanitize_metadata(pairs: Mapping[str, str | None]) -> dict[str, str]:
 def provider_field(options: TransformOptions, user: UserOverrides) -> dict[str, Any] | None:
     """The ``provider`` object: admin routing, plus ``zdr`` when the user asks for it."""
     provider = options.provider_routing.to_payload() if options.provider_routing else {}
-    if user.request_zdr:
+    if user.request_zdr and options.allow_user_zdr:
         provider["zdr"] = True
     return provider or None
 

@@ -64,3 +64,46 @@ def test_a_bad_value_is_refused_naming_the_valve(valve: str, value: Any) -> None
         _mapped(**{valve: value})
     assert raised.value.code == "invalid_request"
     assert valve in raised.value.message
+
+
+@pytest.mark.parametrize(
+    ("valve", "value", "field", "expected"),
+    [
+        ("END_USER_ID_SOURCE", "email", "end_user_id_source", "email"),
+        ("SEND_CHAT_ID", True, "send_chat_id", True),
+        ("SEND_MESSAGE_ID", True, "send_message_id", True),
+        ("ALLOW_USER_ZDR_OVERRIDE", False, "allow_user_zdr", False),
+        ("SEND_END_USER_ID", True, "send_user_id", True),
+    ],
+)
+def test_identifier_valves_set_their_options(
+    valve: str, value: Any, field: str, expected: Any
+) -> None:
+    assert getattr(_mapped(**{valve: value}).options, field) == expected
+
+
+def test_the_usage_icon_set_is_read_in_order() -> None:
+    icons = _mapped(USAGE_STATUS_ICON_SET="T, C, S, I, O, K, R").render.usage_icons
+    assert tuple(icons) == ("T", "C", "S", "I", "O", "K", "R")
+
+
+def test_error_templates_are_kept_verbatim() -> None:
+    template = "### Sorry: {title}\n\nWrite to Support@Example.com ({error_id})"
+    render = _mapped(ERROR_TEMPLATE=template, STREAM_INTERRUPTED_TEMPLATE="Cut: {message}").render
+    assert render.error_template == template
+    assert render.interrupted_template == "Cut: {message}"
+
+
+@pytest.mark.parametrize(
+    ("valve", "value"),
+    [
+        ("USAGE_STATUS_ICON_SET", "a,b,c"),
+        ("ERROR_TEMPLATE", "{no_such_placeholder}"),
+        ("STREAM_INTERRUPTED_TEMPLATE", "{title"),
+        ("END_USER_ID_SOURCE", "phone"),
+    ],
+)
+def test_a_bad_presentation_value_is_refused_naming_the_valve(valve: str, value: Any) -> None:
+    with pytest.raises(ProtocolError) as raised:
+        _mapped(**{valve: value})
+    assert valve in raised.value.message

@@ -21,12 +21,18 @@ Synopsis::
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 from pipe_service.admission.actor import ServerBusyError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
-from pipe_service.chat.error_messages import LocalError, LocalErrorKind
+from pipe_service.chat.error_messages import (
+    LocalError,
+    LocalErrorKind,
+    render_error_markdown,
+    render_interrupted_notice,
+)
 from pipe_service.chat.events import (
     Citation,
     Completed,
@@ -73,6 +79,31 @@ class ErrorWording(Protocol):
     def interrupted_notice(self, error: UpstreamError | LocalError) -> str: ...
 
 
+@dataclass(frozen=True)
+class _TemplatedWording:
+    """The request's own error templates (admin valves), else the sidecar's wording."""
+
+    fallback: ErrorWording
+    error_template: str | None
+    interrupted_template: str | None
+
+    def error_markdown(self, error: UpstreamError | LocalError) -> str:
+        if self.error_template is None:
+            return self.fallback.error_markdown(error)
+        return render_error_markdown(error, template=self.error_template)
+
+    def interrupted_notice(self, error: UpstreamError | LocalError) -> str:
+        if self.interrupted_template is None:
+            return self.fallback.interrupted_notice(error)
+        return render_interrupted_notice(error, template=self.interrupted_template)
+
+
+def _templated(wording: ErrorWording, render: RenderOptions) -> ErrorWording:
+    if render.error_template is None and render.interrupted_template is None:
+        return wording
+    return _TemplatedWording(wording, render.error_template, render.interrupted_template)
+
+
 class TurnRenderer:
     """Turn outputs into frames for one request; stateful (accumulates text, tool calls)."""
 
@@ -87,7 +118,7 @@ class TurnRenderer:
         wording: ErrorWording,
     ) -> None:
         self._options = render
-        self._wording = wording
+        self._wording = _templated(wording, render)
         self._whole_answer = whole_answer
         self._task = task
         self._model = model
@@ -182,6 +213,7 @@ class TurnRenderer:
                 usage,
                 elapsed_s=max(now - self._started_at, 0.0),
                 style=self._options.usage_style,
+                icons=self._options.usage_icons,
                 model=completed.model or self._model,
             )
         finish_reason = "tool_calls" if self._tool_calls else completed.finish_reason

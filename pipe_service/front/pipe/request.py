@@ -21,9 +21,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
-from pipe_service.chat.usage_line import UsageLineStyle
+from pipe_service.chat.error_messages import validate_error_template
+from pipe_service.chat.usage_line import DEFAULT_USAGE_ICONS, UsageIcons, UsageLineStyle
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
     ProviderRouting,
@@ -52,6 +53,11 @@ class RenderOptions:
     thinking_output: ThinkingOutput = "open_webui"
     show_tool_cards: bool = False
     """The seed's SHOW_TOOL_CARDS: each tool the sidecar ran shows as a collapsed card."""
+    usage_icons: UsageIcons = DEFAULT_USAGE_ICONS
+    error_template: str | None = None
+    """Replaces ``messages.error_template`` for this request (the ERROR_TEMPLATE valve)."""
+    interrupted_template: str | None = None
+    """Replaces ``messages.interrupted_template`` (the STREAM_INTERRUPTED_TEMPLATE valve)."""
 
 
 @dataclass(frozen=True)
@@ -96,11 +102,36 @@ _TOOL_ROUNDS: Final[TypeAdapter[Any]] = TypeAdapter(
 )
 
 
+def _icon_set(value: Any) -> UsageIcons:
+    if not isinstance(value, str):
+        raise ValueError("expected comma-separated icons")
+    icons = [icon.strip() for icon in value.split(",")]
+    if len(icons) != len(UsageIcons._fields) or not all(icons):
+        fields = ", ".join(UsageIcons._fields)
+        raise ValueError(f"expected {len(UsageIcons._fields)} comma-separated icons ({fields})")
+    return UsageIcons(*icons)
+
+
+def _template(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a Markdown template")
+    validate_error_template(value)
+    return value
+
+
+_ICONS: Final[TypeAdapter[Any]] = TypeAdapter(Annotated[Any, BeforeValidator(_icon_set)])
+_TEMPLATE: Final[TypeAdapter[Any]] = TypeAdapter(
+    Annotated[str, BeforeValidator(_template), Field(max_length=4000)]
+)
+
+
 @dataclass(frozen=True)
 class _Valve:
     target: Literal["user", "render", "tools"]
     field: str
     adapter: TypeAdapter[Any]
+    case_insensitive: bool = True
+    """Enumerated values are matched case-insensitively; free text (templates) is kept as is."""
 
 
 # Choices the user (and, as defaults, the admin) makes about presentation and tools.
@@ -111,6 +142,11 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "usage_display_style": _Valve("render", "usage_style", _STYLE),
     "thinking_output_mode": _Valve("render", "thinking_output", _THINKING),
     "show_tool_cards": _Valve("render", "show_tool_cards", _BOOL),
+    "usage_status_icon_set": _Valve("render", "usage_icons", _ICONS, case_insensitive=False),
+    "error_template": _Valve("render", "error_template", _TEMPLATE, case_insensitive=False),
+    "stream_interrupted_template": _Valve(
+        "render", "interrupted_template", _TEMPLATE, case_insensitive=False
+    ),
     "tool_execution_mode": _Valve("tools", "tool_mode", TypeAdapter(str)),
     "max_function_call_loops": _Valve("tools", "max_tool_rounds", _TOOL_ROUNDS),
 }
@@ -137,6 +173,8 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "enable_web_fetch": "web_fetch_enabled",
     "enable_datetime": "datetime_enabled",
     "max_output_tokens": "max_output_tokens_cap",
+    "send_end_user_id": "send_user_id",
+    "allow_user_zdr_override": "allow_user_zdr",
 }
 
 # Comma-separated valves read as lists (the valves form has no list input).
@@ -169,6 +207,8 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
         user=UserOverrides(**user_fields),
         identity=RequestIdentity(
             user_id=frame.user.id or None,
+            user_email=frame.user.email or None,
+            user_name=frame.user.name or None,
             chat_id=frame.metadata.chat_id or None,
             session_id=frame.metadata.session_id or None,
             message_id=frame.metadata.message_id or None,
@@ -210,7 +250,8 @@ def _read_presentation(
             continue
         if _is_unset(value):
             continue
-        parsed = _validated(valve.adapter, _normalised(value), f"{source}.{name}")
+        given = _normalised(value) if valve.case_insensitive else value
+        parsed = _validated(valve.adapter, given, f"{source}.{name}")
         if valve.target == "user" and user_fields is not None:
             user_fields[valve.field] = parsed
         else:
