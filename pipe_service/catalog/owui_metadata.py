@@ -15,11 +15,43 @@ Synopsis::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 
-__all__ = ["owui_capabilities", "owui_model_metadata"]
+__all__ = ["ModelEntrySettings", "owui_capabilities", "owui_model_metadata"]
+
+
+class ModelEntrySettings(BaseModel):
+    """What the shim writes into Open WebUI's model entries besides the catalog's own data."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    icon_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description=(
+            "Default empty. Model icons: OpenRouter slug or glob pattern → image URL "
+            "(https://… or data:image/png;base64,…), first match wins, e.g. "
+            '`{"anthropic/*" = "https://example.com/claude.png"}`. OpenRouter\'s /models has '
+            "no icons; the shim sets them when its UPDATE_MODEL_IMAGES valve is on."
+        ),
+    )
+
+    @field_validator("icon_urls")
+    @classmethod
+    def _image_urls(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern, url in value.items():
+            if not pattern.strip():
+                raise ValueError("icon_urls: a pattern is empty")
+            if not url.startswith(("https://", "http://", "data:image/")):
+                raise ValueError(
+                    f"icon_urls[{pattern!r}]: use an http(s) URL or a data:image/… URI"
+                )
+        return value
 
 
 def owui_capabilities(model: ModelCapabilities) -> dict[str, bool]:
@@ -47,6 +79,17 @@ def owui_capabilities(model: ModelCapabilities) -> dict[str, bool]:
     }
 
 
-def owui_model_metadata(model: ModelCapabilities) -> dict[str, Any]:
-    """The ``open_webui`` object of a ``GET /v1/models`` row (capabilities, description)."""
-    return {"capabilities": owui_capabilities(model), "description": model.description}
+def owui_model_metadata(
+    model: ModelCapabilities, icon_urls: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The ``open_webui`` object of a ``GET /v1/models`` row: capabilities, description and,
+    when ``icon_urls`` has a pattern for the slug, ``profile_image_url``."""
+    fields: dict[str, Any] = {
+        "capabilities": owui_capabilities(model),
+        "description": model.description,
+    }
+    for pattern, url in (icon_urls or {}).items():
+        if model.slug == pattern or fnmatchcase(model.slug, pattern):
+            fields["profile_image_url"] = url
+            break
+    return fields

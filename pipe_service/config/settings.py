@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from pipe_service.catalog.filters import CatalogFilterOptions
+from pipe_service.catalog.owui_metadata import ModelEntrySettings
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.tools.settings import ToolSettings
@@ -174,6 +175,10 @@ class Settings(BaseModel):
     )
     models: CatalogFilterOptions = Field(
         default_factory=CatalogFilterOptions, description="Which catalog models are offered."
+    )
+    model_entries: ModelEntrySettings = Field(
+        default_factory=ModelEntrySettings,
+        description="What the shim writes into Open WebUI's model entries (icons).",
     )
     chat: TransformOptions = Field(
         default_factory=TransformOptions,

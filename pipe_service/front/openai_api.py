@@ -70,6 +70,7 @@ async def list_models() -> Response:
         registry = gateway.catalog.current()
     except Exception as exc:  # CatalogUnavailableError: no catalog yet
         return _error_response(api_error_for(exc))
+    icons = _settings().model_entries.icon_urls
     data = [
         {
             "id": model.slug,
@@ -78,7 +79,7 @@ async def list_models() -> Response:
             "owned_by": model.slug.split("/", 1)[0],
             "name": model.name,
             # Not OpenAI's: what the shim writes into Open WebUI's model entries.
-            "open_webui": owui_model_metadata(model),
+            "open_webui": owui_model_metadata(model, icons),
         }
         for model in registry.list()
     ]

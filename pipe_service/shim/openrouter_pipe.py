@@ -1083,7 +1083,7 @@ class Pipe:
         )
         UPDATE_MODEL_IMAGES: bool = Field(
             default=True,
-            description="Set model icons from the sidecar's catalog (models.icon_urls).",
+            description="Set model icons from the sidecar (its model_entries.icon_urls).",
         )
         MODEL_SYNC_OVERWRITE_EDITS: bool = Field(
             default=False,
