@@ -999,6 +999,7 @@ _REQUEST_SCOPED_VALVES = (
     "USAGE_STATUS_ICON_SET",
     "ERROR_TEMPLATE",
     "STREAM_INTERRUPTED_TEMPLATE",
+    "MAX_INPUT_IMAGES_PER_REQUEST",
 )
 
 # Open WebUI 0.12.4's built-in tools that a chat feature toggle (or an attachment) turns on;
@@ -1247,6 +1248,12 @@ class Pipe:
         )
         MAX_OUTPUT_TOKENS: int | None = Field(
             default=None, ge=1, description="Upper bound on output tokens for every reply."
+        )
+        MAX_INPUT_IMAGES_PER_REQUEST: int | None = Field(
+            default=None,
+            ge=1,
+            le=100,
+            description="Images sent per request (newest kept). Empty: no limit.",
         )
         FALLBACK_MODELS: str | None = Field(
             default=None,

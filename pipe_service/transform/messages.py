@@ -195,6 +195,38 @@ def _file(part: Mapping[str, Any], path: str) -> dict[str, Any]:
     return converted
 
 
+def keep_newest_images(
+    items: list[dict[str, Any]], limit: int | None, notes: list[str]
+) -> list[dict[str, Any]]:
+    """``items`` with at most ``limit`` input images: older ones become a text placeholder.
+
+    The newest images are what the user is asking about; long chats with many screenshots
+    otherwise resend every one on each turn (the seed's MAX_INPUT_IMAGES_PER_REQUEST).
+    """
+    if limit is None:
+        return items
+    seen = 0
+    dropped = 0
+    result: list[dict[str, Any]] = []
+    for item in reversed(items):
+        content = item.get("content")
+        if item.get("role") != "user" or not isinstance(content, list):
+            result.append(item)
+            continue
+        kept: list[dict[str, Any]] = []
+        for part in reversed(content):
+            if part.get("type") == "input_image":
+                seen += 1
+                if seen > limit:
+                    dropped += 1
+                    part = {"type": "input_text", "text": "[image omitted: over the image limit]"}
+            kept.append(part)
+        result.append({**item, "content": list(reversed(kept))})
+    if dropped:
+        notes.append(f"{dropped} older image(s) omitted: at most {limit} per request")
+    return list(reversed(result))
+
+
 def _placeholder(kind: str, model: ModelCapabilities, notes: list[str]) -> dict[str, Any]:
     notes.append(f"{kind} omitted: {model.slug} does not accept {kind} input")
     return {"type": "input_text", "text": f"[{kind} omitted: this model cannot read {kind}]"}

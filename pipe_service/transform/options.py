@@ -211,6 +211,15 @@ class TransformOptions(BaseModel):
         ge=1,
         description="Default unset; ≥ 1. Upper bound on `max_output_tokens` for every request.",
     )
+    max_input_images: int | None = Field(
+        default=None,
+        ge=1,
+        le=100,
+        description=(
+            "Default unset (no limit); 1-100. Input images per request: the newest are kept, "
+            "older ones are replaced by a short note."
+        ),
+    )
     use_model_max_output_tokens: bool = Field(
         default=False,
         description=(

@@ -28,7 +28,7 @@ from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError
-from pipe_service.transform.messages import convert_messages
+from pipe_service.transform.messages import convert_messages, keep_newest_images
 from pipe_service.transform.options import (
     RequestIdentity,
     TransformOptions,
@@ -154,6 +154,7 @@ def _base_payload(
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
     messages = convert_messages(body.get("messages"), model=model)
     notes.extend(messages.notes)
+    input_items = keep_newest_images(messages.input, options.max_input_images, notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
     fallbacks = [slug for slug in dict.fromkeys(options.fallback_models) if slug != model.slug]
@@ -164,7 +165,7 @@ def _base_payload(
         payload["provider"] = provider
     if messages.instructions is not None:
         payload["instructions"] = messages.instructions
-    payload["input"] = messages.input
+    payload["input"] = input_items
     payload.update(sampling_fields(body, model))
     limit = max_output_tokens(body, model, options)
     if limit is not None:

@@ -33,6 +33,7 @@ def _mapped(**valves: Any) -> Any:
             ("sim/text", "sim/reasoning"),
         ),
         ("WEB_SEARCH_MODE", "plugin", "web_search_mode", "plugin"),
+        ("MAX_INPUT_IMAGES_PER_REQUEST", 3, "max_input_images", 3),
     ],
 )
 def test_an_admin_valve_sets_its_option(valve: str, value: Any, field: str, expected: Any) -> None:

@@ -165,3 +165,12 @@ def test_an_unknown_open_webui_version_is_refused_with_the_rest_alternative(
     monkeypatch.setitem(sys.modules, "open_webui.env", env)
     with pytest.raises(shim.OwuiVersionError, match=r"0\.13\.0.*pipe-service shim sync-models"):
         shim.OwuiModelEntries()
+
+
+def test_icons_come_from_the_sidecar_when_images_are_synced(shim: types.ModuleType) -> None:
+    row = _row("sim__text", "Text", TEXT)
+    row["open_webui"]["profile_image_url"] = "https://icons.example/t.png"
+    [synced] = _plan(shim, {}, catalog=[row], access="public")
+    [unsynced] = _plan(shim, {}, catalog=[row], access="public", update_images=False)
+    assert synced.form["meta"]["profile_image_url"] == "https://icons.example/t.png"
+    assert "profile_image_url" not in unsynced.form["meta"]

@@ -175,6 +175,7 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "max_output_tokens": "max_output_tokens_cap",
     "send_end_user_id": "send_user_id",
     "allow_user_zdr_override": "allow_user_zdr",
+    "max_input_images_per_request": "max_input_images",
 }
 
 # Comma-separated valves read as lists (the valves form has no list input).
