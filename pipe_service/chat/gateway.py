@@ -38,6 +38,7 @@ from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
+from pipe_service.transform.payload import upstream_headers
 
 
 @dataclass(frozen=True)
@@ -142,16 +143,18 @@ class ChatGateway:
         here through the tools actor, in a loop, and the renderer never sees them; with
         ``passthrough`` they arrive as ``ToolCallRequest`` events for the client to run.
         """
+        chosen = self.options if options is None else options
         request = TurnRequest(
             body=body,
             model=model,
             stream=stream,
-            options=self.options if options is None else options,
+            options=chosen,
             user=user,
             identity=identity,
             api_key=api_key,
             task=task,
             tools=tools,
+            extra_headers=upstream_headers(model, chosen),
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:

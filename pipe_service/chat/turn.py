@@ -111,7 +111,9 @@ async def _run_whole(
 ) -> None:
     payload = {**payload, "stream": False}
     try:
-        response = await client.create_response(payload, api_key=request.api_key)
+        response = await client.create_response(
+            payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
+        )
     except UpstreamError as exc:
         await emit(TurnError(exc))
         return

@@ -1000,6 +1000,11 @@ _REQUEST_SCOPED_VALVES = (
     "ERROR_TEMPLATE",
     "STREAM_INTERRUPTED_TEMPLATE",
     "MAX_INPUT_IMAGES_PER_REQUEST",
+    "IMAGE_INPUT_SELECTION",
+    "TOOL_OUTPUT_RETENTION_TURNS",
+    "ENABLE_ANTHROPIC_PROMPT_CACHING",
+    "ANTHROPIC_PROMPT_CACHE_TTL",
+    "ENABLE_ANTHROPIC_INTERLEAVED_THINKING",
 )
 
 # Open WebUI 0.12.4's built-in tools that a chat feature toggle (or an attachment) turns on;
@@ -1254,6 +1259,32 @@ class Pipe:
             ge=1,
             le=100,
             description="Images sent per request (newest kept). Empty: no limit.",
+        )
+        IMAGE_INPUT_SELECTION: Literal["all", "user_turn_only"] | None = Field(
+            default=None,
+            description="all: images of every turn; user_turn_only: the latest message's only.",
+            json_schema_extra=_select("all", "user_turn_only"),
+        )
+        TOOL_OUTPUT_RETENTION_TURNS: int | None = Field(
+            default=None,
+            ge=0,
+            le=1000,
+            description="Tool outputs older than this many turns are cut short. Empty: kept.",
+        )
+        ENABLE_ANTHROPIC_PROMPT_CACHING: bool | None = Field(
+            default=None,
+            description="Let Claude models cache the prompt prefix (cache_control).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ANTHROPIC_PROMPT_CACHE_TTL: Literal["5m", "1h"] | None = Field(
+            default=None,
+            description="How long Claude keeps the prompt cache.",
+            json_schema_extra=_select("5m", "1h"),
+        )
+        ENABLE_ANTHROPIC_INTERLEAVED_THINKING: bool | None = Field(
+            default=None,
+            description="Claude thinks between tool calls (interleaved-thinking beta header).",
+            json_schema_extra=_ON_OFF_SELECT,
         )
         FALLBACK_MODELS: str | None = Field(
             default=None,

@@ -21,7 +21,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError, field_path
@@ -225,6 +225,70 @@ def keep_newest_images(
     if dropped:
         notes.append(f"{dropped} older image(s) omitted: at most {limit} per request")
     return list(reversed(result))
+
+
+def keep_latest_turn_images(items: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
+    """``items`` with images only in the latest user message (IMAGE_INPUT_SELECTION)."""
+    last_user = max(
+        (index for index, item in enumerate(items) if item.get("role") == "user"), default=-1
+    )
+    dropped = 0
+    result: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        content = item.get("content")
+        if index == last_user or item.get("role") != "user" or not isinstance(content, list):
+            result.append(item)
+            continue
+        parts = []
+        for part in content:
+            if part.get("type") == "input_image":
+                dropped += 1
+                part = {"type": "input_text", "text": "[image from an earlier turn omitted]"}
+            parts.append(part)
+        result.append({**item, "content": parts})
+    if dropped:
+        notes.append(f"{dropped} image(s) of earlier turns omitted")
+    return result
+
+
+_KEPT_TOOL_OUTPUT_CHARS: Final = 500
+
+
+def trim_old_tool_outputs(
+    items: list[dict[str, Any]], retention_turns: int | None, notes: list[str]
+) -> list[dict[str, Any]]:
+    """Tool outputs older than ``retention_turns`` user turns cut to their head and tail.
+
+    A turn starts at a user message; outputs after the ``retention_turns``-th last user
+    message are kept whole (TOOL_OUTPUT_RETENTION_TURNS).
+    """
+    if retention_turns is None:
+        return items
+    users = [index for index, item in enumerate(items) if item.get("role") == "user"]
+    if len(users) <= retention_turns:
+        return items
+    keep_from = users[-retention_turns] if retention_turns else len(items)
+    trimmed = 0
+    result: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        output = item.get("output")
+        if (
+            index < keep_from
+            and item.get("type") == "function_call_output"
+            and isinstance(output, str)
+            and len(output) > 2 * _KEPT_TOOL_OUTPUT_CHARS
+        ):
+            omitted = len(output) - 2 * _KEPT_TOOL_OUTPUT_CHARS
+            output = (
+                f"{output[:_KEPT_TOOL_OUTPUT_CHARS]}\n[… {omitted} characters of an old tool "
+                f"output omitted …]\n{output[-_KEPT_TOOL_OUTPUT_CHARS:]}"
+            )
+            item = {**item, "output": output}
+            trimmed += 1
+        result.append(item)
+    if trimmed:
+        notes.append(f"{trimmed} old tool output(s) trimmed")
+    return result
 
 
 def _placeholder(kind: str, model: ModelCapabilities, notes: list[str]) -> dict[str, Any]:

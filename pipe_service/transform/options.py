@@ -220,6 +220,40 @@ class TransformOptions(BaseModel):
             "older ones are replaced by a short note."
         ),
     )
+    image_input_selection: Literal["all", "user_turn_only"] = Field(
+        default="all",
+        description=(
+            "Default 'all'. 'user_turn_only' sends only the images of the latest user message; "
+            "earlier ones are replaced by a short note."
+        ),
+    )
+    tool_output_retention_turns: int | None = Field(
+        default=None,
+        ge=0,
+        le=1000,
+        description=(
+            "Default unset (keep all). Tool outputs older than this many user turns are cut to "
+            "their first and last 500 characters."
+        ),
+    )
+    anthropic_prompt_caching: bool = Field(
+        default=False,
+        description=(
+            "Default false. For `anthropic/…` models send `cache_control` (ephemeral) so "
+            "Claude caches the prompt prefix."
+        ),
+    )
+    anthropic_prompt_cache_ttl: Literal["5m", "1h"] = Field(
+        default="5m", description="Default '5m'. TTL of Claude's prompt cache: 5m or 1h."
+    )
+    anthropic_interleaved_thinking: bool = Field(
+        default=False,
+        description=(
+            "Default false. For `anthropic/…` reasoning models send the "
+            "`x-anthropic-beta: interleaved-thinking-2025-05-14` header (thinking between tool "
+            "calls)."
+        ),
+    )
     use_model_max_output_tokens: bool = Field(
         default=False,
         description=(

@@ -28,7 +28,12 @@ from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError
-from pipe_service.transform.messages import convert_messages, keep_newest_images
+from pipe_service.transform.messages import (
+    convert_messages,
+    keep_latest_turn_images,
+    keep_newest_images,
+    trim_old_tool_outputs,
+)
 from pipe_service.transform.options import (
     RequestIdentity,
     TransformOptions,
@@ -52,10 +57,13 @@ __all__ = [
     "UserOverrides",
     "build_responses_payload",
     "build_task_payload",
+    "is_anthropic",
     "transform_request",
+    "upstream_headers",
 ]
 
 _NO_OVERRIDES = UserOverrides()
+ANTHROPIC_INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +121,8 @@ def transform_request(
         payload["text"] = text
     payload.update(reasoning_fields(body, model, options, user))
     payload.update(identifier_fields(options, identity, notes))
+    if options.anthropic_prompt_caching and is_anthropic(model.slug):
+        payload["cache_control"] = {"type": "ephemeral", "ttl": options.anthropic_prompt_cache_ttl}
     _add_web_search(payload, model, options, user)
     _add_server_tools(payload, model, options)
     _add_plugins(payload, options)
@@ -155,6 +165,9 @@ def _base_payload(
     messages = convert_messages(body.get("messages"), model=model)
     notes.extend(messages.notes)
     input_items = keep_newest_images(messages.input, options.max_input_images, notes)
+    if options.image_input_selection == "user_turn_only":
+        input_items = keep_latest_turn_images(input_items, notes)
+    input_items = trim_old_tool_outputs(input_items, options.tool_output_retention_turns, notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
     fallbacks = [slug for slug in dict.fromkeys(options.fallback_models) if slug != model.slug]
@@ -171,6 +184,18 @@ def _base_payload(
     if limit is not None:
         payload["max_output_tokens"] = limit
     return payload
+
+
+def is_anthropic(slug: str) -> bool:
+    """An Anthropic model, also under OpenRouter's ``~`` router alias (``~anthropic/…``)."""
+    return slug.removeprefix("~").startswith("anthropic/")
+
+
+def upstream_headers(model: ModelCapabilities, options: TransformOptions) -> dict[str, str]:
+    """Request headers a model needs beyond the payload (Anthropic's interleaved thinking)."""
+    if options.anthropic_interleaved_thinking and model.reasoning and is_anthropic(model.slug):
+        return {"x-anthropic-beta": ANTHROPIC_INTERLEAVED_THINKING_BETA}
+    return {}
 
 
 def _add_web_search(

@@ -37,6 +37,10 @@ class Tools:
 '''
 
 Body = dict[str, Any]
+PNG_URL = (
+    "data:image/png;base64,"
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +74,15 @@ def _functions(body: Body) -> list[str]:
 
 def _types(body: Body) -> list[str]:
     return [t.get("type") for t in body.get("tools", [])]
+
+
+def _images(body: Body) -> int:
+    return sum(
+        1
+        for item in body["input"]
+        for part in (item.get("content") if isinstance(item.get("content"), list) else [])
+        if part.get("type") == "input_image"
+    )
 
 
 def _plugins(body: Body) -> list[str]:
@@ -148,6 +161,37 @@ UPSTREAM_CASES = {
     "ZDR_ENFORCE": UpstreamCase(
         {"ZDR_ENFORCE": True}, "sim/text", lambda b: b["provider"]["zdr"] is True
     ),
+    "END_USER_ID_SOURCE": UpstreamCase(
+        {"SEND_USER_ID": True, "END_USER_ID_SOURCE": "email"},
+        "sim/text",
+        lambda b: b["user"] == "admin@e2e.local",
+    ),
+    "SEND_CHAT_ID": UpstreamCase(
+        {"SEND_CHAT_ID": True}, "sim/text", lambda b: set(b["metadata"]) == {"chat_id"}, ui=True
+    ),
+    "SEND_MESSAGE_ID": UpstreamCase(
+        {"SEND_MESSAGE_ID": True},
+        "sim/text",
+        lambda b: set(b["metadata"]) == {"message_id"},
+        ui=True,
+    ),
+    "MAX_INPUT_IMAGES_PER_REQUEST": UpstreamCase(
+        {"MAX_INPUT_IMAGES_PER_REQUEST": 1},
+        "sim/vision",
+        lambda b: _images(b) == 1,
+        extra={
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "two pictures"},
+                        {"type": "image_url", "image_url": {"url": PNG_URL}},
+                        {"type": "image_url", "image_url": {"url": PNG_URL}},
+                    ],
+                }
+            ]
+        },
+    ),
     "ENABLE_STRICT_TOOL_CALLING": UpstreamCase(
         {"ENABLE_STRICT_TOOL_CALLING": False},
         "sim/tool-call",
@@ -223,6 +267,51 @@ def test_thinking_output_mode_status_shows_thinking_as_status_lines(
     with valves_set(stack.admin, FUNCTION_ID, THINKING_OUTPUT_MODE="status"):
         events = _ui_chat(stack, valves_shim.model("sim/reasoning"), "think")["events"]
     assert [line for line in _statuses(events) if line.startswith("Thinking…")]
+
+
+def test_usage_status_icon_set_replaces_the_icons(stack: Stack, valves_shim: InstalledShim) -> None:
+    icons = "T,C,S,I,O,K,R"
+    with valves_set(
+        stack.admin, FUNCTION_ID, USAGE_STATUS_STYLE="icons", USAGE_STATUS_ICON_SET=icons
+    ):
+        events = _ui_chat(stack, valves_shim.model("sim/text"), "icons")["events"]
+    assert [line for line in _statuses(events) if line.startswith("T ")]
+
+
+def test_error_template_words_a_failed_answer(stack: Stack, valves_shim: InstalledShim) -> None:
+    template = "Sorry: {title}. Ask help@example.com about {error_id}."
+    with valves_set(stack.admin, FUNCTION_ID, ERROR_TEMPLATE=template):
+        reply = complete(stack.admin, valves_shim.model("sim/error-429"), "fail")
+    content = reply["choices"][0]["message"]["content"]
+    assert content.startswith("Sorry: Rate limit reached. Ask help@example.com about err_")
+
+
+def test_stream_interrupted_template_words_the_notice(
+    stack: Stack, valves_shim: InstalledShim
+) -> None:
+    with valves_set(stack.admin, FUNCTION_ID, STREAM_INTERRUPTED_TEMPLATE="\n\n[cut: {kind}]"):
+        reply = complete(stack.admin, valves_shim.model("sim/fail-mid-stream"), "fail")
+    assert "[cut: " in reply["choices"][0]["message"]["content"]
+
+
+def test_allow_user_zdr_override_off_ignores_the_users_zdr_request(
+    stack: Stack, valves_shim: InstalledShim
+) -> None:
+    path = f"/api/v1/functions/id/{FUNCTION_ID}/valves/user"
+    with stack.admin.client() as client:
+        assert client.post(f"{path}/update", json={"REQUEST_ZDR": True}).status_code == 200
+    try:
+        stack.simulator.clear_requests()
+        complete(stack.admin, valves_shim.model("sim/text"), "zdr please")
+        honoured = stack.simulator.requests()[-1]["body"]
+        with valves_set(stack.admin, FUNCTION_ID, ALLOW_USER_ZDR_OVERRIDE=False):
+            complete(stack.admin, valves_shim.model("sim/text"), "zdr please")
+        refused = stack.simulator.requests()[-1]["body"]
+    finally:
+        with stack.admin.client() as client:
+            client.post(f"{path}/update", json={})
+    assert honoured["provider"] == {"zdr": True}
+    assert "provider" not in refused
 
 
 def test_show_tool_cards_saves_a_tool_card_in_the_answer(

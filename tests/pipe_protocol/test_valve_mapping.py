@@ -34,6 +34,12 @@ def _mapped(**valves: Any) -> Any:
         ),
         ("WEB_SEARCH_MODE", "plugin", "web_search_mode", "plugin"),
         ("MAX_INPUT_IMAGES_PER_REQUEST", 3, "max_input_images", 3),
+        ("IMAGE_INPUT_SELECTION", "user_turn_only", "image_input_selection", "user_turn_only"),
+        ("IMAGE_INPUT_SELECTION", "user_then_assistant", "image_input_selection", "all"),
+        ("TOOL_OUTPUT_RETENTION_TURNS", 4, "tool_output_retention_turns", 4),
+        ("ENABLE_ANTHROPIC_PROMPT_CACHING", True, "anthropic_prompt_caching", True),
+        ("ANTHROPIC_PROMPT_CACHE_TTL", "1h", "anthropic_prompt_cache_ttl", "1h"),
+        ("ENABLE_ANTHROPIC_INTERLEAVED_THINKING", True, "anthropic_interleaved_thinking", True),
     ],
 )
 def test_an_admin_valve_sets_its_option(valve: str, value: Any, field: str, expected: Any) -> None:

@@ -176,7 +176,11 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "send_end_user_id": "send_user_id",
     "allow_user_zdr_override": "allow_user_zdr",
     "max_input_images_per_request": "max_input_images",
+    "enable_anthropic_prompt_caching": "anthropic_prompt_caching",
+    "enable_anthropic_interleaved_thinking": "anthropic_interleaved_thinking",
 }
+# The seed's value names that mean one of ours.
+_OPTION_VALUE_ALIASES: Final = {("image_input_selection", "user_then_assistant"): "all"}
 
 # Comma-separated valves read as lists (the valves form has no list input).
 _CSV_OPTION_FIELDS: Final = frozenset({"fallback_models"})
@@ -310,7 +314,8 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
         if target in _CSV_OPTION_FIELDS and isinstance(value, str):
             updates[target] = tuple(part.strip() for part in value.split(","))
         else:
-            updates[target] = _normalised(value) if isinstance(value, str) else value
+            given = _normalised(value) if isinstance(value, str) else value
+            updates[target] = _OPTION_VALUE_ALIASES.get((target, given), given)
         names[target] = name
     if not updates:
         return defaults

@@ -1,0 +1,92 @@
+"""Seed options that shape what history and caching a request carries: earlier images, old tool
+outputs, Claude's prompt cache and interleaved-thinking header."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipe_service.transform.options import TransformOptions
+from pipe_service.transform.payload import upstream_headers
+from tests.transform.models import BARE, body, build, model
+
+CLAUDE = model(slug="anthropic/claude-x")
+
+
+def _image(url: str) -> dict[str, Any]:
+    return {"type": "image_url", "image_url": {"url": url}}
+
+
+def _image_urls(payload: dict[str, Any]) -> list[str]:
+    return [
+        part["image_url"]
+        for item in payload["input"]
+        if item.get("role") == "user"
+        for part in item["content"]
+        if part["type"] == "input_image"
+    ]
+
+
+def test_user_turn_only_keeps_only_the_latest_messages_images() -> None:
+    messages = [
+        {"role": "user", "content": [_image("https://a/old")]},
+        {"role": "assistant", "content": "ok"},
+        {"role": "user", "content": [_image("https://a/new")]},
+    ]
+    options = TransformOptions(image_input_selection="user_turn_only")
+    payload = build(body(messages=messages), options=options)
+    assert _image_urls(payload) == ["https://a/new"]
+    assert payload["input"][0]["content"][0]["text"] == "[image from an earlier turn omitted]"
+
+
+def _tool_turns(output: str) -> list[dict[str, Any]]:
+    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+    return [
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "c1", "content": output},
+        {"role": "assistant", "content": "done"},
+        {"role": "user", "content": "second"},
+    ]
+
+
+def _tool_output(payload: dict[str, Any]) -> str:
+    return next(i["output"] for i in payload["input"] if i["type"] == "function_call_output")
+
+
+def test_old_tool_outputs_are_cut_to_head_and_tail() -> None:
+    long = "A" * 600 + "B" * 600 + "C" * 600
+    options = TransformOptions(tool_output_retention_turns=1)
+    output = _tool_output(build(body(messages=_tool_turns(long)), options=options))
+    assert output.startswith("A" * 500 + "\n[… 800 characters of an old tool output omitted …]\n")
+    assert output.endswith("C" * 500)
+
+
+def test_recent_tool_outputs_are_kept_whole() -> None:
+    long = "x" * 5000
+    options = TransformOptions(tool_output_retention_turns=2)
+    assert _tool_output(build(body(messages=_tool_turns(long)), options=options)) == long
+
+
+def test_claude_gets_cache_control_when_prompt_caching_is_on() -> None:
+    options = TransformOptions(anthropic_prompt_caching=True, anthropic_prompt_cache_ttl="1h")
+    payload = build(body(), CLAUDE, options=options)
+    assert payload["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+
+
+def test_other_models_get_no_cache_control() -> None:
+    options = TransformOptions(anthropic_prompt_caching=True)
+    assert "cache_control" not in build(body(), options=options)
+
+
+def test_claude_router_alias_counts_as_claude() -> None:
+    options = TransformOptions(anthropic_prompt_caching=True)
+    assert "cache_control" in build(body(), model(slug="~anthropic/claude-x"), options=options)
+
+
+def test_interleaved_thinking_is_a_header_for_reasoning_claude_models() -> None:
+    options = TransformOptions(anthropic_interleaved_thinking=True)
+    assert upstream_headers(CLAUDE, options) == {
+        "x-anthropic-beta": "interleaved-thinking-2025-05-14"
+    }
+    assert upstream_headers(CLAUDE, TransformOptions()) == {}
+    assert upstream_headers(BARE, options) == {}
