@@ -1005,6 +1005,7 @@ _REQUEST_SCOPED_VALVES = (
     "ENABLE_ANTHROPIC_PROMPT_CACHING",
     "ANTHROPIC_PROMPT_CACHE_TTL",
     "ENABLE_ANTHROPIC_INTERLEAVED_THINKING",
+    "GEMINI_THINKING_BUDGET",
 )
 
 # Open WebUI 0.12.4's built-in tools that a chat feature toggle (or an attachment) turns on;
@@ -1112,6 +1113,12 @@ class Pipe:
             default=None,
             description="Reasoning summary detail. Empty: sidecar default.",
             json_schema_extra=_SUMMARY_SELECT,
+        )
+        GEMINI_THINKING_BUDGET: int | None = Field(
+            default=None,
+            ge=0,
+            le=65536,
+            description="Thinking tokens for Gemini at medium effort (scaled by effort).",
         )
         TASK_MODEL_REASONING_EFFORT: Effort | None = Field(
             default=None,

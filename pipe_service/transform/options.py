@@ -124,6 +124,16 @@ class TransformOptions(BaseModel):
             "reasoning can be replayed next turn."
         ),
     )
+    gemini_thinking_budget: int | None = Field(
+        default=None,
+        ge=0,
+        le=65536,
+        description=(
+            "Default unset (effort only). For `google/gemini…` reasoning models send "
+            "`reasoning.max_tokens` = this budget scaled by the effort (minimal ¼, low ½, "
+            "medium 1, high 2, xhigh 4, max 8; none or 0: no thinking)."
+        ),
+    )
     task_reasoning_effort: ReasoningEffort = Field(
         default="low",
         description="Default 'low'. Effort for Open WebUI task requests (titles, tags, …).",
@@ -205,6 +215,14 @@ class TransformOptions(BaseModel):
     )
     provider_routing: ProviderRouting | None = Field(
         default=None, description="Default unset. OpenRouter `provider` preferences."
+    )
+    provider_routing_by_model: dict[str, ProviderRouting] = Field(
+        default_factory=dict,
+        description=(
+            "Default empty. Provider preferences per model: slug or glob pattern → the same "
+            "object as `provider_routing`, first match wins and replaces it for that model "
+            "(the seed's ADMIN_PROVIDER_ROUTING_MODELS)."
+        ),
     )
     max_output_tokens_cap: int | None = Field(
         default=None,

@@ -173,7 +173,7 @@ def _base_payload(
     fallbacks = [slug for slug in dict.fromkeys(options.fallback_models) if slug != model.slug]
     if fallbacks:
         payload["models"] = fallbacks
-    provider = provider_field(options, user)
+    provider = provider_field(options, user, model.slug)
     if provider is not None:
         payload["provider"] = provider
     if messages.instructions is not None:

@@ -290,8 +290,8 @@ def test_stream_interrupted_template_words_the_notice(
     stack: Stack, valves_shim: InstalledShim
 ) -> None:
     with valves_set(stack.admin, FUNCTION_ID, STREAM_INTERRUPTED_TEMPLATE="\n\n[cut: {kind}]"):
-        reply = complete(stack.admin, valves_shim.model("sim/fail-mid-stream"), "fail")
-    assert "[cut: " in reply["choices"][0]["message"]["content"]
+        chat_id = _ui_chat(stack, valves_shim.model("sim/fail-mid-stream"), "fail")["chat_id"]
+    assert "[cut: " in assistant_message(saved_chat(stack.admin, chat_id))["content"]
 
 
 def test_allow_user_zdr_override_off_ignores_the_users_zdr_request(

@@ -40,6 +40,7 @@ def _mapped(**valves: Any) -> Any:
         ("ENABLE_ANTHROPIC_PROMPT_CACHING", True, "anthropic_prompt_caching", True),
         ("ANTHROPIC_PROMPT_CACHE_TTL", "1h", "anthropic_prompt_cache_ttl", "1h"),
         ("ENABLE_ANTHROPIC_INTERLEAVED_THINKING", True, "anthropic_interleaved_thinking", True),
+        ("GEMINI_THINKING_BUDGET", 2048, "gemini_thinking_budget", 2048),
     ],
 )
 def test_an_admin_valve_sets_its_option(valve: str, value: Any, field: str, expected: Any) -> None:

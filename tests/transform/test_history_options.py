@@ -90,3 +90,21 @@ def test_interleaved_thinking_is_a_header_for_reasoning_claude_models() -> None:
     }
     assert upstream_headers(CLAUDE, TransformOptions()) == {}
     assert upstream_headers(BARE, options) == {}
+
+
+GEMINI = model(slug="google/gemini-2.5-pro")
+
+
+def test_a_gemini_budget_is_sent_as_reasoning_max_tokens_scaled_by_effort() -> None:
+    options = TransformOptions(gemini_thinking_budget=1024, reasoning_effort="high")
+    assert build(body(), GEMINI, options=options)["reasoning"]["max_tokens"] == 2048
+
+
+def test_a_zero_gemini_budget_turns_thinking_off() -> None:
+    options = TransformOptions(gemini_thinking_budget=0)
+    assert build(body(), GEMINI, options=options)["reasoning"]["effort"] == "none"
+
+
+def test_other_models_keep_the_effort() -> None:
+    options = TransformOptions(gemini_thinking_budget=1024, reasoning_effort="high")
+    assert build(body(), options=options)["reasoning"]["effort"] == "high"

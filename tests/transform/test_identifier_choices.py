@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
-from tests.transform.models import body, build
+from pipe_service.transform.options import (
+    ProviderRouting,
+    RequestIdentity,
+    TransformOptions,
+    UserOverrides,
+)
+from tests.transform.models import body, build, model
 
 IDENTITY = RequestIdentity(
     user_id="u-1",
@@ -44,3 +49,12 @@ def test_the_admin_may_refuse_users_zdr_requests() -> None:
     options = TransformOptions(allow_user_zdr=False)
     payload = build(body(), options=options, user=UserOverrides(request_zdr=True))
     assert "provider" not in payload
+
+
+def test_a_models_own_provider_routing_replaces_the_global_one() -> None:
+    options = TransformOptions(
+        provider_routing=ProviderRouting(sort="price"),
+        provider_routing_by_model={"acme/*": ProviderRouting(order=("fast-host",))},
+    )
+    assert build(body(), options=options)["provider"] == {"order": ["fast-host"]}
+    assert build(body(), model(slug="other/x"), options=options)["provider"] == {"sort": "price"}
