@@ -65,6 +65,7 @@ def test_max_function_call_loops_limits_the_tool_rounds_of_the_request() -> None
         ("MAX_OUTPUT_TOKENS", -5),
         ("ZDR_ENFORCE", "sometimes"),
         ("WEB_SEARCH_MODE", "everywhere"),
+        ("IMAGE_INPUT_SELECTION", []),  # not a string: no alias lookup (was a TypeError)
     ],
 )
 def test_a_bad_value_is_refused_naming_the_valve(valve: str, value: Any) -> None:

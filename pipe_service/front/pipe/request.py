@@ -314,8 +314,11 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
         if target in _CSV_OPTION_FIELDS and isinstance(value, str):
             updates[target] = tuple(part.strip() for part in value.split(","))
         else:
-            given = _normalised(value) if isinstance(value, str) else value
-            updates[target] = _OPTION_VALUE_ALIASES.get((target, given), given)
+            if isinstance(value, str):
+                given = _normalised(value)
+                updates[target] = _OPTION_VALUE_ALIASES.get((target, given), given)
+            else:
+                updates[target] = value
         names[target] = name
     if not updates:
         return defaults
