@@ -13,6 +13,8 @@ import re
 import sys
 import types
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,7 +63,7 @@ def install_shim(owui: OpenWebUI, options: InstallOptions) -> InstallResult:
             f"--function-id {options.function_id!r}: use a lowercase Python identifier "
             "(letters, digits, underscores; not starting with a digit)"
         )
-    content = _read_shim(options.shim_file)
+    content = read_shim(options.shim_file)
     valves_model = load_valves_model(content, options.shim_file)
     valves_set: dict[str, object] = {}
     if options.valves:
@@ -144,23 +146,31 @@ def load_valves_model(content: str, path: Path) -> type[BaseModel] | None:
     Runs the file (it is the code about to be installed); a file whose import fails here would
     fail inside Open WebUI too.
     """
-    name = f"pipe_service_install_{uuid.uuid4().hex}"
-    module = types.ModuleType(name)
-    module.__dict__["__file__"] = str(path)
-    sys.modules[name] = module  # dataclasses and pydantic look their module up there
-    try:
-        exec(compile(content, str(path), "exec"), module.__dict__)
-    except Exception as exc:  # the file's own import-time error, reported with its type
-        raise InstallError(f"{path} fails to load: {type(exc).__name__}: {exc}") from exc
-    finally:
-        sys.modules.pop(name, None)
-    pipe = module.__dict__.get("Pipe")
-    valves = getattr(pipe, "Valves", None)
+    with loaded_shim(content, path) as module:
+        pipe = module.__dict__.get("Pipe")
+        valves = getattr(pipe, "Valves", None)
     if valves is None:
         return None
     if not (isinstance(valves, type) and issubclass(valves, BaseModel)):
         raise InstallError(f"{path}: `Pipe.Valves` is not a pydantic model")
     return valves
+
+
+@contextmanager
+def loaded_shim(content: str, path: Path) -> Iterator[types.ModuleType]:
+    """The shim file executed as a module (registered in ``sys.modules`` while in use)."""
+    name = f"pipe_service_install_{uuid.uuid4().hex}"
+    module = types.ModuleType(name)
+    module.__dict__["__file__"] = str(path)
+    sys.modules[name] = module  # dataclasses and pydantic look their module up there
+    try:
+        try:
+            exec(compile(content, str(path), "exec"), module.__dict__)
+        except Exception as exc:  # the file's own import-time error, reported with its type
+            raise InstallError(f"{path} fails to load: {type(exc).__name__}: {exc}") from exc
+        yield module
+    finally:
+        sys.modules.pop(name, None)
 
 
 def check_valves(model: type[BaseModel], values: dict[str, Any]) -> None:
@@ -175,7 +185,7 @@ def check_valves(model: type[BaseModel], values: dict[str, Any]) -> None:
         raise InstallError(f"{problems} (nothing was changed in Open WebUI)") from None
 
 
-def _read_shim(path: Path) -> str:
+def read_shim(path: Path) -> str:
     try:
         content = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -1493,12 +1493,15 @@ class Pipe:
             self._synced_fingerprint = fingerprint
 
     async def _fetch_models(self, address: SidecarAddress) -> list[dict[str, Any]]:
+        # The Unix socket is guarded by its file mode: no token is read (or decrypted) for it.
+        token = (
+            reveal_secret(self.valves.SIDECAR_TOKEN, "SIDECAR_TOKEN")
+            if address.socket_path is None
+            else ""
+        )
         async with (
             _session(address, self.valves.CONNECT_TIMEOUT_S) as session,
-            session.get(
-                address.base_url + MODELS_PATH,
-                headers=_auth_headers(reveal_secret(self.valves.SIDECAR_TOKEN, "SIDECAR_TOKEN")),
-            ) as response,
+            session.get(address.base_url + MODELS_PATH, headers=_auth_headers(token)) as response,
         ):
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}: {await _error_message(response)}")

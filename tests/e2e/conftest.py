@@ -32,7 +32,7 @@ import pytest
 from pipe_service.catalog.model_ids import slug_to_owui_id
 from pipe_service.installer.install import DEFAULT_SHIM_FILE
 from tests.e2e.owui_rest import Admin, sign_up_admin
-from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorProcess
+from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorProcess, wait_until
 
 DEFAULT_OWUI_VENV = Path.home() / ".cache" / "pipe-service" / "owui-0.12.4"
 FUNCTION_ID = "openrouter"
@@ -133,3 +133,20 @@ def passthrough_shim(stack: Stack, shim_file: Path) -> InstalledShim:
 @pytest.fixture
 def admin(stack: Stack) -> Admin:
     return stack.admin
+
+
+CATALOG_CHANGE_S = 30.0
+
+
+def set_hidden_models(stack: Stack, hidden: list[str]) -> None:
+    """Leave ``hidden`` out of the simulator's catalog and wait until the sidecar agrees."""
+    stack.simulator.hide_models(*hidden)
+    with stack.sidecar.client() as client:
+        assert client.post("/admin/catalog/refresh").status_code == 202
+
+    def sidecar_agrees() -> bool:
+        with stack.sidecar.client() as client:
+            listed = {row["id"] for row in client.get("/v1/models").json()["data"]}
+        return listed == stack.simulator.model_ids()
+
+    wait_until(sidecar_agrees, limit_s=CATALOG_CHANGE_S, what="sidecar catalog refresh", step_s=0.2)

@@ -115,6 +115,11 @@ class SimulatorProcess:
     def clear_requests(self) -> None:
         httpx.delete(f"{self.url}/_sim/requests", timeout=10).raise_for_status()
 
+    def model_ids(self) -> set[str]:
+        """The slugs the simulator's ``/models`` lists now."""
+        rows = httpx.get(f"{self.api_base}/models", timeout=10).json()["data"]
+        return {str(row["id"]) for row in rows}
+
     def hide_models(self, *slugs: str) -> None:
         """Leave ``slugs`` out of ``/models`` (a model retired from the catalog)."""
         reply = httpx.put(f"{self.url}/_sim/models/hidden", json={"ids": list(slugs)}, timeout=10)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import InstalledShim, Stack, install
+from tests.e2e.conftest import InstalledShim, Stack, install, set_hidden_models
 from tests.e2e.owui_rest import Admin, add_user, complete, models, upload_file
 from tests.e2e.processes import wait_until
 from tests.e2e.ui_chat import UiChat
@@ -116,24 +116,11 @@ def _content(message: dict) -> list[dict]:
 @pytest.fixture
 def retired_vision_model(stack: Stack) -> Iterator[str]:
     """``sim/vision`` gone from the simulator's catalog (and the sidecar's), restored after."""
-    _set_catalog(stack, hidden=["sim/vision"])
+    set_hidden_models(stack, ["sim/vision"])
     try:
         yield "sim/vision"
     finally:
-        _set_catalog(stack, hidden=[])
-
-
-def _set_catalog(stack: Stack, *, hidden: list[str]) -> None:
-    stack.simulator.hide_models(*hidden)
-    with stack.sidecar.client() as client:
-        assert client.post("/admin/catalog/refresh").status_code == 202
-
-    def sidecar_agrees() -> bool:
-        with stack.sidecar.client() as client:
-            listed = {row["id"] for row in client.get("/v1/models").json()["data"]}
-        return ("sim/vision" in listed) != bool(hidden)
-
-    wait_until(sidecar_agrees, limit_s=CATALOG_CHANGE_S, what="sidecar catalog refresh", step_s=0.2)
+        set_hidden_models(stack, [])
 
 
 def test_a_model_removed_from_the_catalog_leaves_the_users_list_after_a_refresh(
