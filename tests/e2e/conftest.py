@@ -20,6 +20,7 @@ Waits are real time (real processes) and every one of them is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import pytest
 
 from pipe_service.catalog.model_ids import slug_to_owui_id
 from pipe_service.installer.install import DEFAULT_SHIM_FILE
+from pipe_service.simulator.catalog import load_sim_catalog
 from tests.e2e.owui_rest import Admin, sign_up_admin
 from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorProcess, wait_until
 
@@ -78,7 +80,8 @@ def shim_file() -> Path:
 @pytest.fixture(scope="session")
 def stack(owui_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     owui = OpenWebUIProcess(owui_venv, tmp_path_factory.mktemp("owui"))
-    simulator = SimulatorProcess(tmp_path_factory.mktemp("simulator"))
+    simulator_dir = tmp_path_factory.mktemp("simulator")
+    simulator = SimulatorProcess(simulator_dir, catalog=write_e2e_catalog(simulator_dir))
     sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"), simulator)
     owui.start()
     try:
@@ -94,6 +97,35 @@ def stack(owui_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             simulator.stop()
     finally:
         owui.stop()
+
+
+# Two provider-named models beside the sim/* ones, for the valves that act on Claude and Gemini
+# only (prompt caching, interleaved thinking, thinking budget). The simulator answers them with
+# its plain text scenario.
+E2E_EXTRA_MODELS = [
+    {
+        "id": "anthropic/claude-e2e",
+        "name": "Anthropic: Claude (e2e)",
+        "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]},
+        "supported_parameters": ["reasoning", "include_reasoning", "tools", "tool_choice"],
+        "pricing": {"prompt": "0.000003", "completion": "0.000015"},
+    },
+    {
+        "id": "google/gemini-e2e",
+        "name": "Google: Gemini (e2e)",
+        "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+        "supported_parameters": ["reasoning", "include_reasoning", "tools", "tool_choice"],
+        "pricing": {"prompt": "0.000001", "completion": "0.000004"},
+    },
+]
+
+
+def write_e2e_catalog(directory: Path) -> Path:
+    """The simulator's own catalog plus :data:`E2E_EXTRA_MODELS`, as a file for ``--catalog``."""
+    path = directory / "catalog.json"
+    rows = [*load_sim_catalog().rows, *E2E_EXTRA_MODELS]
+    path.write_text(json.dumps({"data": rows}), encoding="utf-8")
+    return path
 
 
 def run_installer(stack: Stack, shim_file: Path, *args: str) -> subprocess.CompletedProcess[str]:

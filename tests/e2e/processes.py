@@ -75,10 +75,11 @@ class SimulatorProcess:
     upstream (``/_sim/requests``) and change the catalog (``/_sim/models/hidden``).
     """
 
-    def __init__(self, log_dir: Path) -> None:
+    def __init__(self, log_dir: Path, catalog: Path | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_dir / "simulator.log"
+        self.catalog = catalog
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -87,8 +88,11 @@ class SimulatorProcess:
 
     def start(self) -> None:
         self._log = self.log_path.open("ab")
+        command = [sys.executable, "-m", "pipe_service", "simulator", "--port", str(self.port)]
+        if self.catalog is not None:
+            command += ["--catalog", str(self.catalog)]
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "pipe_service", "simulator", "--port", str(self.port)],
+            command,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )

@@ -10,6 +10,7 @@ model-entry valves (``MODEL_ACCESS`` …) are exercised by ``test_model_access.p
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -37,6 +38,14 @@ class Tools:
 '''
 
 Body = dict[str, Any]
+_CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+TOOL_HISTORY = [
+    {"role": "user", "content": "look it up"},
+    {"role": "assistant", "content": "", "tool_calls": [_CALL]},
+    {"role": "tool", "tool_call_id": "call_1", "content": "x" * 3000},
+    {"role": "assistant", "content": "Found it."},
+    {"role": "user", "content": "thanks, and now?"},
+]
 PNG_URL = (
     "data:image/png;base64,"
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
@@ -99,6 +108,7 @@ class UpstreamCase:
     ui: bool = False  # chat the way the browser does (session id, workspace tool)
     request: int = -1  # which upstream request of the chat to look at
     extra: dict[str, Any] | None = None
+    header: tuple[str, str] | None = None  # a request header the sidecar must send upstream
 
 
 UPSTREAM_CASES = {
@@ -192,6 +202,45 @@ UPSTREAM_CASES = {
             ]
         },
     ),
+    "IMAGE_INPUT_SELECTION": UpstreamCase(
+        {"IMAGE_INPUT_SELECTION": "user_turn_only"},
+        "sim/vision",
+        lambda b: _images(b) == 1,
+        extra={
+            "messages": [
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_URL}}]},
+                {"role": "assistant", "content": "A red pixel."},
+                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_URL}}]},
+            ]
+        },
+    ),
+    "TOOL_OUTPUT_RETENTION_TURNS": UpstreamCase(
+        {"TOOL_OUTPUT_RETENTION_TURNS": 1},
+        "sim/text",
+        lambda b: "characters of an old tool output omitted" in json.dumps(b["input"]),
+        extra={"messages": TOOL_HISTORY},
+    ),
+    "ENABLE_ANTHROPIC_PROMPT_CACHING": UpstreamCase(
+        {"ENABLE_ANTHROPIC_PROMPT_CACHING": True},
+        "anthropic/claude-e2e",
+        lambda b: b["cache_control"] == {"type": "ephemeral", "ttl": "5m"},
+    ),
+    "ANTHROPIC_PROMPT_CACHE_TTL": UpstreamCase(
+        {"ENABLE_ANTHROPIC_PROMPT_CACHING": True, "ANTHROPIC_PROMPT_CACHE_TTL": "1h"},
+        "anthropic/claude-e2e",
+        lambda b: b["cache_control"]["ttl"] == "1h",
+    ),
+    "ENABLE_ANTHROPIC_INTERLEAVED_THINKING": UpstreamCase(
+        {"ENABLE_ANTHROPIC_INTERLEAVED_THINKING": True},
+        "anthropic/claude-e2e",
+        lambda b: "reasoning" in b,
+        header=("x-anthropic-beta", "interleaved-thinking-2025-05-14"),
+    ),
+    "GEMINI_THINKING_BUDGET": UpstreamCase(
+        {"GEMINI_THINKING_BUDGET": 1024},
+        "google/gemini-e2e",
+        lambda b: b["reasoning"]["max_tokens"] == 1024,
+    ),
     "ENABLE_STRICT_TOOL_CALLING": UpstreamCase(
         {"ENABLE_STRICT_TOOL_CALLING": False},
         "sim/tool-call",
@@ -235,8 +284,11 @@ def test_a_form_valve_shapes_the_upstream_request(
             _ui_chat(stack, model, "weather?")
         else:
             complete(stack.admin, model, "valves", **(case.extra or {}))
-    sent = stack.simulator.requests()[case.request]["body"]
-    assert case.sent(sent), sent
+    record = stack.simulator.requests()[case.request]
+    assert case.sent(record["body"]), record["body"]
+    if case.header is not None:
+        name, value = case.header
+        assert record["headers"].get(name) == value, record["headers"]
 
 
 def _statuses(events: list[dict[str, Any]]) -> list[str]:
