@@ -20,8 +20,9 @@ required_open_webui_version: 0.12.4
 # Only what Open WebUI 0.12.4 ships is used: aiohttp, pydantic, cryptography (secrets at rest)
 # and the standard library. ``open_webui`` is imported only inside functions (file storage, the
 # secret key, the model-entry adapter ``OwuiModelEntries``), so the file also imports outside
-# Open WebUI. Model entries: see "Open WebUI model entries" below and docs/install.md. The shim does no per-chunk work beyond forwarding (no parsing, no
-# regexes, no emitter call per delta): Open WebUI's own per-chunk cost dominates already.
+# Open WebUI. Model entries: see "Open WebUI model entries" below and docs/install.md. The shim
+# does no per-chunk work beyond forwarding (no parsing, no regexes, no emitter call per delta):
+# Open WebUI's own per-chunk cost dominates already.
 
 from __future__ import annotations
 
