@@ -26,8 +26,12 @@ from pipe_service.catalog.actor import Catalog, CatalogPolicy
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import Settings
 from pipe_service.context import ServiceContext
+from pipe_service.fetch import actor as fetch_actor
+from pipe_service.fetch.fetcher import RemoteFetcher
+from pipe_service.fetch.ssrf_guard import SystemResolver
 from pipe_service.front.app import create_front_app
 from pipe_service.front.serve import serve_front
+from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.sessions import actor as sessions_actor
@@ -172,6 +176,10 @@ async def start_service(
     await supervisor.start(
         ActorSpec("tools", tools_actor.run, args=(tool_runner,), restart=restarts)
     )
+    fetcher = RemoteFetcher(
+        settings.media.fetch_limits(), settings.media.url_policy(), SystemResolver()
+    )
+    await supervisor.start(ActorSpec("fetch", fetch_actor.run, args=(fetcher,), restart=restarts))
     sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
 
     gateway = ChatGateway(
@@ -186,6 +194,7 @@ async def start_service(
         ),
         messages=settings.messages,
         tools=tool_runner,
+        media=MediaIntake(settings.media, fetcher),
         shutdown=ShutdownPolicy(
             wait_requested=supervisor.wait_shutdown_requested,
             drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
@@ -204,6 +213,7 @@ async def start_service(
     context.details_providers["admission"] = lambda: asdict(gate.statistics())
     context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
     context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
+    context.details_providers["fetch"] = lambda: asdict(fetcher.statistics())
     context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
 
     app = create_front_app(context, gateway=gateway, catalog=catalog)

@@ -31,6 +31,7 @@ from pipe_service.chat.events import Failed
 from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
+from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.sessions.actor import Sessions, TurnHandle
@@ -81,11 +82,13 @@ class ChatGateway:
         streaming: StreamingOptions,
         messages: MessageSettings | None = None,
         tools: ToolRunner | None = None,
+        media: MediaIntake | None = None,
         shutdown: ShutdownPolicy | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
-        settings serves (tools still run, but its statistics reach no /status). ``shutdown``:
-        without one, running turns are never cut when the process stops."""
+        settings serves (tools still run, but its statistics reach no /status). ``media``:
+        without one, media parts go upstream as the transform built them (tests only).
+        ``shutdown``: without one, running turns are never cut when the process stops."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -95,6 +98,7 @@ class ChatGateway:
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
+        self.media = media
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""
@@ -133,6 +137,7 @@ class ChatGateway:
         task: str | None = None,
         tools: ToolContext | None = None,
         options: TransformOptions | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
 
@@ -155,6 +160,7 @@ class ChatGateway:
             task=task,
             tools=tools,
             extra_headers=upstream_headers(model, chosen),
+            attachments=attachments,
         )
 
         async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:
@@ -206,7 +212,14 @@ class ChatGateway:
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
-                partial(run_turn, request, self.client, raw_send, tool_runner=self.tools)
+                partial(
+                    run_turn,
+                    request,
+                    self.client,
+                    raw_send,
+                    tool_runner=self.tools,
+                    media=self.media,
+                )
             )
             await coalesce_events(
                 raw_receive,

@@ -15,15 +15,20 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from pipe_service.chat.events import Completed, Failed
+from pipe_service.chat.events import Completed, Failed, Status
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
+from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
 from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.tools.registry import ToolRegistry
-from pipe_service.transform.payload import build_responses_payload, build_task_payload
+from pipe_service.transform.payload import (
+    add_file_parser,
+    build_responses_payload,
+    build_task_payload,
+)
 
 if TYPE_CHECKING:
     from pipe_service.tools.runner import ToolRunner
@@ -32,8 +37,6 @@ MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
 
 SHUTTING_DOWN = "shutting_down"
 """``Failed.code`` of a turn cut because the sidecar is stopping."""
-
-
 
 
 def build_payload(request: TurnRequest) -> dict[str, Any]:
@@ -59,13 +62,16 @@ async def run_turn(
     send: trio.MemorySendChannel[TurnOutput],
     *,
     tool_runner: ToolRunner | None = None,
+    media: MediaIntake | None = None,
 ) -> None:
     """Run one turn, writing its events to ``send`` (closed on return).
 
     Errors before the first event (bad request, upstream HTTP errors once retries are spent)
     are written as one :class:`TurnError`. Once output has started, a failure becomes a
     :class:`Failed` event after the partial output, so renderers keep what the user saw.
-    With ``tool_runner`` and a tool executor on the request, tools run in a loop.
+    With ``tool_runner`` and a tool executor on the request, tools run in a loop. With
+    ``media``, the payload's images, files, audio and video are validated (and attachments
+    added) first; what is left out is said in ``Status`` events.
     """
     async with send:
         runner = tool_runner if wants_tool_loop(request) else None
@@ -77,6 +83,8 @@ async def run_turn(
             request = offer_tools(request, registry, strict=strict)
         try:
             payload = build_payload(request)
+            if media is not None:
+                payload = await _prepared_media(media, request, payload, send.send)
         except ValueError as exc:  # RequestTransformError is a ValueError naming the field
             await send.send(TurnError(exc))
             return
@@ -91,6 +99,18 @@ async def run_turn(
             run_once=partial(run_upstream, request, client),
             send=send.send,
         )
+
+
+async def _prepared_media(
+    media: MediaIntake, request: TurnRequest, payload: dict[str, Any], emit: Emit
+) -> dict[str, Any]:
+    """The payload with its media made safe; each note becomes a done status line."""
+    prepared = await media.prepare(payload, model=request.model, attachments=request.attachments)
+    for note in prepared.notes:
+        await emit(Status(f"⚠️ {note}", done=True))
+    if request.task is None:
+        add_file_parser(prepared.payload, request.options)  # attachments may have added files
+    return prepared.payload
 
 
 async def run_upstream(

@@ -12,6 +12,7 @@ from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import TurnEvent
+from pipe_service.media.intake import Attachment
 from pipe_service.tools.contract import ToolContext
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
@@ -30,6 +31,8 @@ class TurnRequest:
     task: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     tools: ToolContext | None = None
+    attachments: tuple[Attachment, ...] = ()
+    """Open WebUI files the shim read from storage, sent as native parts (direct uploads)."""
 
 
 @dataclass(frozen=True)

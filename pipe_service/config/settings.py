@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.catalog.owui_metadata import ModelEntrySettings
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
+from pipe_service.media.settings import MediaSettings
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
@@ -196,6 +197,11 @@ class Settings(BaseModel):
     )
     messages: MessageSettings = Field(
         default_factory=MessageSettings, description="Wording of errors shown to users."
+    )
+    media: MediaSettings = Field(
+        default_factory=MediaSettings,
+        description="Images, files, audio and video: caps, inline validation, the SSRF-guarded "
+        "remote fetcher, generated-file storage.",
     )
     fault_injection: bool = Field(
         False,

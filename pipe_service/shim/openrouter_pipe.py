@@ -61,6 +61,9 @@ UNREACHABLE_MODEL_ID = "sidecar-unreachable"
 MAX_TOOLS = 512
 MAX_FILES = 256
 MAX_ERROR_CHARS = 4000
+DIRECT_UPLOADS_KEY = "pipe_service_direct_uploads"
+"""Body key where the companion Direct Uploads filter lists the files it took away from RAG."""
+FALLBACK_USER_ID = "pipe-service-storage"
 _UNSET_STRINGS = frozenset({"", "default", "inherit"})
 
 log = logging.getLogger("pipe_service.shim")
@@ -279,6 +282,7 @@ class OwuiContext:
     message_id: str | None = None
     session_id: str | None = None
     show_usage: bool = True
+    fallback_email: str = "pipe-service-storage@system.local"
 
     @property
     def is_admin(self) -> bool:
@@ -389,13 +393,111 @@ class FileStorageUnavailableError(Exception):
     """Open WebUI's file storage cannot be used from here (not inside Open WebUI)."""
 
 
+class DirectUploadError(Exception):
+    """An attachment the Direct Uploads filter passed on cannot be sent (said to the user)."""
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def read_direct_upload(
+    owui: OwuiContext, entry: Mapping[str, Any], *, max_bytes: int
+) -> dict[str, Any]:
+    """Read one attachment from Open WebUI storage for the chat's user; a ``files`` entry.
+
+    Only the file's owner, an admin, or a user Open WebUI grants read access may send it;
+    its size is checked before it is read (and again after).
+    """
+    try:
+        from open_webui.models.files import Files  # type: ignore[import-not-found]
+        from open_webui.models.users import Users  # type: ignore[import-not-found]
+        from open_webui.storage.provider import Storage  # type: ignore[import-not-found]
+        from open_webui.utils.access_control.files import (  # type: ignore[import-not-found]
+            has_access_to_file,
+        )
+    except ImportError as exc:
+        raise DirectUploadError("Open WebUI file storage is not available here") from exc
+    file_id = str(entry.get("id") or "")
+    name = str(entry.get("name") or file_id or "attachment")
+    record = await _awaited(Files.get_file_by_id(file_id)) if file_id else None
+    if record is None or not getattr(record, "path", None):
+        raise DirectUploadError(f"{name}: the file is not in Open WebUI storage")
+    user_id = str(owui.user.get("id", ""))
+    user = await _awaited(Users.get_user_by_id(user_id)) if user_id else None
+    allowed = user is not None and (
+        record.user_id == user.id
+        or user.role == "admin"
+        or await _awaited(has_access_to_file(file_id, "read", user))
+    )
+    if not allowed:
+        raise DirectUploadError(f"{name}: you may not read this file")
+    meta = record.meta if isinstance(record.meta, Mapping) else {}
+    declared = meta.get("size")
+    if isinstance(declared, int) and declared > max_bytes:
+        raise DirectUploadError(f"{name}: {declared / 1_048_576:.1f} MB is over the limit")
+    path = await asyncio.to_thread(Storage.get_file, record.path)
+    data = await asyncio.to_thread(_read_capped, path, max_bytes)
+    if data is None:
+        raise DirectUploadError(f"{name}: the file is over the limit")
+    content_type = str(meta.get("content_type") or entry.get("content_type") or "")
+    return {
+        "type": "file",
+        "id": file_id,
+        "name": name,
+        "content_type": content_type or "application/octet-stream",
+        "size": len(data),
+        "data_b64": base64.b64encode(data).decode("ascii"),
+    }
+
+
+def _read_capped(path: str, max_bytes: int) -> bytes | None:
+    with open(path, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    return None if len(data) > max_bytes else data
+
+
+def direct_upload_failure_markdown(problem: str) -> str:
+    return (
+        "### ⚠️ Attachment not sent\n\n"
+        f"{problem}. The message was not sent, so the model does not answer without it; "
+        "remove the attachment or ask an admin to raise the limit."
+    )
+
+
+async def _storage_user(owui: OwuiContext, fallback_email: str) -> Any:
+    """The chat's user, or a low-privilege ('pending') fallback owner for chats without one."""
+    from open_webui.models.users import Users  # type: ignore[import-not-found]
+
+    user_id = str(owui.user.get("id", ""))
+    user = await _awaited(Users.get_user_by_id(user_id)) if user_id else None
+    if user is not None:
+        return user
+    if user_id:
+        raise FileStorageUnavailableError("the requesting user was not found in Open WebUI")
+    user = await _awaited(Users.get_user_by_email(fallback_email))
+    if user is None:
+        user = await _awaited(
+            Users.insert_new_user(
+                FALLBACK_USER_ID, "pipe-service storage", fallback_email, role="pending"
+            )
+        )
+    if user is None:
+        raise FileStorageUnavailableError("the fallback storage user could not be created")
+    return user
+
+
 async def save_file_in_owui(
-    owui: OwuiContext, *, name: str, content_type: str, data: bytes
+    owui: OwuiContext,
+    *,
+    name: str,
+    content_type: str,
+    data: bytes,
+    fallback_email: str = "pipe-service-storage@system.local",
 ) -> dict[str, str]:
     """Save ``data`` with Open WebUI's ``upload_file_handler``; ``{id,url,name,content_type}``."""
     try:
         from fastapi import UploadFile  # type: ignore[import-not-found]
-        from open_webui.models.users import Users  # type: ignore[import-not-found]
         from open_webui.routers.files import (  # type: ignore[import-not-found]
             upload_file_handler,
         )
@@ -405,11 +507,7 @@ async def save_file_in_owui(
         ) from exc
     if owui.request is None:
         raise FileStorageUnavailableError("Open WebUI did not pass __request__")
-    user = Users.get_user_by_id(str(owui.user.get("id", "")))
-    if inspect.isawaitable(user):
-        user = await user
-    if user is None:
-        raise FileStorageUnavailableError("the requesting user was not found in Open WebUI")
+    user = await _storage_user(owui, fallback_email)
     upload = UploadFile(
         file=io.BytesIO(data), filename=name, headers={"content-type": content_type}
     )
@@ -435,7 +533,13 @@ async def store_file(owui: OwuiContext, frame: Mapping[str, Any]) -> dict[str, A
     content_type = str(frame.get("content_type") or "application/octet-stream")
     try:
         data = base64.b64decode(str(frame.get("data_b64", "")), validate=True)
-        stored = await save_file_in_owui(owui, name=name, content_type=content_type, data=data)
+        stored = await save_file_in_owui(
+            owui,
+            name=name,
+            content_type=content_type,
+            data=data,
+            fallback_email=owui.fallback_email,
+        )
     except asyncio.CancelledError:
         raise
     except binascii.Error as exc:
@@ -1001,8 +1105,6 @@ _REQUEST_SCOPED_VALVES = (
     "USAGE_STATUS_ICON_SET",
     "ERROR_TEMPLATE",
     "STREAM_INTERRUPTED_TEMPLATE",
-    "MAX_INPUT_IMAGES_PER_REQUEST",
-    "IMAGE_INPUT_SELECTION",
     "TOOL_OUTPUT_RETENTION_TURNS",
     "ENABLE_ANTHROPIC_PROMPT_CACHING",
     "ANTHROPIC_PROMPT_CACHE_TTL",
@@ -1100,6 +1202,18 @@ class Pipe:
                 "Overwrite an admin's own edits of a model entry (name, icon, description, "
                 "capabilities, access) with the catalog's values at the next sync."
             ),
+        )
+        DIRECT_UPLOAD_MAX_MB: int = Field(
+            default=20,
+            ge=1,
+            le=500,
+            description="Largest attachment read from Open WebUI storage and sent natively "
+            "(files the Direct Uploads filter passed on).",
+        )
+        FALLBACK_STORAGE_EMAIL: str = Field(
+            default="pipe-service-storage@system.local",
+            description="Owner (created as a 'pending' user) of generated files when a chat "
+            "has no user, e.g. an API automation.",
         )
         ENABLE_REASONING: bool | None = Field(
             default=None,
@@ -1262,17 +1376,6 @@ class Pipe:
         )
         MAX_OUTPUT_TOKENS: int | None = Field(
             default=None, ge=1, description="Upper bound on output tokens for every reply."
-        )
-        MAX_INPUT_IMAGES_PER_REQUEST: int | None = Field(
-            default=None,
-            ge=1,
-            le=100,
-            description="Images sent per request (newest kept). Empty: no limit.",
-        )
-        IMAGE_INPUT_SELECTION: Literal["all", "user_turn_only"] | None = Field(
-            default=None,
-            description="all: images of every turn; user_turn_only: the latest message's only.",
-            json_schema_extra=_select("all", "user_turn_only"),
         )
         TOOL_OUTPUT_RETENTION_TURNS: int | None = Field(
             default=None,
@@ -1544,12 +1647,13 @@ class Pipe:
         user = __user__ or {}
         metadata = __metadata__ or {}
         user_valves = _user_valves(user.get("valves"))
+        stream = bool(body.get("stream")) and not __task__
         try:
             stored_key = user_valves.pop("OPENROUTER_API_KEY", None)
             api_key = reveal_secret(stored_key, "OPENROUTER_API_KEY")
         except SecretUnreadableError as exc:
-            return f"### ⚠️ Your OpenRouter key cannot be read\n\n{exc} (your valves)."
-        stream = bool(body.get("stream")) and not __task__
+            unreadable = f"### ⚠️ Your OpenRouter key cannot be read\n\n{exc} (your valves)."
+            return _single(unreadable) if stream else unreadable
         kept = builtin_tools_kept(
             self.valves.BUILTIN_TOOLS, metadata.get("features"), bool(__files__)
         )
@@ -1569,7 +1673,16 @@ class Pipe:
                 self.valves.SHOW_FINAL_USAGE_STATUS,
                 default=True,
             ),
+            fallback_email=self.valves.FALLBACK_STORAGE_EMAIL,
         )
+        uploads = body.pop(DIRECT_UPLOADS_KEY, None)
+        if __task__:
+            uploads = None  # a title or tags task does not need the attachments' bytes
+        try:
+            attachments = await self._direct_uploads(owui, uploads)
+        except DirectUploadError as exc:
+            failure = direct_upload_failure_markdown(str(exc))
+            return _single(failure) if stream else failure
         request = {
             "type": "request",
             "model": str(body.get("model", "")),
@@ -1590,12 +1703,25 @@ class Pipe:
                 "task": _text_or_none(__task__),
             },
             "tools": _tool_specs(owui.tools),
-            "files": _file_summaries(__files__ or []),
+            "files": _file_summaries(__files__ or []) + attachments,
             "api_key": api_key or None,
         }
         if stream:
             return self._stream(request, owui)
         return await self._complete(request, owui, task=bool(__task__))
+
+    async def _direct_uploads(self, owui: OwuiContext, uploads: Any) -> list[dict[str, Any]]:
+        """Read the files the Direct Uploads filter passed on (raises DirectUploadError)."""
+        if not uploads:
+            return []
+        if not isinstance(uploads, list):
+            raise DirectUploadError("the Direct Uploads filter sent an unreadable file list")
+        max_bytes = self.valves.DIRECT_UPLOAD_MAX_MB * 1_048_576
+        return [
+            await read_direct_upload(owui, entry, max_bytes=max_bytes)
+            for entry in uploads[:MAX_FILES]
+            if isinstance(entry, Mapping)
+        ]
 
     def _request_valves(self) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
@@ -1740,6 +1866,10 @@ class Pipe:
             )
             return
         await conversation.wait_closed()
+
+
+async def _single(text: str) -> AsyncGenerator[Output, None]:
+    yield text
 
 
 @dataclass

@@ -27,13 +27,14 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError, field_path
 from pipe_service.transform.history_hygiene import clean_assistant_text
 
-__all__ = ["ConvertedMessages", "convert_messages"]
+__all__ = ["ConvertedMessages", "convert_messages", "omitted_placeholder", "placeholder_kind"]
 
 _INSTRUCTION_ROLES = frozenset({"system", "developer"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _IMAGE_DETAILS = frozenset({"auto", "low", "high", "original"})
 _AUDIO_FORMATS = frozenset({"mp3", "wav"})
 _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+_MEDIA_KINDS = ("image", "audio", "video")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,62 +196,6 @@ def _file(part: Mapping[str, Any], path: str) -> dict[str, Any]:
     return converted
 
 
-def keep_newest_images(
-    items: list[dict[str, Any]], limit: int | None, notes: list[str]
-) -> list[dict[str, Any]]:
-    """``items`` with at most ``limit`` input images: older ones become a text placeholder.
-
-    The newest images are what the user is asking about; long chats with many screenshots
-    otherwise resend every one on each turn (the seed's MAX_INPUT_IMAGES_PER_REQUEST).
-    """
-    if limit is None:
-        return items
-    seen = 0
-    dropped = 0
-    result: list[dict[str, Any]] = []
-    for item in reversed(items):
-        content = item.get("content")
-        if item.get("role") != "user" or not isinstance(content, list):
-            result.append(item)
-            continue
-        kept: list[dict[str, Any]] = []
-        for part in reversed(content):
-            if part.get("type") == "input_image":
-                seen += 1
-                if seen > limit:
-                    dropped += 1
-                    part = {"type": "input_text", "text": "[image omitted: over the image limit]"}
-            kept.append(part)
-        result.append({**item, "content": list(reversed(kept))})
-    if dropped:
-        notes.append(f"{dropped} older image(s) omitted: at most {limit} per request")
-    return list(reversed(result))
-
-
-def keep_latest_turn_images(items: list[dict[str, Any]], notes: list[str]) -> list[dict[str, Any]]:
-    """``items`` with images only in the latest user message (IMAGE_INPUT_SELECTION)."""
-    last_user = max(
-        (index for index, item in enumerate(items) if item.get("role") == "user"), default=-1
-    )
-    dropped = 0
-    result: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        content = item.get("content")
-        if index == last_user or item.get("role") != "user" or not isinstance(content, list):
-            result.append(item)
-            continue
-        parts = []
-        for part in content:
-            if part.get("type") == "input_image":
-                dropped += 1
-                part = {"type": "input_text", "text": "[image from an earlier turn omitted]"}
-            parts.append(part)
-        result.append({**item, "content": parts})
-    if dropped:
-        notes.append(f"{dropped} image(s) of earlier turns omitted")
-    return result
-
-
 _KEPT_TOOL_OUTPUT_CHARS: Final = 500
 
 
@@ -291,9 +236,25 @@ def trim_old_tool_outputs(
     return result
 
 
+def omitted_placeholder(kind: str) -> str:
+    """The text that stands in for a ``kind`` part the model cannot read."""
+    return f"[{kind} omitted: this model cannot read {kind}]"
+
+
+def placeholder_kind(part: Mapping[str, Any]) -> str | None:
+    """``image``/``audio``/``video`` when ``part`` is an :func:`omitted_placeholder`."""
+    if part.get("type") != "input_text":
+        return None
+    text = part.get("text")
+    for kind in _MEDIA_KINDS:
+        if text == omitted_placeholder(kind):
+            return kind
+    return None
+
+
 def _placeholder(kind: str, model: ModelCapabilities, notes: list[str]) -> dict[str, Any]:
     notes.append(f"{kind} omitted: {model.slug} does not accept {kind} input")
-    return {"type": "input_text", "text": f"[{kind} omitted: this model cannot read {kind}]"}
+    return {"type": "input_text", "text": omitted_placeholder(kind)}
 
 
 def _assistant_items(message: Mapping[str, Any], path: str, index: int) -> list[dict[str, Any]]:

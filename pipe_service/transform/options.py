@@ -229,22 +229,6 @@ class TransformOptions(BaseModel):
         ge=1,
         description="Default unset; ≥ 1. Upper bound on `max_output_tokens` for every request.",
     )
-    max_input_images: int | None = Field(
-        default=None,
-        ge=1,
-        le=100,
-        description=(
-            "Default unset (no limit); 1-100. Input images per request: the newest are kept, "
-            "older ones are replaced by a short note."
-        ),
-    )
-    image_input_selection: Literal["all", "user_turn_only"] = Field(
-        default="all",
-        description=(
-            "Default 'all'. 'user_turn_only' sends only the images of the latest user message; "
-            "earlier ones are replaced by a short note."
-        ),
-    )
     tool_output_retention_turns: int | None = Field(
         default=None,
         ge=0,

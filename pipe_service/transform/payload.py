@@ -30,8 +30,6 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError
 from pipe_service.transform.messages import (
     convert_messages,
-    keep_latest_turn_images,
-    keep_newest_images,
     trim_old_tool_outputs,
 )
 from pipe_service.transform.options import (
@@ -55,6 +53,7 @@ __all__ = [
     "TransformOptions",
     "TransformResult",
     "UserOverrides",
+    "add_file_parser",
     "build_responses_payload",
     "build_task_payload",
     "is_anthropic",
@@ -119,6 +118,11 @@ def transform_request(
     text = text_field(body, model, notes)
     if text:
         payload["text"] = text
+    if model.output_image:
+        # OpenRouter draws only when asked for the image modality.
+        payload["modalities"] = (
+            ["image", "text"] if "text" in model.output_modalities else ["image"]
+        )
     payload.update(reasoning_fields(body, model, options, user))
     payload.update(identifier_fields(options, identity, notes))
     if options.anthropic_prompt_caching and is_anthropic(model.slug):
@@ -164,10 +168,7 @@ def _base_payload(
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
     messages = convert_messages(body.get("messages"), model=model)
     notes.extend(messages.notes)
-    input_items = keep_newest_images(messages.input, options.max_input_images, notes)
-    if options.image_input_selection == "user_turn_only":
-        input_items = keep_latest_turn_images(input_items, notes)
-    input_items = trim_old_tool_outputs(input_items, options.tool_output_retention_turns, notes)
+    input_items = trim_old_tool_outputs(messages.input, options.tool_output_retention_turns, notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
     fallbacks = [slug for slug in dict.fromkeys(options.fallback_models) if slug != model.slug]
@@ -230,10 +231,21 @@ def _add_server_tools(
             payload.setdefault("tools", []).append({"type": tool_type})
 
 
-def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
+def add_file_parser(payload: dict[str, Any], options: TransformOptions) -> None:
+    """Add the ``file-parser`` plugin (the configured PDF engine) when the input has a file.
+
+    Called again after the media intake, which may add files (direct uploads).
+    """
+    if options.file_parser_engine is None or not _has_file(payload["input"]):
+        return
     plugins: list[dict[str, Any]] = payload.setdefault("plugins", [])
-    if options.file_parser_engine is not None and _has_file(payload["input"]):
+    if not any(plugin.get("id") == "file-parser" for plugin in plugins):
         plugins.append({"id": "file-parser", "pdf": {"engine": options.file_parser_engine}})
+
+
+def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
+    add_file_parser(payload, options)
+    plugins: list[dict[str, Any]] = payload.setdefault("plugins", [])
     if options.auto_context_trimming:
         plugins.append({"id": "context-compression"})
     if not plugins:
@@ -242,9 +254,9 @@ def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
 
 def _has_file(items: list[dict[str, Any]]) -> bool:
     return any(
-        part.get("type") == "input_file"
+        isinstance(part, Mapping) and part.get("type") == "input_file"
         for item in items
-        if item.get("role") == "user"
+        if item.get("role") == "user" and isinstance(item.get("content"), list)
         for part in item["content"]
     )
 

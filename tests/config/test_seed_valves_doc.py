@@ -56,9 +56,9 @@ def test_every_named_valve_exists_in_the_shims_forms() -> None:
 
 def test_every_named_setting_exists() -> None:
     for seed, _, equivalent in _rows("Admin valves"):
-        if equivalent.startswith("`"):
-            path = equivalent.strip("`")
-            assert _setting_exists(path), f"{seed}: no sidecar setting {path}"
+        setting = re.fullmatch(r"`([a-z_][a-z0-9_.]*)`", equivalent)
+        if setting is not None:
+            assert _setting_exists(setting.group(1)), f"{seed}: no sidecar setting {equivalent}"
 
 
 def test_the_coverage_table_matches_the_rows() -> None:

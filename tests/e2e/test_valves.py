@@ -46,10 +46,6 @@ TOOL_HISTORY = [
     {"role": "assistant", "content": "Found it."},
     {"role": "user", "content": "thanks, and now?"},
 ]
-PNG_URL = (
-    "data:image/png;base64,"
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
-)
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +79,6 @@ def _functions(body: Body) -> list[str]:
 
 def _types(body: Body) -> list[str]:
     return [t.get("type") for t in body.get("tools", [])]
-
-
-def _images(body: Body) -> int:
-    return sum(
-        1
-        for item in body["input"]
-        for part in (item.get("content") if isinstance(item.get("content"), list) else [])
-        if part.get("type") == "input_image"
-    )
 
 
 def _plugins(body: Body) -> list[str]:
@@ -184,35 +171,6 @@ UPSTREAM_CASES = {
         "sim/text",
         lambda b: set(b["metadata"]) == {"message_id"},
         ui=True,
-    ),
-    "MAX_INPUT_IMAGES_PER_REQUEST": UpstreamCase(
-        {"MAX_INPUT_IMAGES_PER_REQUEST": 1},
-        "sim/vision",
-        lambda b: _images(b) == 1,
-        extra={
-            "messages": [
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": "two pictures"},
-                        {"type": "image_url", "image_url": {"url": PNG_URL}},
-                        {"type": "image_url", "image_url": {"url": PNG_URL}},
-                    ],
-                }
-            ]
-        },
-    ),
-    "IMAGE_INPUT_SELECTION": UpstreamCase(
-        {"IMAGE_INPUT_SELECTION": "user_turn_only"},
-        "sim/vision",
-        lambda b: _images(b) == 1,
-        extra={
-            "messages": [
-                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_URL}}]},
-                {"role": "assistant", "content": "A red pixel."},
-                {"role": "user", "content": [{"type": "image_url", "image_url": {"url": PNG_URL}}]},
-            ]
-        },
     ),
     "TOOL_OUTPUT_RETENTION_TURNS": UpstreamCase(
         {"TOOL_OUTPUT_RETENTION_TURNS": 1},

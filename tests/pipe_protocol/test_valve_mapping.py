@@ -33,9 +33,6 @@ def _mapped(**valves: Any) -> Any:
             ("sim/text", "sim/reasoning"),
         ),
         ("WEB_SEARCH_MODE", "plugin", "web_search_mode", "plugin"),
-        ("MAX_INPUT_IMAGES_PER_REQUEST", 3, "max_input_images", 3),
-        ("IMAGE_INPUT_SELECTION", "user_turn_only", "image_input_selection", "user_turn_only"),
-        ("IMAGE_INPUT_SELECTION", "user_then_assistant", "image_input_selection", "all"),
         ("TOOL_OUTPUT_RETENTION_TURNS", 4, "tool_output_retention_turns", 4),
         ("ENABLE_ANTHROPIC_PROMPT_CACHING", True, "anthropic_prompt_caching", True),
         ("ANTHROPIC_PROMPT_CACHE_TTL", "1h", "anthropic_prompt_cache_ttl", "1h"),
@@ -65,7 +62,7 @@ def test_max_function_call_loops_limits_the_tool_rounds_of_the_request() -> None
         ("MAX_OUTPUT_TOKENS", -5),
         ("ZDR_ENFORCE", "sometimes"),
         ("WEB_SEARCH_MODE", "everywhere"),
-        ("IMAGE_INPUT_SELECTION", []),  # not a string: no alias lookup (was a TypeError)
+        ("ANTHROPIC_PROMPT_CACHE_TTL", []),
     ],
 )
 def test_a_bad_value_is_refused_naming_the_valve(valve: str, value: Any) -> None:

@@ -34,7 +34,15 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert status["upstream"]["base_url"].endswith("/api/v1")
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
-        "signals", "simulator", "upstream", "catalog", "admission", "tools", "sessions", "front"
+        "signals",
+        "simulator",
+        "upstream",
+        "catalog",
+        "admission",
+        "tools",
+        "fetch",
+        "sessions",
+        "front",
     ]
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10

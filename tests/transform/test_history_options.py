@@ -1,5 +1,5 @@
-"""Seed options that shape what history and caching a request carries: earlier images, old tool
-outputs, Claude's prompt cache and interleaved-thinking header."""
+"""Seed options that shape what history and caching a request carries: old tool outputs,
+Claude's prompt cache and interleaved-thinking header, Gemini's thinking budget."""
 
 from __future__ import annotations
 
@@ -10,32 +10,6 @@ from pipe_service.transform.payload import upstream_headers
 from tests.transform.models import BARE, body, build, model
 
 CLAUDE = model(slug="anthropic/claude-x")
-
-
-def _image(url: str) -> dict[str, Any]:
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
-def _image_urls(payload: dict[str, Any]) -> list[str]:
-    return [
-        part["image_url"]
-        for item in payload["input"]
-        if item.get("role") == "user"
-        for part in item["content"]
-        if part["type"] == "input_image"
-    ]
-
-
-def test_user_turn_only_keeps_only_the_latest_messages_images() -> None:
-    messages = [
-        {"role": "user", "content": [_image("https://a/old")]},
-        {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": [_image("https://a/new")]},
-    ]
-    options = TransformOptions(image_input_selection="user_turn_only")
-    payload = build(body(messages=messages), options=options)
-    assert _image_urls(payload) == ["https://a/new"]
-    assert payload["input"][0]["content"][0]["text"] == "[image from an earlier turn omitted]"
 
 
 def _tool_turns(output: str) -> list[dict[str, Any]]:

@@ -198,29 +198,3 @@ def test_invalid_messages_raise_with_json_path(messages: object, field: str) -> 
         build(body(messages=messages))
     assert caught.value.field == field
 
-
-def _image(url: str) -> dict[str, Any]:
-    return {"type": "image_url", "image_url": {"url": url}}
-
-
-def test_only_the_newest_images_are_sent_when_limited() -> None:
-    messages = [
-        {"role": "user", "content": [_image("data:image/png;base64,AAA"), _image("https://a/1")]},
-        {"role": "assistant", "content": "seen"},
-        {"role": "user", "content": [{"type": "text", "text": "and this"}, _image("https://a/2")]},
-    ]
-    payload = build(body(messages=messages), options=TransformOptions(max_input_images=2))
-    parts = [
-        part for item in payload["input"] if item.get("role") == "user" for part in item["content"]
-    ]
-    assert [part.get("image_url") for part in parts if part["type"] == "input_image"] == [
-        "https://a/1",
-        "https://a/2",
-    ]
-    assert parts[0] == {"type": "input_text", "text": "[image omitted: over the image limit]"}
-
-
-def test_images_are_not_limited_by_default() -> None:
-    messages = [{"role": "user", "content": [_image(f"https://a/{n}") for n in range(30)]}]
-    parts = build(body(messages=messages))["input"][0]["content"]
-    assert len([part for part in parts if part["type"] == "input_image"]) == 30

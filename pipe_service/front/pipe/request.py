@@ -25,6 +25,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
 from pipe_service.chat.error_messages import validate_error_template
 from pipe_service.chat.usage_line import DEFAULT_USAGE_ICONS, UsageIcons, UsageLineStyle
+from pipe_service.media.intake import Attachment
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
     ProviderRouting,
@@ -75,6 +76,7 @@ class TurnArguments:
     tool_mode: ToolMode
     render: RenderOptions = field(default_factory=RenderOptions)
     max_tool_rounds: int | None = None
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def whole_answer(self) -> bool:
@@ -175,12 +177,9 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "max_output_tokens": "max_output_tokens_cap",
     "send_end_user_id": "send_user_id",
     "allow_user_zdr_override": "allow_user_zdr",
-    "max_input_images_per_request": "max_input_images",
     "enable_anthropic_prompt_caching": "anthropic_prompt_caching",
     "enable_anthropic_interleaved_thinking": "anthropic_interleaved_thinking",
 }
-# The seed's value names that mean one of ours.
-_OPTION_VALUE_ALIASES: Final = {("image_input_selection", "user_then_assistant"): "all"}
 
 # Comma-separated valves read as lists (the valves form has no list input).
 _CSV_OPTION_FIELDS: Final = frozenset({"fallback_models"})
@@ -225,7 +224,33 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
         tool_mode=tool_mode,
         render=render,
         max_tool_rounds=max_tool_rounds,
+        attachments=_attachments(frame.files),
     )
+
+
+def _attachments(files: list[dict[str, Any]]) -> tuple[Attachment, ...]:
+    """The ``files`` entries that carry content (direct uploads the shim read from storage).
+
+    Entries without ``data_b64`` are Open WebUI's file summaries (its RAG handles those).
+    """
+    found: list[Attachment] = []
+    for index, entry in enumerate(files):
+        data = entry.get("data_b64")
+        if data is None:
+            continue
+        if not isinstance(data, str) or not data:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST, f"files[{index}].data_b64 must be a base64 string"
+            )
+        found.append(
+            Attachment(
+                name=str(entry.get("name") or "attachment")[:255],
+                content_type=str(entry.get("content_type") or "application/octet-stream")[:255],
+                data_b64=data,
+                file_id=str(entry["id"])[:256] if entry.get("id") else None,
+            )
+        )
+    return tuple(found)
 
 
 def _is_unset(value: Any) -> bool:
@@ -314,11 +339,7 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
         if target in _CSV_OPTION_FIELDS and isinstance(value, str):
             updates[target] = tuple(part.strip() for part in value.split(","))
         else:
-            if isinstance(value, str):
-                given = _normalised(value)
-                updates[target] = _OPTION_VALUE_ALIASES.get((target, given), given)
-            else:
-                updates[target] = value
+            updates[target] = _normalised(value) if isinstance(value, str) else value
         names[target] = name
     if not updates:
         return defaults

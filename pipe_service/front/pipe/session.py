@@ -4,7 +4,9 @@ Tasks of one session (all in the endpoint's nursery, so a closed socket cancels 
 
     conversation ──frames──▶ outbox (PIPE_OUTBOX_SIZE) ──▶ writer ──▶ socket
       │  reads hello/request, runs the turn and renders it
-      └─ reader (during the turn): tool_result → executor, cancel → stop, anything else → error
+      │  a generated image: store_file out, the relay waits for its file_stored
+      └─ reader (during the turn): tool_result → executor, file_stored → file store,
+         cancel → stop, anything else → error
     (a shim that stops reading is cut off below, by the front's bounded writes)
 
 The conversation owns the outbox's send end; the writer drains it, then closes the WebSocket, so
@@ -24,17 +26,23 @@ from quart.wrappers import Websocket
 from pipe_service import __version__
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
+from pipe_service.chat.events import Completed, GeneratedImage, Status, TextDelta
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.turn_request import TurnOutput
+from pipe_service.front.pipe.files import FileNotStoredError, ShimFileStore
+from pipe_service.front.pipe.rehost import rehost_linked_images
 from pipe_service.front.pipe.render import TurnRenderer, error_frame_for
 from pipe_service.front.pipe.request import TurnArguments, map_request
 from pipe_service.front.pipe.tools import ShimToolExecutor
 from pipe_service.front.pipe.transport import CLOSE_LIMIT_S
+from pipe_service.media.intake import MediaIntake
 from pipe_service.protocol import (
+    MAX_SERVER_FRAME_BYTES,
     Cancel,
     ClientFrame,
     Error,
     ErrorCode,
+    FileStored,
     Hello,
     Limits,
     ProtocolError,
@@ -52,6 +60,10 @@ from pipe_service.tools.contract import ToolContext
 logger = logging.getLogger("pipe_service.front.pipe.session")
 
 NORMAL_CLOSURE = 1000
+DEFAULT_STORE_TIMEOUT_S = 30.0
+"""Used when the gateway has no media settings (tests that build a bare gateway)."""
+MAX_STORE_FILE_B64_CHARS = MAX_SERVER_FRAME_BYTES - 64 * 1024
+"""A ``store_file`` frame must fit in one server frame (the rest is the frame's other fields)."""
 
 
 class PipeSession:
@@ -71,6 +83,10 @@ class PipeSession:
         self._outbox_size = outbox_size
         self._send_stall_s = send_stall_s
         self._handshake_timeout_s = handshake_timeout_s
+        media = gateway.media
+        self._store_timeout_s = (
+            media.settings.store_timeout_s if media is not None else DEFAULT_STORE_TIMEOUT_S
+        )
         self._scope = trio.CancelScope()
 
     async def run(self) -> None:
@@ -141,6 +157,7 @@ class PipeSession:
         executor = None
         if arguments.tool_specs and arguments.tool_mode == "pipeline":
             executor = ShimToolExecutor(outbox.clone())
+        files = ShimFileStore(outbox.clone())
         renderer = TurnRenderer(
             arguments.render,
             whole_answer=arguments.whole_answer,
@@ -162,15 +179,17 @@ class PipeSession:
                     task=arguments.task,
                     tools=_tool_context(arguments, executor),
                     options=arguments.options,
+                    attachments=arguments.attachments,
                 ) as handle,
                 trio.open_nursery() as turn_nursery,
             ):
                 turn_nursery.start_soon(
-                    self._read_during_turn, executor, turn_nursery.cancel_scope, stop
+                    self._read_during_turn, executor, files, turn_nursery.cancel_scope, stop
                 )
-                await self._relay(handle, renderer, outbox)
+                await self._relay(handle, renderer, outbox, files)
                 turn_nursery.cancel_scope.cancel()
         finally:
+            files.close()
             if executor is not None:
                 executor.close()
         if stop:
@@ -181,17 +200,89 @@ class PipeSession:
         handle: TurnHandle[TurnOutput],
         renderer: TurnRenderer,
         outbox: trio.MemorySendChannel[ServerFrame],
+        files: ShimFileStore,
     ) -> None:
+        images = 0
+        media = self._gateway.media
+        rehost = media is not None and media.settings.rehost_linked_images
+        answer: list[str] = []
         async for item in handle:
+            if isinstance(item, GeneratedImage):
+                images += 1
+                await self._store_image(item, images, files, renderer, outbox)
+                continue
+            if rehost and isinstance(item, TextDelta):
+                answer.append(item.text)
+            elif rehost and isinstance(item, Completed) and media is not None:
+                await self._rehost(media, "".join(answer), files, renderer, outbox)
             for frame in renderer.render(item, now=trio.current_time()):
                 await outbox.send(frame)
             if renderer.finished:
                 return
         await outbox.send(renderer.ended_without_terminal())
 
+    async def _store_image(
+        self,
+        image: GeneratedImage,
+        number: int,
+        files: ShimFileStore,
+        renderer: TurnRenderer,
+        outbox: trio.MemorySendChannel[ServerFrame],
+    ) -> None:
+        """Save a generated image in Open WebUI; the shim shows it in the message.
+
+        A failure (or no answer within ``store_timeout_s``) is told as a status line; the
+        answer goes on.
+        """
+        problem = await self._try_store(image, number, files)
+        if problem is None:
+            return
+        logger.warning("generated image not stored", extra={"reason": problem[:200]})
+        status = Status(f"⚠️ The generated image could not be saved: {problem}", done=True)
+        for frame in renderer.render(status, now=trio.current_time()):
+            await outbox.send(frame)
+
+    async def _try_store(
+        self, image: GeneratedImage, number: int, files: ShimFileStore
+    ) -> str | None:
+        """Store ``image`` through the shim; ``None``, or why it was not stored."""
+        if len(image.data_b64) > MAX_STORE_FILE_B64_CHARS:
+            return f"{len(image.data_b64) * 3 // 4 / 1_048_576:.1f} MB is too large to send"
+        extension = image.mime.split("/", 1)[1].split("+", 1)[0]
+        with trio.move_on_after(self._store_timeout_s):
+            try:
+                stored = await files.store(
+                    name=f"generated-image-{number}.{extension}",
+                    content_type=image.mime,
+                    data_b64=image.data_b64,
+                )
+            except FileNotStoredError as exc:
+                return str(exc)
+            logger.info("generated image stored", extra={"file_id": stored.id})
+            return None
+        return "Open WebUI did not answer in time"
+
+    async def _rehost(
+        self,
+        media: MediaIntake,
+        answer: str,
+        files: ShimFileStore,
+        renderer: TurnRenderer,
+        outbox: trio.MemorySendChannel[ServerFrame],
+    ) -> None:
+        """Keep the images the answer links to (before ``done``: the shim is still there)."""
+        notes = ["linked images not kept: Open WebUI did not answer in time"]
+        with trio.move_on_after(self._store_timeout_s):
+            notes = await rehost_linked_images(answer, media.fetcher, files, media.settings)
+        for note in notes:
+            status = Status(f"⚠️ {note}", done=True)
+            for frame in renderer.render(status, now=trio.current_time()):
+                await outbox.send(frame)
+
     async def _read_during_turn(
         self,
         executor: ShimToolExecutor | None,
+        files: ShimFileStore,
         turn_scope: trio.CancelScope,
         stop: list[ServerFrame],
     ) -> None:
@@ -201,6 +292,8 @@ class PipeSession:
                 frame = _parse(await self._ws.receive())
                 if isinstance(frame, ToolResult) and executor is not None:
                     executor.deliver(frame)
+                elif isinstance(frame, FileStored):
+                    files.deliver(frame)
                 elif isinstance(frame, Cancel):
                     logger.info("shim cancelled the request")
                     stop.append(Error(code=ErrorCode.CANCELLED, message="request cancelled"))
@@ -259,5 +352,3 @@ def _tool_context(
         user_id=arguments.identity.user_id,
         max_rounds=arguments.max_tool_rounds,
     )
-
-
