@@ -118,7 +118,6 @@ def main() -> None:
     parser.add_argument("--chat-id", default=None)
     parser.add_argument("--parent-id", default=None)
     parser.add_argument("--tool-ids", default="", help="comma-separated workspace tool ids")
-    parser.add_argument("--files-json", default="", help="the UI's file items (JSON list)")
     parser.add_argument("--max-s", type=float, default=60.0)
     parser.add_argument("--files-json", default="", help="JSON list of Open WebUI file items")
     asyncio.run(run(parser.parse_args()))
