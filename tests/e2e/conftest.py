@@ -2,9 +2,9 @@
 
 Started once per run, in parallel where possible (Open WebUI needs ~16 s to answer ``/health``):
 
-- ``stack``: ``pipe-service simulator`` (the OpenRouter stand-in, its own process so tests read
-  its request log and change its catalog), ``pipe-service serve`` (var dir and Unix socket in
-  tmp, the simulator as its OpenRouter) and
+- ``stack``: ``pipe-service serve`` (built-in simulator upstream serving the sim/* models plus
+  two provider-named ones, var dir and Unix socket in tmp; tests read the simulator's request
+  log and change its catalog on its private socket) and
   ``open-webui serve`` from the venv of ``scripts/owui_venv.sh`` (fresh DATA_DIR, offline env),
   plus the admin account (first sign-up) with an API key;
 - ``shim``: the REAL shim file installed with the installer command (``python -m
@@ -34,7 +34,7 @@ from pipe_service.catalog.model_ids import slug_to_owui_id
 from pipe_service.installer.install import DEFAULT_SHIM_FILE
 from pipe_service.simulator.catalog import load_sim_catalog
 from tests.e2e.owui_rest import Admin, sign_up_admin
-from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorProcess, wait_until
+from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorControl, wait_until
 
 DEFAULT_OWUI_VENV = Path.home() / ".cache" / "pipe-service" / "owui-0.12.4"
 FUNCTION_ID = "openrouter"
@@ -44,7 +44,7 @@ INSTALL_S = 120.0
 
 @dataclass
 class Stack:
-    simulator: SimulatorProcess
+    simulator: SimulatorControl
     sidecar: SidecarProcess
     owui: OpenWebUIProcess
     admin: Admin
@@ -80,21 +80,16 @@ def shim_file() -> Path:
 @pytest.fixture(scope="session")
 def stack(owui_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     owui = OpenWebUIProcess(owui_venv, tmp_path_factory.mktemp("owui"))
-    simulator_dir = tmp_path_factory.mktemp("simulator")
-    simulator = SimulatorProcess(simulator_dir, catalog=write_e2e_catalog(simulator_dir))
-    sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"), simulator)
+    catalog = write_e2e_catalog(tmp_path_factory.mktemp("catalog"))
+    sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"), catalog)
     owui.start()
     try:
-        simulator.start()
+        sidecar.start()
         try:
-            sidecar.start()
-            try:
-                owui.wait_healthy()
-                yield Stack(simulator, sidecar, owui, sign_up_admin(owui.url))
-            finally:
-                sidecar.stop()
+            owui.wait_healthy()
+            yield Stack(SimulatorControl(sidecar), sidecar, owui, sign_up_admin(owui.url))
         finally:
-            simulator.stop()
+            sidecar.stop()
     finally:
         owui.stop()
 

@@ -68,78 +68,41 @@ def _stop(process: subprocess.Popen[bytes], log: Any) -> None:
     log.close()
 
 
-class SimulatorProcess:
-    """``pipe-service simulator`` on a free loopback port: the sidecar's upstream in the suite.
+class SimulatorControl:
+    """The sidecar's built-in simulator, reached on its private socket in the var dir: what the
+    sidecar sent upstream (``/_sim/requests``) and the catalog (``/_sim/models/hidden``)."""
 
-    Its own process (not the sidecar's built-in one) so tests can read what the sidecar sent
-    upstream (``/_sim/requests``) and change the catalog (``/_sim/models/hidden``).
-    """
-
-    def __init__(self, log_dir: Path, catalog: Path | None = None) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_dir / "simulator.log"
-        self.catalog = catalog
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def api_base(self) -> str:
-        return f"{self.url}/api/v1"
-
-    def start(self) -> None:
-        self._log = self.log_path.open("ab")
-        command = [sys.executable, "-m", "pipe_service", "simulator", "--port", str(self.port)]
-        if self.catalog is not None:
-            command += ["--catalog", str(self.catalog)]
-        self.process = subprocess.Popen(
-            command,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            wait_until(self._ready, limit_s=SIDECAR_READY_S, what="simulator /api/v1/models")
-        except AssertionError as exc:
-            raise AssertionError(
-                f"{exc}\n--- simulator log ---\n{log_tail(self.log_path)}"
-            ) from exc
-
-    def _ready(self) -> bool:
-        assert self.process is not None
-        if self.process.poll() is not None:
-            raise AssertionError(f"simulator exited {self.process.returncode}")
-        return httpx.get(f"{self.api_base}/models", timeout=5).status_code == 200
+    def __init__(self, sidecar: SidecarProcess) -> None:
+        self._sidecar = sidecar
 
     def requests(self) -> list[dict[str, Any]]:
-        """The bodies the sidecar sent to ``/responses``, oldest first."""
-        records: list[dict[str, Any]] = httpx.get(f"{self.url}/_sim/requests", timeout=10).json()[
-            "data"
-        ]
+        """The requests the sidecar sent to ``/responses`` (``body``, ``headers``), oldest first."""
+        with self._sidecar.simulator_client() as client:
+            records: list[dict[str, Any]] = client.get("/_sim/requests").json()["data"]
         return records
 
     def clear_requests(self) -> None:
-        httpx.delete(f"{self.url}/_sim/requests", timeout=10).raise_for_status()
+        with self._sidecar.simulator_client() as client:
+            client.delete("/_sim/requests").raise_for_status()
 
     def model_ids(self) -> set[str]:
         """The slugs the simulator's ``/models`` lists now."""
-        rows = httpx.get(f"{self.api_base}/models", timeout=10).json()["data"]
+        with self._sidecar.simulator_client() as client:
+            rows = client.get("/api/v1/models").json()["data"]
         return {str(row["id"]) for row in rows}
 
     def hide_models(self, *slugs: str) -> None:
         """Leave ``slugs`` out of ``/models`` (a model retired from the catalog)."""
-        reply = httpx.put(f"{self.url}/_sim/models/hidden", json={"ids": list(slugs)}, timeout=10)
-        reply.raise_for_status()
-
-    def stop(self) -> None:
-        if self.process is not None:
-            _stop(self.process, self._log)
+        with self._sidecar.simulator_client() as client:
+            client.put("/_sim/models/hidden", json={"ids": list(slugs)}).raise_for_status()
 
 
 class SidecarProcess:
-    """``pipe-service serve`` on a Unix socket in ``var_dir`` and a free loopback port, with the
-    simulator process as its OpenRouter."""
+    """``pipe-service serve`` on a Unix socket in ``var_dir`` and a free loopback port, its
+    built-in simulator serving ``catalog`` (the sim/* models when None)."""
 
-    def __init__(self, var_dir: Path, upstream: SimulatorProcess) -> None:
-        self.upstream = upstream
+    def __init__(self, var_dir: Path, catalog: Path | None = None) -> None:
+        self.catalog = catalog
         self.var_dir = var_dir
         self.port = free_port()
         self.log_path = var_dir / "sidecar.log"
@@ -164,12 +127,14 @@ class SidecarProcess:
         env |= {
             "PIPE_SERVICE_VAR_DIR": str(self.var_dir),
             "PIPE_SERVICE_PORT": str(self.port),
-            "PIPE_SERVICE_UPSTREAM_MODE": "openrouter",
-            "OPENROUTER_API_KEY": "sk-or-e2e-simulated",
-            "PIPE_SERVICE_UPSTREAM__BASE_URL": self.upstream.api_base,
+            "PIPE_SERVICE_UPSTREAM_MODE": "simulator",
+            # Tests read what reached the simulator (on its private socket in the var dir).
+            "PIPE_SERVICE_SIMULATOR_REQUEST_LOG": "100",
             "PIPE_SERVICE_SHUTDOWN_GRACE_S": "5",
             "PIPE_SERVICE_GRACEFUL_TIMEOUT_S": "2",
         }
+        if self.catalog is not None:
+            env["PIPE_SERVICE_SIMULATOR_CATALOG_PATH"] = str(self.catalog)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipe_service", "serve"],
@@ -204,6 +169,11 @@ class SidecarProcess:
     def client(self) -> httpx.Client:
         transport = httpx.HTTPTransport(uds=str(self.socket_path))
         return httpx.Client(transport=transport, base_url="http://sidecar", timeout=10)
+
+    def simulator_client(self) -> httpx.Client:
+        """The built-in simulator, on its private socket (``/_sim/requests``)."""
+        transport = httpx.HTTPTransport(uds=str(self.var_dir / "simulator.sock"))
+        return httpx.Client(transport=transport, base_url="http://simulator", timeout=10)
 
     def status(self) -> dict[str, Any]:
         with self.client() as client:
