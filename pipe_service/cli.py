@@ -18,6 +18,7 @@ from pipe_service.config.reference import render_reference, update_reference_doc
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
 from pipe_service.logs import configure_logging
 from pipe_service.simulator.standalone import add_pacing_options
+from pipe_service.storage.commands import add_storage_commands, run_storage_command
 
 logger = logging.getLogger("pipe_service.cli")
 
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(redacted_settings(settings, sources), indent=2))
         return 0
     configure_logging(settings.log_level, settings.log_format)
+    if args.command in ("db", "keys"):
+        return run_storage_command(args, settings)
     if args.command == "serve":
         from pipe_service.service import run_service
 
@@ -141,6 +144,7 @@ def _parser() -> argparse.ArgumentParser:
     add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)
+    add_storage_commands(commands)
     return parser
 
 

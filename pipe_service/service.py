@@ -43,10 +43,17 @@ from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, pr
 from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.persistence import cleanup_actor
+from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
+from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
+from pipe_service.storage import bootstrap as storage_bootstrap
+from pipe_service.storage import db_writer
+from pipe_service.storage.bootstrap import ArtifactStorage, BootstrapPolicy
+from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
@@ -148,6 +155,8 @@ async def start_service(
     await supervisor.start(
         ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
     )
+    # Storage sinks next, before any producer (they stop last and drain what turns handed them).
+    persistence = await start_persistence(supervisor, settings, database, restarts)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
     # Refuse a taken socket path before starting anything else (the front binds it last).
     claim_socket_path(settings.effective_socket_path, field="socket_path")
@@ -272,6 +281,7 @@ async def start_service(
             wait_requested=supervisor.wait_shutdown_requested,
             drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
         ),
+        persistence=persistence.persistence if persistence is not None else None,
     )
     context = ServiceContext(
         settings=settings,
@@ -283,7 +293,9 @@ async def start_service(
         else upstream_config.base_url,
     )
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
-    context.readiness_checks["storage"] = partial(_storage_ready, database)
+    context.readiness_checks["storage"] = partial(
+        _storage_ready, database, persistence.storage if persistence is not None else None
+    )
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
     context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
     context.details_providers["admission"] = lambda: asdict(gate.statistics())
@@ -291,6 +303,8 @@ async def start_service(
     context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
     context.details_providers["fetch"] = lambda: asdict(fetcher.statistics())
     context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
+    if persistence is not None:
+        context.details_providers["persistence"] = persistence.details
 
     byte_budget = ByteBudget(settings.admission.max_request_bytes_in_flight)
     context.details_providers["request_bytes"] = lambda: asdict(byte_budget.statistics())
@@ -349,8 +363,81 @@ async def _catalog_ready(catalog: Catalog) -> str | None:
     return f"no model catalog yet ({error})"
 
 
-async def _storage_ready(database: Database) -> str | None:
+async def _storage_ready(database: Database, storage: ArtifactStorage | None) -> str | None:
     with trio.move_on_after(5):
         await database.ping()
+        if storage is not None and not storage.ready:
+            return f"artifact storage not ready: {storage.last_error or 'starting'}"
         return None
     return "storage did not answer within 5 s"
+
+
+@dataclass(frozen=True)
+class RunningPersistence:
+    """The persistence sinks' handles."""
+
+    storage: ArtifactStorage
+    writer: ArtifactWriter
+    persistence: ArtifactPersistence
+    cleanup: CleanupStatistics
+
+    def details(self) -> dict[str, object]:
+        codec = self.storage.codec
+        return {
+            "ready": self.storage.ready,
+            "last_error": self.storage.last_error,
+            "current_key_id": codec.current_key_id if codec is not None else None,
+            "writer": asdict(self.writer.statistics()),
+            "turns": asdict(self.persistence.statistics()),
+            "cleanup": self.cleanup.as_dict(),
+        }
+
+
+async def start_persistence(
+    supervisor: Supervisor, settings: Settings, database: Database, restarts: RestartPolicy
+) -> RunningPersistence | None:
+    """Start the storage sinks (bootstrap, db_writer, cleanup) before any producer, so they
+    stop last and the writer drains what the turns handed it."""
+    options = settings.persistence
+    if not options.enabled:
+        logger.info("persistence is off: reasoning and tool items are not stored")
+        return None
+    storage = ArtifactStorage(database)
+    await supervisor.start(
+        ActorSpec(
+            "storage",
+            partial(storage_bootstrap.run, storage, options, settings.var_dir, BootstrapPolicy()),
+            layer="sink",
+        )
+    )
+    inbox = open_writer_inbox(options.writer_inbox)
+    writer = ArtifactWriter(inbox)
+    policy = WriterPolicy(
+        max_batch=options.writer_max_batch, max_delay_s=options.writer_max_delay_s
+    )
+    await supervisor.start(
+        ActorSpec(
+            "db_writer",
+            db_writer.run,
+            args=(writer, storage, policy),
+            inbox=inbox,
+            layer="sink",
+            restart=restarts,
+        )
+    )
+    cleanup = CleanupStatistics()
+    cleanup_policy = CleanupPolicy(
+        retention_days=options.retention_days,
+        interval_s=options.cleanup_interval_s,
+        batch=options.cleanup_batch,
+    )
+    await supervisor.start(
+        ActorSpec(
+            "cleanup",
+            partial(cleanup_actor.run, storage, cleanup_policy, cleanup),
+            layer="sink",
+            restart=restarts,
+        )
+    )
+    persistence = ArtifactPersistence(writer=writer, storage=storage, settings=options)
+    return RunningPersistence(storage, writer, persistence, cleanup)

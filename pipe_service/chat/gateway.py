@@ -27,13 +27,15 @@ from pipe_service.chat.error_messages import (
     render_error_markdown,
     render_interrupted_notice,
 )
-from pipe_service.chat.events import Failed
+from pipe_service.chat.events import Failed, Status
 from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
 from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.persistence.turn_stage import prepare_turn_persistence, relay_with_persistence
 from pipe_service.sessions.actor import Sessions, TurnHandle
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
@@ -84,11 +86,14 @@ class ChatGateway:
         tools: ToolRunner | None = None,
         media: MediaIntake | None = None,
         shutdown: ShutdownPolicy | None = None,
+        persistence: ArtifactPersistence | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
         settings serves (tools still run, but its statistics reach no /status). ``media``:
         without one, media parts go upstream as the transform built them (tests only).
-        ``shutdown``: without one, running turns are never cut when the process stops."""
+        ``shutdown``: without one, running turns are never cut when the process stops.
+        ``persistence``: without it nothing is stored or replayed (hidden markers are still
+        stripped)."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -98,6 +103,7 @@ class ChatGateway:
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
+        self.persistence = persistence
         self.media = media
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
@@ -137,12 +143,16 @@ class ChatGateway:
         task: str | None = None,
         tools: ToolContext | None = None,
         options: TransformOptions | None = None,
+        owner: str | None = None,
         attachments: tuple[Attachment, ...] = (),
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
 
         ``options``: request-scoped transform options (e.g. the shim's admin valves); the
         process defaults when None.
+
+        ``owner``: who owns the stored reasoning and tool items (the OpenAI API passes the
+        authenticated caller); by default the Open WebUI user of ``identity``.
 
         ``tools``: with an executor (and not ``passthrough``) the model's function calls run
         here through the tools actor, in a loop, and the renderer never sees them; with
@@ -160,6 +170,7 @@ class ChatGateway:
             task=task,
             tools=tools,
             extra_headers=upstream_headers(model, chosen),
+            owner=owner,
             attachments=attachments,
         )
 
@@ -209,6 +220,9 @@ class ChatGateway:
     async def _coalesced_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
     ) -> None:
+        request, recording, status = await prepare_turn_persistence(self.persistence, request)
+        if status is not None:
+            await send.send(Status(status, done=True))
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
@@ -221,6 +235,13 @@ class ChatGateway:
                     media=self.media,
                 )
             )
+            if recording is not None:
+                # Between the turn and the coalescer: stores the finished turn, adds markers.
+                kept_send, kept_receive = trio.open_memory_channel[TurnOutput](
+                    self.streaming.raw_outbox_size
+                )
+                nursery.start_soon(relay_with_persistence, raw_receive, kept_send, recording)
+                raw_receive = kept_receive
             await coalesce_events(
                 raw_receive,
                 send,

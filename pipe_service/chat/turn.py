@@ -51,6 +51,7 @@ def build_payload(request: TurnRequest) -> dict[str, Any]:
         options=request.options,
         user=request.user,
         identity=request.identity,
+        replayed=request.replayed,
     )
     payload["stream"] = request.stream
     return payload

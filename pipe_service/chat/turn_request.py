@@ -6,7 +6,7 @@ these types without importing the turn: the dependency runs turn → tools.loop 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,13 @@ class TurnRequest:
     task: str | None = None
     extra_headers: Mapping[str, str] = field(default_factory=dict)
     tools: ToolContext | None = None
+    owner: str | None = None
+    """Who owns the turn's stored artifacts; None: ``user:<identity.user_id>`` if known."""
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None
+    """Stored items to replay before the assistant message at each index of the history."""
+    on_tool_round: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+    """Called by the tool loop after each round with the round's items (reasoning, calls,
+    results, in order), so they can be stored while the next run streams."""
     attachments: tuple[Attachment, ...] = ()
     """Open WebUI files the shim read from storage, sent as native parts (direct uploads)."""
 

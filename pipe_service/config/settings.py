@@ -20,6 +20,7 @@ from pipe_service.catalog.owui_metadata import ModelEntrySettings
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
 from pipe_service.media.settings import MediaSettings
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
 
@@ -255,6 +256,10 @@ class Settings(BaseModel):
     )
     db_pool_size: int = Field(
         5, ge=1, le=100, description="Database connections (and worker threads) per process."
+    )
+    persistence: PersistenceSettings = Field(
+        default_factory=PersistenceSettings,
+        description="Stored reasoning and tool items: encryption, retention, the writer.",
     )
     redis_url: str | None = Field(
         None,

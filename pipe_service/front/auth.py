@@ -11,6 +11,7 @@ a local probe needs no secret. When TCP is on, a token always exists: the config
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import logging
@@ -108,3 +109,17 @@ def _matches(token: str | None, expected: SecretStr | None) -> bool:
     if token is None or expected is None:
         return False
     return hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+
+
+def caller_identity(request: BaseRequestWebsocket) -> str:
+    """Who is calling the OpenAI API, as the owner of its stored reasoning and tool items.
+
+    The bearer the caller presented (on TCP the sidecar's token; on the Unix socket possibly
+    the caller's own OpenRouter key), hashed so no secret is stored; ``local`` for a Unix-socket
+    caller without one. A client-supplied ``user`` field is never part of it: anyone can write
+    any string there.
+    """
+    token = bearer_token(request)
+    if token is None:
+        return "local"
+    return "bearer:" + hashlib.sha256(token.encode()).hexdigest()[:32]

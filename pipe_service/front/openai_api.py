@@ -26,7 +26,7 @@ from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
 from pipe_service.chat.turn import failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
-from pipe_service.front.auth import client_openrouter_key, tcp_access
+from pipe_service.front.auth import caller_identity, client_openrouter_key, tcp_access
 from pipe_service.front.http_errors import error_response
 from pipe_service.front.openai_errors import ApiError, api_error_for
 from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
@@ -141,6 +141,7 @@ async def chat_completions() -> Response:
                 model=model,
                 stream=stream,
                 api_key=client_openrouter_key(request, tcp_access()),
+                owner=caller_identity(request),
             )
         )
         first = await handle.receive()

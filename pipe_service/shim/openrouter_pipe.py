@@ -77,6 +77,7 @@ SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
 ThinkingMode = Literal["open_webui", "status", "both"]
 ToolMode = Literal["pipeline", "passthrough"]
 UsageStyle = Literal["text", "icons"]
+PersistReasoning = Literal["disabled", "next_reply", "conversation"]
 
 
 def _select(*options: str) -> dict[str, Any]:
@@ -88,6 +89,7 @@ _SUMMARY_SELECT = _select("auto", "concise", "detailed", "disabled")
 _THINKING_SELECT = _select("open_webui", "status", "both")
 _TOOL_MODE_SELECT = _select("pipeline", "passthrough")
 _USAGE_STYLE_SELECT = _select("text", "icons")
+_PERSIST_REASONING_SELECT = _select("disabled", "next_reply", "conversation")
 # On/off settings are tri-state: unset (the sidecar's default), "true" or "false".
 _ON_OFF_SELECT = _select("true", "false")
 
@@ -1477,6 +1479,18 @@ class Pipe:
             description="Show each tool the AI used as a card with its arguments and result.",
             json_schema_extra=_ON_OFF_SELECT,
         )
+        PERSIST_REASONING_TOKENS: PersistReasoning | None = Field(
+            default=None,
+            description="Keep the AI's reasoning for the next reply only, the whole chat, or "
+            "not at all (you can keep less than the administrator allows, not more).",
+            json_schema_extra=_PERSIST_REASONING_SELECT,
+        )
+        PERSIST_TOOL_RESULTS: bool | None = Field(
+            default=None,
+            description="Let later replies reuse tool results instead of running tools again "
+            "(false: tool results are not kept).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
 
         _unset_blanks = field_validator(
             "SHOW_FINAL_USAGE_STATUS",
@@ -1489,6 +1503,8 @@ class Pipe:
             "ENABLE_WEB_SEARCH",
             "REQUEST_ZDR",
             "SHOW_TOOL_CARDS",
+            "PERSIST_REASONING_TOKENS",
+            "PERSIST_TOOL_RESULTS",
             mode="before",
         )(_blank_is_unset)
         _encrypt_key = field_validator("OPENROUTER_API_KEY", mode="after")(encrypt_secret)

@@ -1,7 +1,8 @@
 """Request validation like OpenRouter's: a zod-style issue list in a 400 ``invalid_prompt`` body.
 
 Only the checks the service can trip are modelled: JSON syntax, object body, ``model``/``models``,
-``input`` shape, ``stream`` type, ``tools`` shape, ``store: true`` and ``previous_response_id``.
+``input`` shape (replayed reasoning items need ``id`` and ``summary``), ``stream`` type,
+``tools`` shape, ``store: true`` and ``previous_response_id``.
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ def _input_issues(body: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(item, dict):
             issues.append(_invalid_type(["input", index], "object", item))
             continue
+        if item.get("type") == "reasoning":
+            # Replayed reasoning: `id` and `summary` are required (reference §1.2).
+            if not isinstance(item.get("id"), str):
+                issues.append(_required(["input", index, "id"], "string"))
+            if not isinstance(item.get("summary"), list):
+                issues.append(_required(["input", index, "summary"], "array"))
         content = item.get("content")
         if isinstance(content, list):
             for part_index, part in enumerate(content):

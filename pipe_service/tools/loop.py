@@ -155,6 +155,8 @@ class _ToolLoop:
             rounds += 1
             outputs = [_output_item(outcome) for outcome in outcomes]
             self._output_items += outputs
+            if self._request.on_tool_round is not None:
+                await self._request.on_tool_round([*replayed, *outputs])
             payload = {**payload, "input": [*payload["input"], *replayed, *outputs]}
 
     async def _run_upstream(self, payload: dict[str, Any]) -> _Run:

@@ -7,6 +7,7 @@ Rules (see docs/transform.md):
 * ``user`` messages become ``{type:"message", role:"user", content:[input_* parts]}``.
 * ``assistant`` text becomes a completed output message with a stable id derived from its
   position and text; its ``tool_calls`` become ``function_call`` items.
+* stored items named by the assistant message's hidden markers (replay) go right before it;
 * ``tool`` messages become ``function_call_output`` items. Calls without an output and outputs
   without a call are dropped (the Responses API rejects unpaired halves).
 * Image, audio and video parts for a model without that input modality are replaced by a short
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -46,8 +47,17 @@ class ConvertedMessages:
     notes: tuple[str, ...]
 
 
-def convert_messages(messages: object, *, model: ModelCapabilities) -> ConvertedMessages:
-    """Convert the chat body's ``messages`` list; raises :class:`RequestTransformError`."""
+def convert_messages(
+    messages: object,
+    *,
+    model: ModelCapabilities,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
+) -> ConvertedMessages:
+    """Convert the chat body's ``messages`` list; raises :class:`RequestTransformError`.
+
+    ``replayed``: stored items (reasoning, tool calls and results) to put before the answer of
+    the assistant message at each index (see :mod:`pipe_service.persistence.replay`).
+    """
     if not isinstance(messages, list):
         raise RequestTransformError("messages", "must be a list of message objects")
     instructions: list[str] = []
@@ -72,6 +82,8 @@ def convert_messages(messages: object, *, model: ModelCapabilities) -> Converted
             parts = _user_parts(message.get("content"), content_path, model, notes)
             items.append({"type": "message", "role": "user", "content": parts})
         elif role == "assistant":
+            if replayed:
+                items.extend(replayed.get(index, ()))
             items.extend(_assistant_items(message, path, index))
         else:
             items.append(_tool_output(message, path))

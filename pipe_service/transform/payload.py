@@ -22,7 +22,7 @@ Synopsis::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +80,11 @@ def build_responses_payload(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The Responses request for a chat turn; see :func:`transform_request` for the notes."""
     return transform_request(
-        body, model=model, options=options, user=user, identity=identity
+        body, model=model, options=options, user=user, identity=identity, replayed=replayed
     ).payload
 
 
@@ -94,12 +95,16 @@ def transform_request(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
 ) -> TransformResult:
-    """Build the Responses request for a chat turn and say what was left out."""
+    """Build the Responses request for a chat turn and say what was left out.
+
+    ``replayed``: stored items to insert before assistant messages, by message index.
+    """
     body = _require_mapping(body)
     user = user or _NO_OVERRIDES
     notes: list[str] = []
-    payload = _base_payload(body, model, options, user, notes)
+    payload = _base_payload(body, model, options, user, notes, replayed)
     payload["stream"] = _stream_flag(body)
 
     tools = convert_tools(body.get("tools"), strict=options.strict_tools)
@@ -164,9 +169,10 @@ def _base_payload(
     options: TransformOptions,
     user: UserOverrides,
     notes: list[str],
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
-    messages = convert_messages(body.get("messages"), model=model)
+    messages = convert_messages(body.get("messages"), model=model, replayed=replayed)
     notes.extend(messages.notes)
     input_items = trim_old_tool_outputs(messages.input, options.tool_output_retention_turns, notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.

@@ -34,6 +34,9 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
         "instance_lock",
+        "storage",
+        "db_writer",
+        "cleanup",
         "signals",
         "simulator",
         "upstream",
@@ -48,6 +51,8 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
     assert status["storage"]["backend"] == "sqlite"
+    assert status["persistence"]["ready"] is True
+    assert len(status["persistence"]["current_key_id"]) == 12
     assert status["restarts_total"] == 0
 
 

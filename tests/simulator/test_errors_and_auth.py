@@ -57,6 +57,13 @@ async def test_configured_key_list_is_enforced(start_simulator: StartSimulator) 
             ["previous_response_id"],
         ),
         ({"model": "sim/text", "input": 5}, ["input"]),
+        (
+            {
+                "model": "sim/text",
+                "input": [{"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAAA"}],
+            },
+            ["input", 0, "summary"],
+        ),
     ],
 )
 async def test_invalid_body_is_invalid_prompt(

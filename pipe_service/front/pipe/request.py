@@ -91,6 +91,13 @@ _EFFORT: Final[TypeAdapter[Any]] = TypeAdapter(ReasoningEffort)
 _SUMMARY: Final[TypeAdapter[Any]] = TypeAdapter(ReasoningSummary)
 _STYLE: Final[TypeAdapter[Any]] = TypeAdapter(UsageLineStyle)
 _THINKING: Final[TypeAdapter[Any]] = TypeAdapter(ThinkingOutput)
+# The seed's PERSIST_REASONING_TOKENS says "disabled" for off.
+_PERSIST_REASONING: Final[TypeAdapter[Any]] = TypeAdapter(
+    Annotated[
+        Literal["off", "next_reply", "conversation"],
+        BeforeValidator(lambda value: "off" if value == "disabled" else value),
+    ]
+)
 _TOOL_MODE_ALIASES: Final = {
     "pipeline": "pipeline",
     "passthrough": "passthrough",
@@ -162,6 +169,8 @@ _USER_VALVES: Final[dict[str, _Valve]] = {
     "web_search": _Valve("user", "web_search", _BOOL),
     "enable_web_search": _Valve("user", "web_search", _BOOL),
     "request_zdr": _Valve("user", "request_zdr", _BOOL),
+    "persist_reasoning_tokens": _Valve("user", "persist_reasoning", _PERSIST_REASONING),
+    "persist_tool_results": _Valve("user", "persist_tool_results", _BOOL),
 }
 
 # The seed's admin Valves that map onto TransformOptions fields (field names work too).
