@@ -1107,7 +1107,6 @@ _REQUEST_SCOPED_VALVES = (
     "USAGE_STATUS_ICON_SET",
     "ERROR_TEMPLATE",
     "STREAM_INTERRUPTED_TEMPLATE",
-    "TOOL_OUTPUT_RETENTION_TURNS",
     "ENABLE_ANTHROPIC_PROMPT_CACHING",
     "ANTHROPIC_PROMPT_CACHE_TTL",
     "ENABLE_ANTHROPIC_INTERLEAVED_THINKING",
@@ -1378,12 +1377,6 @@ class Pipe:
         )
         MAX_OUTPUT_TOKENS: int | None = Field(
             default=None, ge=1, description="Upper bound on output tokens for every reply."
-        )
-        TOOL_OUTPUT_RETENTION_TURNS: int | None = Field(
-            default=None,
-            ge=0,
-            le=1000,
-            description="Tool outputs older than this many turns are cut short. Empty: kept.",
         )
         ENABLE_ANTHROPIC_PROMPT_CACHING: bool | None = Field(
             default=None,

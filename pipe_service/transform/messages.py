@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError, field_path
@@ -206,46 +206,6 @@ def _file(part: Mapping[str, Any], path: str) -> dict[str, Any]:
     if not converted.keys() & {"file_data", "file_url", "file_id"}:
         raise RequestTransformError(source_path, "needs one of file_data, file_url or file_id")
     return converted
-
-
-_KEPT_TOOL_OUTPUT_CHARS: Final = 500
-
-
-def trim_old_tool_outputs(
-    items: list[dict[str, Any]], retention_turns: int | None, notes: list[str]
-) -> list[dict[str, Any]]:
-    """Tool outputs older than ``retention_turns`` user turns cut to their head and tail.
-
-    A turn starts at a user message; outputs after the ``retention_turns``-th last user
-    message are kept whole (TOOL_OUTPUT_RETENTION_TURNS).
-    """
-    if retention_turns is None:
-        return items
-    users = [index for index, item in enumerate(items) if item.get("role") == "user"]
-    if len(users) <= retention_turns:
-        return items
-    keep_from = users[-retention_turns] if retention_turns else len(items)
-    trimmed = 0
-    result: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        output = item.get("output")
-        if (
-            index < keep_from
-            and item.get("type") == "function_call_output"
-            and isinstance(output, str)
-            and len(output) > 2 * _KEPT_TOOL_OUTPUT_CHARS
-        ):
-            omitted = len(output) - 2 * _KEPT_TOOL_OUTPUT_CHARS
-            output = (
-                f"{output[:_KEPT_TOOL_OUTPUT_CHARS]}\n[… {omitted} characters of an old tool "
-                f"output omitted …]\n{output[-_KEPT_TOOL_OUTPUT_CHARS:]}"
-            )
-            item = {**item, "output": output}
-            trimmed += 1
-        result.append(item)
-    if trimmed:
-        notes.append(f"{trimmed} old tool output(s) trimmed")
-    return result
 
 
 def omitted_placeholder(kind: str) -> str:

@@ -229,15 +229,6 @@ class TransformOptions(BaseModel):
         ge=1,
         description="Default unset; ≥ 1. Upper bound on `max_output_tokens` for every request.",
     )
-    tool_output_retention_turns: int | None = Field(
-        default=None,
-        ge=0,
-        le=1000,
-        description=(
-            "Default unset (keep all). Tool outputs older than this many user turns are cut to "
-            "their first and last 500 characters."
-        ),
-    )
     anthropic_prompt_caching: bool = Field(
         default=False,
         description=(

@@ -30,7 +30,6 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError
 from pipe_service.transform.messages import (
     convert_messages,
-    trim_old_tool_outputs,
 )
 from pipe_service.transform.options import (
     RequestIdentity,
@@ -174,7 +173,7 @@ def _base_payload(
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
     messages = convert_messages(body.get("messages"), model=model, replayed=replayed)
     notes.extend(messages.notes)
-    input_items = trim_old_tool_outputs(messages.input, options.tool_output_retention_turns, notes)
+    input_items = messages.input
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
     fallbacks = [slug for slug in dict.fromkeys(options.fallback_models) if slug != model.slug]

@@ -10,7 +10,6 @@ model-entry valves (``MODEL_ACCESS`` …) are exercised by ``test_model_access.p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,14 +37,6 @@ class Tools:
 '''
 
 Body = dict[str, Any]
-_CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
-TOOL_HISTORY = [
-    {"role": "user", "content": "look it up"},
-    {"role": "assistant", "content": "", "tool_calls": [_CALL]},
-    {"role": "tool", "tool_call_id": "call_1", "content": "x" * 3000},
-    {"role": "assistant", "content": "Found it."},
-    {"role": "user", "content": "thanks, and now?"},
-]
 
 
 @pytest.fixture(scope="module")
@@ -171,12 +162,6 @@ UPSTREAM_CASES = {
         "sim/text",
         lambda b: set(b["metadata"]) == {"message_id"},
         ui=True,
-    ),
-    "TOOL_OUTPUT_RETENTION_TURNS": UpstreamCase(
-        {"TOOL_OUTPUT_RETENTION_TURNS": 1},
-        "sim/text",
-        lambda b: "characters of an old tool output omitted" in json.dumps(b["input"]),
-        extra={"messages": TOOL_HISTORY},
     ),
     "ENABLE_ANTHROPIC_PROMPT_CACHING": UpstreamCase(
         {"ENABLE_ANTHROPIC_PROMPT_CACHING": True},

@@ -33,7 +33,6 @@ def _mapped(**valves: Any) -> Any:
             ("sim/text", "sim/reasoning"),
         ),
         ("WEB_SEARCH_MODE", "plugin", "web_search_mode", "plugin"),
-        ("TOOL_OUTPUT_RETENTION_TURNS", 4, "tool_output_retention_turns", 4),
         ("ENABLE_ANTHROPIC_PROMPT_CACHING", True, "anthropic_prompt_caching", True),
         ("ANTHROPIC_PROMPT_CACHE_TTL", "1h", "anthropic_prompt_cache_ttl", "1h"),
         ("ENABLE_ANTHROPIC_INTERLEAVED_THINKING", True, "anthropic_interleaved_thinking", True),

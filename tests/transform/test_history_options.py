@@ -1,44 +1,13 @@
-"""Seed options that shape what history and caching a request carries: old tool outputs,
-Claude's prompt cache and interleaved-thinking header, Gemini's thinking budget."""
+"""Seed options for Claude's prompt cache and interleaved-thinking header and Gemini's thinking
+budget."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from pipe_service.transform.options import TransformOptions
 from pipe_service.transform.payload import upstream_headers
 from tests.transform.models import BARE, body, build, model
 
 CLAUDE = model(slug="anthropic/claude-x")
-
-
-def _tool_turns(output: str) -> list[dict[str, Any]]:
-    call = {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
-    return [
-        {"role": "user", "content": "first"},
-        {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": "c1", "content": output},
-        {"role": "assistant", "content": "done"},
-        {"role": "user", "content": "second"},
-    ]
-
-
-def _tool_output(payload: dict[str, Any]) -> str:
-    return next(i["output"] for i in payload["input"] if i["type"] == "function_call_output")
-
-
-def test_old_tool_outputs_are_cut_to_head_and_tail() -> None:
-    long = "A" * 600 + "B" * 600 + "C" * 600
-    options = TransformOptions(tool_output_retention_turns=1)
-    output = _tool_output(build(body(messages=_tool_turns(long)), options=options))
-    assert output.startswith("A" * 500 + "\n[… 800 characters of an old tool output omitted …]\n")
-    assert output.endswith("C" * 500)
-
-
-def test_recent_tool_outputs_are_kept_whole() -> None:
-    long = "x" * 5000
-    options = TransformOptions(tool_output_retention_turns=2)
-    assert _tool_output(build(body(messages=_tool_turns(long)), options=options)) == long
 
 
 def test_claude_gets_cache_control_when_prompt_caching_is_on() -> None:
