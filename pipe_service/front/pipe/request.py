@@ -52,6 +52,7 @@ class RenderOptions:
     show_usage: bool = True
     usage_style: UsageLineStyle = "text"
     thinking_output: ThinkingOutput = "open_webui"
+    show_timing: bool = False  # phase timings appended to the usage line (diagnosis)
     show_tool_cards: bool = False
     """The seed's SHOW_TOOL_CARDS: each tool the sidecar ran shows as a collapsed card."""
     usage_icons: UsageIcons = DEFAULT_USAGE_ICONS
@@ -150,6 +151,8 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "usage_status_style": _Valve("render", "usage_style", _STYLE),
     "usage_display_style": _Valve("render", "usage_style", _STYLE),
     "thinking_output_mode": _Valve("render", "thinking_output", _THINKING),
+    "show_timing": _Valve("render", "show_timing", _BOOL),
+    "show_phase_timing": _Valve("render", "show_timing", _BOOL),
     "show_tool_cards": _Valve("render", "show_tool_cards", _BOOL),
     "usage_status_icon_set": _Valve("render", "usage_icons", _ICONS, case_insensitive=False),
     "error_template": _Valve("render", "error_template", _TEMPLATE, case_insensitive=False),
