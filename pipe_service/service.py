@@ -47,6 +47,10 @@ from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_wr
 from pipe_service.storage.engine import Database
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
+from pipe_service.writebehind import flusher as redis_flusher
+from pipe_service.writebehind.flusher import FlusherStatistics, FlushPolicy
+from pipe_service.writebehind.queue import WriteBehind, new_flusher_id, open_nudge_inbox
+from pipe_service.writebehind.redis_link import RedisLink, redact_redis_url
 
 logger = logging.getLogger("pipe_service.service")
 
@@ -115,7 +119,12 @@ async def start_service(
 ) -> RunningService:
     """Start every actor of the service under ``supervisor``, the front last."""
     restarts = restart_policy(settings)
-    persistence = await start_persistence(supervisor, settings, database, restarts)
+    link: RedisLink | None = None
+    if settings.redis_url:
+        link = await supervisor.start(
+            ActorSpec("redis", partial(hold_redis_link, settings), layer="sink")
+        )
+    persistence = await start_persistence(supervisor, settings, database, restarts, link)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
 
     upstream_config = settings.upstream
@@ -220,6 +229,8 @@ async def start_service(
         _storage_ready, database, persistence.storage if persistence is not None else None
     )
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
+    if settings.redis_url:
+        context.details["redis"] = {"url": redact_redis_url(settings.redis_url)}
     context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
     context.details_providers["admission"] = lambda: asdict(gate.statistics())
     context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
@@ -281,10 +292,19 @@ class RunningPersistence:
     writer: ArtifactWriter
     persistence: ArtifactPersistence
     cleanup: CleanupStatistics
+    write_behind: WriteBehind | None = None
+    flusher: FlusherStatistics | None = None
 
     def details(self) -> dict[str, object]:
         codec = self.storage.codec
+        redis_details: dict[str, object] | None = None
+        if self.write_behind is not None and self.flusher is not None:
+            redis_details = {
+                **asdict(self.write_behind.statistics()),
+                "flusher": self.flusher.as_dict(),
+            }
         return {
+            "write_behind": redis_details,
             "ready": self.storage.ready,
             "last_error": self.storage.last_error,
             "current_key_id": codec.current_key_id if codec is not None else None,
@@ -294,11 +314,40 @@ class RunningPersistence:
         }
 
 
+async def hold_redis_link(
+    settings: Settings, *, task_status: trio.TaskStatus[RedisLink] = trio.TASK_STATUS_IGNORED
+) -> NoReturn:
+    """Own the process's Redis client for the life of the process.
+
+    ``started()`` returns the link without contacting Redis: a Redis that is down at start
+    only means writes go to the database until it answers. Resource handling: the client's
+    connection pool is closed on the way out. Error handling: none needed; every user of the
+    link handles its own Redis errors.
+    """
+    assert settings.redis_url is not None
+    link = RedisLink.open(
+        settings.redis_url,
+        key_prefix=settings.redis.key_prefix,
+        pool_size=settings.redis.pool_size,
+        op_timeout_s=settings.redis.operation_timeout_s,
+    )
+    try:
+        task_status.started(link)
+        await trio.sleep_forever()
+    finally:
+        link.close()
+    raise AssertionError("unreachable")
+
+
 async def start_persistence(
-    supervisor: Supervisor, settings: Settings, database: Database, restarts: RestartPolicy
+    supervisor: Supervisor,
+    settings: Settings,
+    database: Database,
+    restarts: RestartPolicy,
+    link: RedisLink | None = None,
 ) -> RunningPersistence | None:
-    """Start the storage sinks (bootstrap, db_writer, cleanup) before any producer, so they
-    stop last and the writer drains what the turns handed it."""
+    """Start the storage sinks (bootstrap, db_writer, redis_flusher, cleanup) before any
+    producer, so they stop last and the writer drains what the turns handed it."""
     options = settings.persistence
     if not options.enabled:
         logger.info("persistence is off: reasoning and tool items are not stored")
@@ -316,16 +365,40 @@ async def start_persistence(
     policy = WriterPolicy(
         max_batch=options.writer_max_batch, max_delay_s=options.writer_max_delay_s
     )
+    behind: WriteBehind | None = None
+    nudges = open_nudge_inbox()
+    if link is not None and settings.redis.write_behind:
+        behind = WriteBehind(link, settings.redis, flusher_id=new_flusher_id(), nudges=nudges)
     await supervisor.start(
         ActorSpec(
             "db_writer",
-            db_writer.run,
+            partial(db_writer.run, write_behind=behind),
             args=(writer, storage, policy),
             inbox=inbox,
             layer="sink",
             restart=restarts,
         )
     )
+    flusher: FlusherStatistics | None = None
+    if behind is not None:
+        redis_options = settings.redis
+        flush_policy = FlushPolicy(
+            interval_s=redis_options.flush_interval_s,
+            batch=redis_options.flush_batch,
+            failure_limit=redis_options.flush_failure_limit,
+            backoff_max_s=redis_options.flush_backoff_max_s,
+            lock_ttl_s=redis_options.lock_ttl_s,
+        )
+        flusher = await supervisor.start(
+            ActorSpec(
+                "redis_flusher",
+                redis_flusher.run,
+                args=(behind, storage, flush_policy, FlusherStatistics()),
+                inbox=nudges,
+                layer="sink",
+                restart=restarts,
+            )
+        )
     cleanup = CleanupStatistics()
     cleanup_policy = CleanupPolicy(
         retention_days=options.retention_days,
@@ -340,5 +413,7 @@ async def start_persistence(
             restart=restarts,
         )
     )
-    persistence = ArtifactPersistence(writer=writer, storage=storage, settings=options)
-    return RunningPersistence(storage, writer, persistence, cleanup)
+    persistence = ArtifactPersistence(
+        writer=writer, storage=storage, settings=options, write_behind=behind
+    )
+    return RunningPersistence(storage, writer, persistence, cleanup, behind, flusher)

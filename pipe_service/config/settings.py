@@ -21,6 +21,7 @@ from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
+from pipe_service.writebehind.settings import RedisSettings
 
 ENV_PREFIX = "PIPE_SERVICE_"
 
@@ -240,6 +241,10 @@ class Settings(BaseModel):
         description="Redis URL (also read from `REDIS_URL`) for write-behind when several "
         "sidecars share one database; unset = no Redis.",
     )
+    redis: RedisSettings = Field(
+        default_factory=RedisSettings,
+        description="Redis write-behind, the shared catalog refresh and cost snapshots.",
+    )
 
     # -- supervision --------------------------------------------------------------------------
     restart_max: int = Field(
@@ -281,6 +286,14 @@ class Settings(BaseModel):
             )
         if self.restart_backoff_initial_s > self.restart_backoff_max_s:
             raise ValueError("restart_backoff_initial_s must not exceed restart_backoff_max_s")
+        if self.redis_url and self.persistence.enabled and self.persistence.encryption_key is None:
+            # Sidecars sharing Redis share one database: a key generated per var dir would
+            # leave every sidecar unable to read what the others wrote.
+            raise ValueError(
+                "redis_url is set (sidecars share one database) but persistence.encryption_key "
+                "is not: set PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY to the same secret on "
+                "every sidecar (or disable persistence)"
+            )
         return self
 
     # -- derived values -----------------------------------------------------------------------
