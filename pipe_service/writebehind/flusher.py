@@ -62,7 +62,7 @@ def backoff_delay(policy: FlushPolicy, consecutive_failures: int) -> float:
 
 @dataclass
 class FlusherStatistics:
-    rounds: int = 0
+    rounds: int = 0  # completed
     commits: int = 0
     entries_flushed: int = 0
     rows_flushed: int = 0
@@ -120,6 +120,7 @@ async def run(
                     await _last_round(behind, storage, policy, stats)
                     return
             ok = await flush_round(behind, storage, policy, stats)
+            stats.rounds += 1
             now = trio.current_time()
             while scheduled <= now:
                 scheduled += policy.interval_s
@@ -130,7 +131,6 @@ async def flush_round(
     behind: WriteBehind, storage: ArtifactStorage, policy: FlushPolicy, stats: FlusherStatistics
 ) -> bool:
     """One round: heartbeat, take the lock if free, drain; False when it failed (back off)."""
-    stats.rounds += 1
     if not storage.ready:
         return True  # the schema is not there yet; the bootstrap actor is on it
     link = behind.link
