@@ -22,7 +22,8 @@ from actors.signals import watch_signals
 from pipe_service.admission import actor as admission_actor
 from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
 from pipe_service.catalog import actor as catalog_actor
-from pipe_service.catalog.actor import Catalog, CatalogPolicy
+from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
+from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import Settings
 from pipe_service.context import ServiceContext
@@ -168,11 +169,16 @@ async def start_service(
         retry_max_s=settings.catalog.retry_max_s,
         warmup_s=settings.catalog.warmup_s,
     )
+    fetch_models: FetchModels = client.list_models
+    shared_catalog: SharedCatalogFetch | None = None
+    if link is not None and settings.redis.shared_catalog:
+        shared_catalog = SharedCatalogFetch(link, client.list_models, ttl_s=policy.ttl_s)
+        fetch_models = shared_catalog
     await supervisor.start(
         ActorSpec(
             "catalog",
             partial(catalog_actor.run, allow_fault_injection=settings.fault_injection),
-            args=(catalog, client.list_models, policy),
+            args=(catalog, fetch_models, policy),
             inbox=catalog.inbox,
             restart=restarts,
         )
@@ -232,6 +238,8 @@ async def start_service(
     if settings.redis_url:
         context.details["redis"] = {"url": redact_redis_url(settings.redis_url)}
     context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
+    if shared_catalog is not None:
+        context.details_providers["shared_catalog"] = lambda: asdict(shared_catalog.stats)
     context.details_providers["admission"] = lambda: asdict(gate.statistics())
     context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
     context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
