@@ -111,6 +111,16 @@ class SharedCatalogFetch:
 
     async def _fetch_and_share(self, token: str) -> Mapping[str, Any]:
         try:
+            # Checked again under the lock: a peer may have shared a payload and released
+            # the lock between our first read and our SET NX.
+            try:
+                shared = await self._read()
+            except redis.RedisError as exc:
+                self._note_redis_error(exc)
+                shared = None
+            if shared is not None and self._fresh(shared[1]):
+                self.stats.shared_hits += 1
+                return shared[0]
             payload = await self._fetch_upstream()
             body = await trio.to_thread.run_sync(
                 json.dumps, {"fetched_at": self.wall_clock(), "payload": payload}
