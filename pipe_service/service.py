@@ -48,7 +48,9 @@ from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_wr
 from pipe_service.storage.engine import Database
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
+from pipe_service.writebehind import cost_snapshots
 from pipe_service.writebehind import flusher as redis_flusher
+from pipe_service.writebehind.cost_snapshots import CostExport, open_cost_inbox
 from pipe_service.writebehind.flusher import FlusherStatistics, FlushPolicy
 from pipe_service.writebehind.queue import WriteBehind, new_flusher_id, open_nudge_inbox
 from pipe_service.writebehind.redis_link import RedisLink, redact_redis_url
@@ -204,6 +206,23 @@ async def start_service(
     )
     await supervisor.start(ActorSpec("fetch", fetch_actor.run, args=(fetcher,), restart=restarts))
     sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
+    cost_export: CostExport | None = None
+    if link is not None and settings.redis.cost_snapshots:
+        cost_inbox = open_cost_inbox()
+        cost_export = await supervisor.start(
+            ActorSpec(
+                "cost_snapshots",
+                partial(
+                    cost_snapshots.run,
+                    link=link,
+                    ttl_s=settings.redis.cost_snapshot_ttl_s,
+                    export=CostExport(cost_inbox),
+                ),
+                inbox=cost_inbox,
+                layer="sink",
+                restart=restarts,
+            )
+        )
 
     gateway = ChatGateway(
         catalog=catalog,
@@ -223,6 +242,7 @@ async def start_service(
             drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
         ),
         persistence=persistence.persistence if persistence is not None else None,
+        cost_export=cost_export,
     )
     context = ServiceContext(
         settings=settings,
@@ -238,6 +258,8 @@ async def start_service(
     if settings.redis_url:
         context.details["redis"] = {"url": redact_redis_url(settings.redis_url)}
     context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
+    if cost_export is not None:
+        context.details_providers["cost_snapshots"] = lambda: asdict(cost_export.stats)
     if shared_catalog is not None:
         context.details_providers["shared_catalog"] = lambda: asdict(shared_catalog.stats)
     context.details_providers["admission"] = lambda: asdict(gate.statistics())

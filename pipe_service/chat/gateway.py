@@ -22,6 +22,7 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.coalesce import coalesce_events
+from pipe_service.chat.cost_stage import relay_with_cost_snapshots
 from pipe_service.chat.error_messages import (
     LocalError,
     render_error_markdown,
@@ -41,6 +42,7 @@ from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
+from pipe_service.writebehind.cost_snapshots import CostExport
 
 
 @dataclass(frozen=True)
@@ -86,13 +88,15 @@ class ChatGateway:
         media: MediaIntake | None = None,
         shutdown: ShutdownPolicy | None = None,
         persistence: ArtifactPersistence | None = None,
+        cost_export: CostExport | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
         settings serves (tools still run, but its statistics reach no /status). ``media``:
         without one, media parts go upstream as the transform built them (tests only).
         ``shutdown``: without one, running turns are never cut when the process stops.
         ``persistence``: without it nothing is stored or replayed (hidden markers are still
-        stripped)."""
+        stripped). ``cost_export``: with it, each answered response's usage is pushed to
+        Redis for billing pipelines."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -103,6 +107,7 @@ class ChatGateway:
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
         self.persistence = persistence
+        self.cost_export = cost_export
         self.media = media
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
@@ -239,6 +244,14 @@ class ChatGateway:
                 )
                 nursery.start_soon(relay_with_persistence, raw_receive, kept_send, recording)
                 raw_receive = kept_receive
+            if self.cost_export is not None:
+                costed_send, costed_receive = trio.open_memory_channel[TurnOutput](
+                    self.streaming.raw_outbox_size
+                )
+                nursery.start_soon(
+                    relay_with_cost_snapshots, raw_receive, costed_send, self.cost_export, request
+                )
+                raw_receive = costed_receive
             await coalesce_events(
                 raw_receive,
                 send,
