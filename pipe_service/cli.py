@@ -82,9 +82,18 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
         "sources": {name: sources.get(name, "default") for name in Settings.model_fields},
         "derived": {
             "socket_path": str(settings.effective_socket_path),
+            "tcp_token": _tcp_token_source(settings),
             "upstream": "simulator" if settings.uses_simulator else settings.upstream.base_url,
         },
     }
+
+
+def _tcp_token_source(settings: Settings) -> str:
+    if not settings.port:
+        return "none: TCP is off"
+    if settings.api_token is not None:
+        return "api_token (configured)"
+    return f"{settings.api_token_path} (generated on first start if missing)"
 
 
 def _redact_url_password(url: str) -> str:
@@ -124,6 +133,14 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8790)
     simulator.add_argument("--catalog", type=Path, default=None, help="catalog JSON to serve")
+    simulator.add_argument(
+        "--request-log",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the last N requests for GET /_sim/requests (default 0: no log; it holds "
+        "prompts, so only on a trusted machine)",
+    )
     add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)

@@ -8,30 +8,39 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 from typing import NoReturn
 
 import trio
 from pydantic import SecretStr
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
 from actors.signals import watch_signals
 from pipe_service.admission import actor as admission_actor
+from pipe_service.admission import memory_return
 from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
+from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
 from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
-from pipe_service.config import Settings
+from pipe_service.config import ConfigError, Settings
+from pipe_service.config.settings import is_loopback
 from pipe_service.context import ServiceContext
 from pipe_service.fetch import actor as fetch_actor
 from pipe_service.fetch.fetcher import RemoteFetcher
 from pipe_service.fetch.ssrf_guard import SystemResolver
+from pipe_service.front.api_token import resolve_api_token
 from pipe_service.front.app import create_front_app
+from pipe_service.front.auth import TcpAccess
 from pipe_service.front.serve import serve_front
+from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, prepare_var_dir
 from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
@@ -39,6 +48,7 @@ from pipe_service.persistence import cleanup_actor
 from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
 from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.sessions import actor as sessions_actor
+from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage import bootstrap as storage_bootstrap
@@ -57,8 +67,17 @@ from pipe_service.writebehind.redis_link import RedisLink, redact_redis_url
 
 logger = logging.getLogger("pipe_service.service")
 
+SIMULATOR_API_PATH = "/api/v1"
+
 EXIT_OK = 0
 EXIT_ACTOR_FAILED = 70  # EX_SOFTWARE: an actor kept crashing past its restart intensity
+EXIT_CONFIG = 78  # EX_CONFIG: the configuration cannot be served (socket taken, port in use, ...)
+
+SIMULATOR_SOCKET_UMASK = 0o177
+"""The built-in simulator's socket is 0600: only this process's user reaches it (and its
+request log, which holds prompts when enabled)."""
+SIMULATOR_LOG_MAX_BODY_BYTES = 1024 * 1024
+SIMULATOR_LOG_MAX_TOTAL_BYTES = 16 * 1024 * 1024
 
 # Running chats may finish during this share of the front's graceful timeout; the rest is
 # left for their "restarting" notice to reach the client before hypercorn closes connections.
@@ -73,6 +92,9 @@ class RunningService:
     gateway: ChatGateway
     catalog: Catalog
     bound: list[str]
+    byte_budget: ByteBudget
+    simulator_socket: Path | None
+    """The built-in simulator's private socket (None when OpenRouter is the upstream)."""
 
 
 def restart_policy(settings: Settings) -> RestartPolicy:
@@ -85,9 +107,11 @@ def restart_policy(settings: Settings) -> RestartPolicy:
 
 
 async def run_service(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT (exit 0) or an actor fails past its restart limit (exit 70)."""
+    """Run until SIGTERM/SIGINT (exit 0), an actor fails past its restart limit (exit 70), or
+    the configuration cannot be served (exit 78, one line on stderr naming the setting)."""
     exit_code = EXIT_OK
     try:
+        prepare_var_dir(settings)
         async with (
             open_database(settings) as database,
             open_supervisor(grace_s=settings.shutdown_grace_s) as supervisor,
@@ -95,6 +119,11 @@ async def run_service(settings: Settings) -> int:
             await start_service(supervisor, settings, database)
             await supervisor.wait_shutdown_requested()
             logger.info("shutting down: %s", supervisor.shutdown_reason)
+    except* ConfigError as refused:
+        for problem in refused.exceptions:
+            logger.critical("not starting: %s", problem)
+            print(f"pipe-service: {problem}", file=sys.stderr, flush=True)
+        exit_code = EXIT_CONFIG
     except* RestartIntensityExceeded as escalated:
         for failure in escalated.exceptions:
             logger.critical("stopping: %s", failure)
@@ -110,7 +139,14 @@ async def run_service(settings: Settings) -> int:
 
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database.open(settings.effective_database_url, pool_size=settings.db_pool_size)
+    try:
+        database = Database.open(settings.effective_database_url, pool_size=settings.db_pool_size)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(
+            "configuration error: database_url: not a usable SQLAlchemy URL "
+            f"({type(exc).__name__}); use sqlite:///path or postgresql://user@host/db "
+            "(PIPE_SERVICE_DATABASE_URL / DATABASE_URL)"
+        ) from None
     try:
         yield database
     finally:
@@ -122,15 +158,24 @@ async def start_service(
 ) -> RunningService:
     """Start every actor of the service under ``supervisor``, the front last."""
     restarts = restart_policy(settings)
+    # First: nothing in the var dir (sockets, token file) is touched without the instance lock.
+    await supervisor.start(
+        ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
+    )
     link: RedisLink | None = None
     if settings.redis_url:
         link = await supervisor.start(
             ActorSpec("redis", partial(hold_redis_link, settings), layer="sink")
         )
+    # Storage sinks next, before any producer (they stop last and drain what turns handed them).
     persistence = await start_persistence(supervisor, settings, database, restarts, link)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
+    # Refuse a taken socket path before starting anything else (the front binds it last).
+    claim_socket_path(settings.effective_socket_path, field="socket_path")
+    api_token = resolve_api_token(settings)
 
     upstream_config = settings.upstream
+    simulator_socket: Path | None = None
     if settings.uses_simulator:
         simulator_key = f"sk-or-sim-{secrets.token_hex(16)}"
         simulator_config = SimulatorConfig(
@@ -139,20 +184,42 @@ async def start_service(
             first_token_delay_s=settings.simulator_first_token_delay_s,
             inter_delta_delay_s=settings.simulator_inter_delta_delay_s,
             retry_after_s=settings.simulator_retry_after_s,
+            request_log_size=settings.simulator_request_log,
+            request_log_max_body_bytes=SIMULATOR_LOG_MAX_BODY_BYTES,
+            request_log_max_total_bytes=SIMULATOR_LOG_MAX_TOTAL_BYTES,
         )
-        urls: list[str] = await supervisor.start(
+        # Read the catalog now: a bad file is the operator's mistake (exit 78), not a crash.
+        try:
+            load_catalog(settings.simulator_catalog_path)
+        except CatalogError as exc:
+            raise ConfigError(
+                f"configuration error: simulator_catalog_path: {exc}; fix the file or unset "
+                "PIPE_SERVICE_SIMULATOR_CATALOG_PATH"
+            ) from None
+        # A private Unix socket, not a port: no other local user can reach the simulator.
+        simulator_socket = settings.simulator_socket_path
+        claim_socket_path(simulator_socket, field="var_dir")
+        await supervisor.start(
             ActorSpec(
                 "simulator",
-                partial(serve_simulator, simulator_config, binds=["127.0.0.1:0"]),
+                partial(
+                    serve_simulator,
+                    simulator_config,
+                    binds=[f"unix:{simulator_socket}"],
+                    socket_umask=SIMULATOR_SOCKET_UMASK,
+                ),
             )
         )
         upstream_config = upstream_config.model_copy(
-            update={"base_url": f"{urls[0]}/api/v1", "api_key": SecretStr(simulator_key)}
+            update={
+                "base_url": f"http://simulator{SIMULATOR_API_PATH}",
+                "api_key": SecretStr(simulator_key),
+            }
         )
         logger.warning(
-            "no OPENROUTER_API_KEY: the built-in OpenRouter simulator is the upstream (%s); "
-            "every answer is simulated",
-            upstream_config.base_url,
+            "no OPENROUTER_API_KEY: the built-in OpenRouter simulator is the upstream (private "
+            "socket %s); every answer is simulated",
+            simulator_socket,
         )
     else:
         upstream_config = upstream_config.model_copy(
@@ -161,7 +228,14 @@ async def start_service(
         logger.info("upstream is OpenRouter at %s", upstream_config.base_url)
 
     client: OpenRouterClient = await supervisor.start(
-        ActorSpec("upstream", partial(hold_upstream_client, upstream_config))
+        ActorSpec(
+            "upstream",
+            partial(
+                hold_upstream_client,
+                upstream_config,
+                unix_socket=str(simulator_socket) if simulator_socket else None,
+            ),
+        )
     )
 
     catalog = Catalog(settings.models)
@@ -248,7 +322,10 @@ async def start_service(
         settings=settings,
         supervisor=supervisor,
         upstream_mode="simulator" if settings.uses_simulator else "openrouter",
-        upstream_base_url=upstream_config.base_url,
+        # The simulator's socket is private: /status names it, not an address to connect to.
+        upstream_base_url="built-in simulator (private socket)"
+        if settings.uses_simulator
+        else upstream_config.base_url,
     )
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
     context.readiness_checks["storage"] = partial(
@@ -270,7 +347,18 @@ async def start_service(
     if persistence is not None:
         context.details_providers["persistence"] = persistence.details
 
-    app = create_front_app(context, gateway=gateway, catalog=catalog)
+    byte_budget = ByteBudget(settings.admission.max_request_bytes_in_flight)
+    context.details_providers["request_bytes"] = lambda: asdict(byte_budget.statistics())
+    await supervisor.start(
+        ActorSpec("memory_return", partial(memory_return.run, byte_budget), restart=restarts)
+    )
+    app = create_front_app(
+        context,
+        gateway=gateway,
+        catalog=catalog,
+        tcp_access=TcpAccess(token=api_token, loopback=is_loopback(settings.host)),
+        byte_budget=byte_budget,
+    )
     bound: list[str] = await supervisor.start(
         ActorSpec(
             "front",
@@ -279,12 +367,20 @@ async def start_service(
         )
     )
     logger.info("serving on %s", ", ".join(bound))
-    return RunningService(context=context, gateway=gateway, catalog=catalog, bound=bound)
+    return RunningService(
+        context=context,
+        gateway=gateway,
+        catalog=catalog,
+        bound=bound,
+        byte_budget=byte_budget,
+        simulator_socket=simulator_socket,
+    )
 
 
 async def hold_upstream_client(
     config: UpstreamClientConfig,
     *,
+    unix_socket: str | None = None,
     task_status: trio.TaskStatus[OpenRouterClient] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Own the OpenRouter client's connection pools for the life of the process.
@@ -292,7 +388,7 @@ async def hold_upstream_client(
     ``started()`` returns the client. Resource handling: every pool is closed on the way out.
     Error handling: nothing to handle; requests report their own errors.
     """
-    async with OpenRouterClient(config) as client:
+    async with OpenRouterClient(config, unix_socket=unix_socket) as client:
         task_status.started(client)
         await trio.sleep_forever()
     raise AssertionError("unreachable")

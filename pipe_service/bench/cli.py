@@ -65,6 +65,11 @@ def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "--turns", type=int, default=None, help="with --persistence: turns per level (400)"
     )
     bench.add_argument(
+        "--hostile-memory",
+        action="store_true",
+        help="instead: RSS of a sidecar under four 30 MiB chats at once, per byte budget",
+    )
+    bench.add_argument(
         "--work-dir",
         type=Path,
         default=None,
@@ -86,6 +91,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
     from pipe_service.bench.runner import run_bench
     from pipe_service.config.loading import env_name
 
+    if args.hostile_memory:
+        return _run_hostile_memory(args)
     try:
         plan = (
             quick_plan(scenario_names=args.scenarios)
@@ -124,6 +131,27 @@ def run_bench_command(args: argparse.Namespace) -> int:
     if args.json is not None:
         write_json(report, args.json)
         progress(f"JSON written to {args.json}")
+    return 0
+
+
+def _run_hostile_memory(args: argparse.Namespace) -> int:
+    import trio
+
+    from pipe_service.bench.hostile_memory import render, run_hostile_memory
+    from pipe_service.bench.processes import BenchSetupError
+
+    def progress(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    rows = None
+    try:
+        rows = trio.run(lambda: run_hostile_memory(args.work_dir, progress))
+    except* BenchSetupError as group:
+        for error in group.exceptions:
+            print(f"pipe-service bench: {error}", file=sys.stderr)
+    if rows is None:
+        return 1
+    print(render(rows))
     return 0
 
 

@@ -9,6 +9,7 @@ config --reference`` renders them, and a test keeps ``docs/configuration.md`` in
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -33,6 +34,9 @@ CONVENTIONAL_ENV: dict[str, str] = {
 }
 
 SECTION_SEPARATOR = "__"
+
+MIN_API_TOKEN_CHARS = 16
+MAX_UNIX_SOCKET_PATH_BYTES = 107  # sun_path is 108 bytes on Linux, one for the final NUL
 
 
 class CatalogSettings(BaseModel):
@@ -61,6 +65,14 @@ class AdmissionSettings(BaseModel):
     )
     retry_after_s: int = Field(
         2, ge=1, le=600, description="`Retry-After` hint sent with a busy answer."
+    )
+    max_request_bytes_in_flight: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=64 * 1024 * 1024 * 1024,
+        description="Request bytes (shim request frames, OpenAI chat bodies) held at once; a "
+        "request that does not fit is answered busy (503) at once. A request is at most 32 MiB, "
+        "so below that the largest requests are always refused.",
     )
 
 
@@ -131,8 +143,10 @@ class Settings(BaseModel):
     )
     api_token: SecretStr | None = Field(
         None,
-        description="Bearer token required on TCP for the shim protocol and the OpenAI API. "
-        "The Unix socket is protected by its file mode instead.",
+        description="Bearer token required on every TCP route (except `/healthz` on a loopback "
+        f"bind); at least {MIN_API_TOKEN_CHARS} characters, no spaces. Unset with TCP on: one is "
+        "generated into `<var_dir>/api-token` (mode 0600) on first start and printed once. The "
+        "Unix socket is protected by its file mode instead.",
     )
     backlog: int = Field(1024, ge=16, le=65535, description="Listen backlog of each socket.")
     graceful_timeout_s: float = Field(
@@ -222,6 +236,13 @@ class Settings(BaseModel):
     simulator_retry_after_s: int = Field(
         2, ge=0, le=3600, description="Simulator: `Retry-After` seconds on its 429/503 answers."
     )
+    simulator_request_log: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="Simulator: requests it keeps for `GET /_sim/requests` (on its private "
+        "socket); 0 = no log. Bodies over 1 MiB are kept as their size only.",
+    )
 
     # -- storage ------------------------------------------------------------------------------
     database_url: str | None = Field(
@@ -268,9 +289,23 @@ class Settings(BaseModel):
         "json", description="`json`: one JSON object per line; `text`: human-readable lines."
     )
 
+    @field_validator("api_token")
+    @classmethod
+    def _token_is_strong_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        text = token.get_secret_value()
+        if len(text) < MIN_API_TOKEN_CHARS or any(char.isspace() for char in text):
+            raise ValueError(
+                f"api_token must be at least {MIN_API_TOKEN_CHARS} characters without spaces; "
+                "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'` "
+                "or unset it to have one generated into the var dir"
+            )
+        return token
+
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
-        if self.port and not _is_loopback(self.host) and self.api_token is None:
+        if self.port and not is_loopback(self.host) and self.api_token is None:
             raise ValueError(
                 f"host {self.host!r} is not a loopback address: set api_token "
                 "(PIPE_SERVICE_API_TOKEN) or bind 127.0.0.1"
@@ -284,6 +319,17 @@ class Settings(BaseModel):
             raise ValueError(
                 "upstream.api_key is not read from configuration: set OPENROUTER_API_KEY"
             )
+        sockets = [("socket_path", self.effective_socket_path)]
+        if self.uses_simulator:
+            sockets.append(("var_dir", self.simulator_socket_path))
+        for field, path in sockets:
+            size = len(os.fsencode(path))
+            if size > MAX_UNIX_SOCKET_PATH_BYTES:
+                raise ValueError(
+                    f"{field}: the Unix socket path {str(path)[:60]!r}… is {size} bytes, over the "
+                    f"{MAX_UNIX_SOCKET_PATH_BYTES} a socket path may have: set a shorter "
+                    f"{field} (PIPE_SERVICE_{field.upper()})"
+                )
         if self.restart_backoff_initial_s > self.restart_backoff_max_s:
             raise ValueError("restart_backoff_initial_s must not exceed restart_backoff_max_s")
         if self.redis_url and self.persistence.enabled and self.persistence.encryption_key is None:
@@ -304,6 +350,16 @@ class Settings(BaseModel):
         )
 
     @property
+    def simulator_socket_path(self) -> Path:
+        """The built-in simulator's private socket (mode 0600): only this process reaches it."""
+        return self.var_dir / "simulator.sock"
+
+    @property
+    def api_token_path(self) -> Path:
+        """Where a generated TCP token is kept when ``api_token`` is unset."""
+        return self.var_dir / "api-token"
+
+    @property
     def effective_database_url(self) -> str:
         if self.database_url:
             return self.database_url
@@ -316,7 +372,7 @@ class Settings(BaseModel):
         return self.upstream_mode == "auto" and self.openrouter_api_key is None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

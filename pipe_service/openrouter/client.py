@@ -80,11 +80,19 @@ def _attribution_headers(config: UpstreamClientConfig) -> dict[str, str]:
 class OpenRouterClient:
     """Talks to OpenRouter's REST API; one instance per process."""
 
-    def __init__(self, config: UpstreamClientConfig, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: UpstreamClientConfig,
+        *,
+        rng: random.Random | None = None,
+        unix_socket: str | None = None,
+    ) -> None:
+        """``unix_socket``: reach ``config.base_url`` over this Unix socket instead of TCP (the
+        built-in simulator listens on a private socket in the var dir)."""
         self._config = config
         self._policy = config.retry_policy()
         self._rng = rng or random.Random()
-        self._shards = ShardPool(config, _attribution_headers(config))
+        self._shards = ShardPool(config, _attribution_headers(config), unix_socket=unix_socket)
         self._latch = AuthLatch(
             threshold=config.auth_latch_threshold,
             window_s=config.auth_latch_window_s,

@@ -112,8 +112,8 @@ def file_item(record: dict[str, Any], content_type: str, kind: str = "file") -> 
 
 
 def simulator_requests(stack: Stack) -> list[dict[str, Any]]:
-    base = str(stack.sidecar.status()["upstream"]["base_url"]).removesuffix("/api/v1")
-    records = httpx.get(f"{base}/_sim/requests", timeout=REQUEST_S).json()["data"]
+    with stack.sidecar.simulator_client() as client:
+        records = client.get("/_sim/requests", timeout=REQUEST_S).json()["data"]
     return [record["body"] for record in records]
 
 

@@ -11,48 +11,24 @@ import pytest
 
 from pipe_service.persistence.markers import find_markers
 from tests.e2e.conftest import InstalledShim, Stack
-from tests.e2e.owui_rest import REQUEST_S, Admin, assistant_message, saved_chat
+from tests.e2e.owui_rest import REQUEST_S, assistant_message, saved_chat
 from tests.e2e.processes import log_tail
+from tests.e2e.test_media import create_plain_user, ensure_model_entry
 from tests.e2e.ui_chat import UiChat
 
 pytestmark = pytest.mark.e2e
 
 MODEL = "sim/encrypted-reasoning"
-PLAIN_USER = {"name": "E2E User", "email": "replay-user@e2e.local", "password": "e2e-password-2"}
 
 
 def simulator_requests(stack: Stack) -> list[dict[str, Any]]:
-    simulator = stack.sidecar.status()["upstream"]["base_url"].removesuffix("/api/v1")
-    records = httpx.get(f"{simulator}/_sim/requests", timeout=REQUEST_S).json()["data"]
+    with stack.sidecar.simulator_client() as client:
+        records = client.get("/_sim/requests", timeout=REQUEST_S).json()["data"]
     return [record["body"] for record in records if record["model"] == MODEL]
 
 
 def input_types(body: dict[str, Any]) -> list[str]:
     return [item["type"] for item in body["input"]]
-
-
-def plain_user_token(admin: Admin, model_id: str) -> str:
-    """A non-admin user (created by the admin) who may use ``model_id``.
-
-    Open WebUI hides a model without a model entry from plain users, so the admin creates the
-    entry with a public read grant first.
-    """
-    with admin.client() as client:
-        entry = {
-            "id": model_id,
-            "name": "Sim encrypted reasoning",
-            "meta": {},
-            "params": {},
-            "access_grants": [
-                {"principal_type": "user", "principal_id": "*", "permission": "read"}
-            ],
-        }
-        created = client.post("/api/v1/models/create", json=entry)
-        assert created.status_code == 200, created.text
-        added = client.post("/api/v1/auths/add", json=PLAIN_USER | {"role": "user"})
-    assert added.status_code == 200, added.text
-    token: str = added.json()["token"]
-    return token
 
 
 def test_a_two_turn_chat_replays_the_first_turns_reasoning_and_a_copy_replays_nothing(
@@ -86,7 +62,8 @@ def test_a_two_turn_chat_replays_the_first_turns_reasoning_and_a_copy_replays_no
     assert "]: #" not in str(second_request)  # markers never reach the model
 
     # A second user pastes the first user's answer (markers included) into their own chat.
-    token = plain_user_token(admin, model)
+    ensure_model_entry(admin, model)  # plain users see only models with an entry
+    user = create_plain_user(admin)
     history = [
         {"role": "user", "content": "What is 2+2?"},
         {"role": "assistant", "content": first["content"]},
@@ -95,7 +72,7 @@ def test_a_two_turn_chat_replays_the_first_turns_reasoning_and_a_copy_replays_no
     reply = httpx.post(
         f"{stack.owui.url}/api/chat/completions",
         json={"model": model, "messages": history, "stream": False},
-        headers={"Authorization": f"Bearer {token}"},
+        headers={"Authorization": f"Bearer {user.jwt}"},
         timeout=REQUEST_S,
     )
     assert reply.status_code == 200, reply.text

@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import trio
 
@@ -25,7 +24,6 @@ from tests.service import conftest as service_conftest
 from tests.service.conftest import Sidecar
 
 sidecar = service_conftest.sidecar
-API_TOKEN = "test-api-token"
 OPENAI_MODEL = "openai/gpt-sim-reasoner"
 WEATHER_SPEC = {
     "name": "get_weather",
@@ -43,7 +41,7 @@ def sidecar_overrides(request: pytest.FixtureRequest, tmp_path: Path) -> Iterato
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps(_catalog_with_an_openai_reasoner()))
     with database_url(request.param, tmp_path) as url:
-        yield {"database_url": url, "api_token": API_TOKEN, "simulator_catalog_path": catalog}
+        yield {"database_url": url, "simulator_catalog_path": catalog}
 
 
 def _catalog_with_an_openai_reasoner() -> list[dict[str, Any]]:
@@ -65,9 +63,8 @@ def _catalog_with_an_openai_reasoner() -> list[dict[str, Any]]:
 
 
 async def upstream_requests(sidecar: Sidecar) -> list[dict[str, Any]]:
-    simulator = sidecar.running.context.upstream_base_url.removesuffix("/api/v1")
-    async with httpx.AsyncClient() as client:
-        records = (await client.get(f"{simulator}/_sim/requests")).json()["data"]
+    async with sidecar.simulator_client() as client:
+        records = (await client.get("/_sim/requests")).json()["data"]
     return [record["body"] for record in records]
 
 
@@ -180,9 +177,8 @@ def openai_body(history: list[dict[str, Any]]) -> dict[str, Any]:
 async def test_the_openai_api_replays_for_the_same_caller_only(
     sidecar: Sidecar, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bearer = {"Authorization": f"Bearer {API_TOKEN}"}
     first = [{"role": "user", "content": "What is 2+2?"}]
-    async with sidecar.tcp_client(headers=bearer, timeout=20) as api:
+    async with sidecar.tcp_client(timeout=20) as api:  # with the sidecar's TCP token
         reply = await api.post("/v1/chat/completions", json=openai_body(first))
         answer = reply.json()["choices"][0]["message"]["content"]
         assert len(find_markers(answer)) == 1

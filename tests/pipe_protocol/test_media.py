@@ -7,7 +7,6 @@ import base64
 import json
 from typing import Any
 
-import httpx
 import trio
 
 from pipe_service.media.inline import sniff_mime
@@ -23,9 +22,8 @@ def data_url(mime: str, data: bytes) -> str:
 
 
 async def upstream_bodies(sidecar: Sidecar) -> list[dict[str, Any]]:
-    root = sidecar.running.context.upstream_base_url.removesuffix("/api/v1")
-    async with httpx.AsyncClient() as client:
-        records = (await client.get(f"{root}/_sim/requests")).json()
+    async with sidecar.simulator_client() as client:
+        records = (await client.get("/_sim/requests")).json()
     return [record["body"] for record in records["data"]]
 
 

@@ -24,6 +24,7 @@ import logging
 from typing import Final, Protocol
 
 from pipe_service.admission.actor import ServerBusyError
+from pipe_service.admission.byte_budget import ByteBudgetExceededError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.error_messages import LocalError, LocalErrorKind
@@ -218,6 +219,9 @@ def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
             return exc.frame()  # a shim bug, not a user mistake: the plain reason is enough
         local = LocalError(LocalErrorKind.INVALID_REQUEST, exc.message)
         return Error(code=exc.code, message=wording.error_markdown(local), error_id=local.error_id)
+    if isinstance(exc, ByteBudgetExceededError):
+        busy = LocalError(LocalErrorKind.BUSY, retry_after_s=float(exc.retry_after_s))
+        return Busy(message=wording.error_markdown(busy), retry_after_s=float(exc.retry_after_s))
     if isinstance(exc, ServerBusyError):
         busy = LocalError(LocalErrorKind.BUSY, retry_after_s=float(exc.retry_after_s))
         return Busy(message=wording.error_markdown(busy), retry_after_s=float(exc.retry_after_s))

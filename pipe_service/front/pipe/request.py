@@ -295,7 +295,12 @@ def _function_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     inner = spec.get("function") if spec.get("type") == "function" else spec
     if not isinstance(inner, Mapping):
         raise ProtocolError(ErrorCode.INVALID_REQUEST, f"tools[{name[:64]}].spec is not an object")
-    return {**inner, "name": inner.get("name") or name}
+    spec_name = inner.get("name")
+    if spec_name is not None and not isinstance(spec_name, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_REQUEST, f"tools[{name[:64]}].spec.name is not a string"
+        )
+    return {**inner, "name": spec_name or name}
 
 
 def _body_with_tools(body: Mapping[str, Any], specs: list[dict[str, Any]]) -> dict[str, Any]:

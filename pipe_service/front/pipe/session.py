@@ -22,6 +22,7 @@ import trio
 from quart.wrappers import Websocket
 
 from pipe_service import __version__
+from pipe_service.admission.byte_budget import ByteBudget, ByteBudgetExceededError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, GeneratedImage, Status, TextDelta
@@ -49,6 +50,7 @@ from pipe_service.protocol import (
     ToolResult,
     Welcome,
     encode,
+    frame_size,
     negotiate,
     parse_client_frame,
 )
@@ -58,6 +60,7 @@ from pipe_service.tools.contract import ToolContext
 logger = logging.getLogger("pipe_service.front.pipe.session")
 
 NORMAL_CLOSURE = 1000
+MAX_HELLO_FRAME_BYTES = 64 * 1024
 DEFAULT_STORE_TIMEOUT_S = 30.0
 """Used when the gateway has no media settings (tests that build a bare gateway)."""
 MAX_STORE_FILE_B64_CHARS = MAX_SERVER_FRAME_BYTES - 64 * 1024
@@ -75,12 +78,16 @@ class PipeSession:
         outbox_size: int,
         send_stall_s: float,
         handshake_timeout_s: float,
+        byte_budget: ByteBudget,
+        busy_retry_after_s: int,
     ) -> None:
         self._ws = websocket
         self._gateway = gateway
         self._outbox_size = outbox_size
         self._send_stall_s = send_stall_s
         self._handshake_timeout_s = handshake_timeout_s
+        self._byte_budget = byte_budget
+        self._busy_retry_after_s = busy_retry_after_s
         media = gateway.media
         self._store_timeout_s = (
             media.settings.store_timeout_s if media is not None else DEFAULT_STORE_TIMEOUT_S
@@ -116,18 +123,42 @@ class PipeSession:
             handshake_timeout_s=self._handshake_timeout_s, send_stall_s=self._send_stall_s
         )
         await outbox.send(Welcome(protocol=version, sidecar_version=__version__, limits=limits))
-        request = await self._receive_handshake_frame()
-        if isinstance(request, Cancel):
-            return  # the shim gave up before asking; nothing to answer
-        if not isinstance(request, Request):
-            raise ProtocolError(
-                ErrorCode.OUT_OF_ORDER, f"expected a 'request' frame, not {request.type!r}"
+        raw = await self._receive_handshake_raw()
+        # The request frame's bytes are admitted before it is parsed, and stay reserved until
+        # the request ends: the parsed body lives as long as the turn does.
+        size = frame_size(raw) if raw is not None else 0
+        reservation = self._byte_budget.try_reserve(size)
+        if reservation is None:
+            error = ByteBudgetExceededError(
+                size, self._byte_budget.statistics(), retry_after_s=self._busy_retry_after_s
             )
-        await self._serve(request, outbox)
+            logger.info("request refused: byte budget", extra={"bytes": size})
+            await outbox.send(error_frame_for(error, self._gateway))
+            return
+        with reservation:
+            request = _parse(raw)
+            del raw  # the parsed frame is all that is needed from here on
+            if isinstance(request, Cancel):
+                return  # the shim gave up before asking; nothing to answer
+            if not isinstance(request, Request):
+                raise ProtocolError(
+                    ErrorCode.OUT_OF_ORDER, f"expected a 'request' frame, not {request.type!r}"
+                )
+            await self._serve(request, outbox)
 
     async def _receive_handshake_frame(self) -> ClientFrame:
+        raw = await self._receive_handshake_raw()
+        if raw is not None and frame_size(raw) > MAX_HELLO_FRAME_BYTES:
+            # Only the request frame may be large (and it is admitted by bytes); a hello is tiny.
+            raise ProtocolError(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"a 'hello' frame is at most {MAX_HELLO_FRAME_BYTES} bytes",
+            )
+        return _parse(raw)
+
+    async def _receive_handshake_raw(self) -> str | bytes | None:
         with trio.move_on_after(self._handshake_timeout_s):
-            return _parse(await self._ws.receive())
+            return await self._ws.receive()
         raise ProtocolError(
             ErrorCode.TIMEOUT, f"no frame within {self._handshake_timeout_s:g} s of the last one"
         )
