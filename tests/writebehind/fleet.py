@@ -103,8 +103,8 @@ async def replayed_reasoning(sidecar: FleetSidecar, chats: list[Chat]) -> list[i
     """Send each chat back as history with a follow-up (concurrently); return, per chat, how
     many reasoning items the sidecar replayed upstream, read from its simulator's request log
     (matched by the chat's unique question)."""
-    status = await sidecar.status()
-    simulator = str(status["upstream"]["base_url"]).removesuffix("/api/v1")
+    # The built-in simulator listens on a private socket in the sidecar's var dir.
+    transport = httpx.AsyncHTTPTransport(uds=str(sidecar.var_dir / "simulator.sock"))
 
     async def follow_up(chat: Chat) -> None:
         body = {
@@ -120,12 +120,14 @@ async def replayed_reasoning(sidecar: FleetSidecar, chats: list[Chat]) -> list[i
             reply = await client.post("/v1/chat/completions", json=body)
         reply.raise_for_status()
 
-    async with httpx.AsyncClient(timeout=30) as plain:
-        await plain.delete(f"{simulator}/_sim/requests")
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://simulator", timeout=30
+    ) as simulator:
+        await simulator.delete("/_sim/requests")
         async with trio.open_nursery() as nursery:
             for chat in chats:
                 nursery.start_soon(follow_up, chat)
-        records = (await plain.get(f"{simulator}/_sim/requests")).json()["data"]
+        records = (await simulator.get("/_sim/requests")).json()["data"]
     counts = []
     for chat in chats:
         needle = json.dumps(chat.question)

@@ -82,6 +82,7 @@ def fleet_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]
         "PIPE_SERVICE_REDIS__BREAKER_WINDOW_S": "1",
         "PIPE_SERVICE_PERSISTENCE__ACK_WAIT_S": "10",
         "PIPE_SERVICE_DB_POOL_SIZE": "3",
+        "PIPE_SERVICE_SIMULATOR_REQUEST_LOG": "100",
         **extra,
     }
 
