@@ -164,6 +164,7 @@ async def start_service(
     )
     link: RedisLink | None = None
     if settings.redis_url:
+        refuse_fleet_without_shared_key(settings)
         link = await supervisor.start(
             ActorSpec("redis", partial(hold_redis_link, settings), layer="sink")
         )
@@ -438,6 +439,18 @@ class RunningPersistence:
             "turns": asdict(self.persistence.statistics()),
             "cleanup": self.cleanup.as_dict(),
         }
+
+
+def refuse_fleet_without_shared_key(settings: Settings) -> None:
+    """Sidecars sharing Redis share one database: a key generated per var dir would leave
+    every sidecar unable to read what the others wrote, so refuse to start without one."""
+    if settings.persistence.enabled and settings.persistence.encryption_key is None:
+        raise ConfigError(
+            "configuration error: persistence.encryption_key: redis_url is set (sidecars "
+            "share one database) but no encryption key is: set "
+            "PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY to the same secret on every sidecar "
+            "(or disable persistence)"
+        )
 
 
 async def hold_redis_link(

@@ -332,14 +332,6 @@ class Settings(BaseModel):
                 )
         if self.restart_backoff_initial_s > self.restart_backoff_max_s:
             raise ValueError("restart_backoff_initial_s must not exceed restart_backoff_max_s")
-        if self.redis_url and self.persistence.enabled and self.persistence.encryption_key is None:
-            # Sidecars sharing Redis share one database: a key generated per var dir would
-            # leave every sidecar unable to read what the others wrote.
-            raise ValueError(
-                "redis_url is set (sidecars share one database) but persistence.encryption_key "
-                "is not: set PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY to the same secret on "
-                "every sidecar (or disable persistence)"
-            )
         return self
 
     # -- derived values -----------------------------------------------------------------------

@@ -15,7 +15,7 @@ import redis
 import trio
 
 from actors import open_supervisor
-from pipe_service.config import Settings
+from pipe_service.config import ConfigError
 from pipe_service.persistence.markers import find_markers
 from pipe_service.service import open_database, start_service
 from tests.service.conftest import Sidecar, make_settings, wait_until
@@ -102,6 +102,13 @@ async def test_cost_snapshots_land_under_the_owner_with_a_ttl(
     assert 0 < ttl <= 900
 
 
-def test_a_sidecar_with_redis_but_no_fleet_key_is_refused_with_the_fix(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY"):
-        Settings.model_validate({"var_dir": tmp_path, "redis_url": "redis://127.0.0.1:6379/0"})
+async def test_a_sidecar_with_redis_but_no_fleet_key_is_refused_with_the_fix(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(tmp_path, redis_url=REDIS_URL)
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(ConfigError, match="PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY"),
+        flatten_subgroups=True,
+    ):
+        async with open_database(settings) as database, open_supervisor(grace_s=5) as supervisor:
+            await start_service(supervisor, settings, database)
