@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import trio
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -26,11 +27,13 @@ from pipe_service.admission import actor as admission_actor
 from pipe_service.admission import memory_return
 from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
 from pipe_service.admission.byte_budget import ByteBudget
+from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
 from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import ConfigError, Settings
+from pipe_service.config.reload_actor import watch_reload_signal
 from pipe_service.config.settings import is_loopback
 from pipe_service.context import ServiceContext
 from pipe_service.fetch import actor as fetch_actor
@@ -41,12 +44,15 @@ from pipe_service.front.app import create_front_app
 from pipe_service.front.auth import TcpAccess
 from pipe_service.front.serve import serve_front
 from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, prepare_var_dir
+from pipe_service.logsink.startup import start_log_sink
+from pipe_service.logsink.writer import LogWriter
 from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.persistence import cleanup_actor
 from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
 from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.service_operations import ServiceParts, wire_operations
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
@@ -56,6 +62,8 @@ from pipe_service.storage import db_writer
 from pipe_service.storage.bootstrap import ArtifactStorage, BootstrapPolicy
 from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database
+from pipe_service.telemetry.request_metrics import RequestMetrics
+from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.writebehind import cost_snapshots
@@ -82,6 +90,7 @@ SIMULATOR_LOG_MAX_TOTAL_BYTES = 16 * 1024 * 1024
 # Running chats may finish during this share of the front's graceful timeout; the rest is
 # left for their "restarting" notice to reach the client before hypercorn closes connections.
 SHUTDOWN_DRAIN_FRACTION = 0.8
+DATABASE_PROBE_LIMIT_S = 5.0  # a /metrics scrape waits this long for the database at most
 
 
 @dataclass(frozen=True)
@@ -106,9 +115,14 @@ def restart_policy(settings: Settings) -> RestartPolicy:
     )
 
 
-async def run_service(settings: Settings) -> int:
+async def run_service(
+    settings: Settings, *, reload_source: Callable[[], Settings] | None = None
+) -> int:
     """Run until SIGTERM/SIGINT (exit 0), an actor fails past its restart limit (exit 70), or
-    the configuration cannot be served (exit 78, one line on stderr naming the setting)."""
+    the configuration cannot be served (exit 78, one line on stderr naming the setting).
+
+    ``reload_source`` reads the configuration again (SIGHUP, ``pipe-service reload``).
+    """
     exit_code = EXIT_OK
     try:
         prepare_var_dir(settings)
@@ -116,7 +130,7 @@ async def run_service(settings: Settings) -> int:
             open_database(settings) as database,
             open_supervisor(grace_s=settings.shutdown_grace_s) as supervisor,
         ):
-            await start_service(supervisor, settings, database)
+            await start_service(supervisor, settings, database, reload_source=reload_source)
             await supervisor.wait_shutdown_requested()
             logger.info("shutting down: %s", supervisor.shutdown_reason)
     except* ConfigError as refused:
@@ -154,11 +168,23 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def start_service(
-    supervisor: Supervisor, settings: Settings, database: Database
+    supervisor: Supervisor,
+    settings: Settings,
+    database: Database,
+    *,
+    reload_source: Callable[[], Settings] | None = None,
+    log_writer: LogWriter | None = None,
 ) -> RunningService:
-    """Start every actor of the service under ``supervisor``, the front last."""
+    """Start every actor of the service under ``supervisor``, the front last.
+
+    The log sink starts first (and, as a sink, stops last). When the CLI installed the sink
+    handler on the root logger it is used; otherwise (tests) a detached handler is made, so
+    the sink and its metrics exist without taking over the test's logging.
+    """
     restarts = restart_policy(settings)
-    # First: nothing in the var dir (sockets, token file) is touched without the instance lock.
+    log_sink = await start_log_sink(supervisor, settings, restart=restarts, writer=log_writer)
+    # The log sink came first (it writes to stderr, so even a refused lock is logged); next,
+    # nothing in the var dir (sockets, token file) is touched without the instance lock.
     await supervisor.start(
         ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
     )
@@ -299,6 +325,19 @@ async def start_service(
             )
         )
 
+    registry = CollectorRegistry(auto_describe=False)
+    user_breaker = UserRequestBreaker(
+        failures=settings.admission.user_breaker_failures,
+        window_s=settings.admission.user_breaker_window_s,
+    )
+    telemetry = Telemetry(
+        RequestMetrics(registry),
+        log_buffer_lines=settings.logging.request_buffer_lines,
+        user_breaker=user_breaker,
+    )
+    if log_sink.archive is not None:
+        telemetry.archive = log_sink.handler.offer
+
     gateway = ChatGateway(
         catalog=catalog,
         sessions=sessions,
@@ -318,6 +357,9 @@ async def start_service(
         ),
         persistence=persistence.persistence if persistence is not None else None,
         cost_export=cost_export,
+        user_breaker=user_breaker,
+        attach_request_log=settings.logging.attach_to_errors,
+        telemetry=telemetry,
     )
     context = ServiceContext(
         settings=settings,
@@ -327,7 +369,24 @@ async def start_service(
         upstream_base_url="built-in simulator (private socket)"
         if settings.uses_simulator
         else upstream_config.base_url,
+        metrics_registry=registry,
     )
+    parts = ServiceParts(
+        gate=gate,
+        client=client,
+        tools=tool_runner,
+        catalog=catalog,
+        sessions=sessions,
+        gateway=gateway,
+        telemetry=telemetry,
+        user_breaker=user_breaker,
+        log_sink=log_sink,
+        persistence_writer=persistence.writer.statistics if persistence is not None else None,
+        persistence_ready=(lambda: persistence.storage.ready) if persistence is not None else None,
+    )
+    live = wire_operations(context, parts, database, reload_source=reload_source)
+    if reload_source is not None:
+        await supervisor.start(ActorSpec("reload", watch_reload_signal, args=(live,)))
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
     context.readiness_checks["storage"] = partial(
         _storage_ready, database, persistence.storage if persistence is not None else None
@@ -335,16 +394,11 @@ async def start_service(
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
     if settings.redis_url:
         context.details["redis"] = {"url": redact_redis_url(settings.redis_url)}
-    context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
     if cost_export is not None:
         context.details_providers["cost_snapshots"] = lambda: asdict(cost_export.stats)
     if shared_catalog is not None:
         context.details_providers["shared_catalog"] = lambda: asdict(shared_catalog.stats)
-    context.details_providers["admission"] = lambda: asdict(gate.statistics())
-    context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
-    context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
     context.details_providers["fetch"] = lambda: asdict(fetcher.statistics())
-    context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
     if persistence is not None:
         context.details_providers["persistence"] = persistence.details
 
