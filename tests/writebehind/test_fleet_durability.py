@@ -245,8 +245,15 @@ async def test_with_redis_stopped_writes_fall_back_to_the_database_and_the_flush
             during = [await ask(sidecar, f"during {n}") for n in range(4)]
             fallback = (await sidecar.status())["persistence"]["write_behind"]
             redis_server.start()
-            await wait_breaker_not_open(sidecar)
-            after = [await ask(sidecar, f"after {n}") for n in range(2)]
+            # Answer until one of them nudges the flusher (a write may still fall back to the
+            # database while Redis is coming back; that answer is kept too).
+            after: list[Chat | None] = []
+            for n in range(12):
+                await wait_breaker_not_open(sidecar)
+                after.append(await ask(sidecar, f"after {n}"))
+                status = await sidecar.status()
+                if status["persistence"]["write_behind"]["flusher"]["nudges"]:
+                    break
             await wait_drained(redis_server.url)
             flusher = (await sidecar.status())["persistence"]["write_behind"]["flusher"]
             chats = [chat for chat in [*before, *during, *after] if chat is not None]
@@ -266,13 +273,13 @@ async def test_with_redis_stopped_writes_fall_back_to_the_database_and_the_flush
         **replay,
     }
     print("redis stop:", counts)
-    assert len(chats) == 10
+    assert len(chats) == 8 + len(after)
     assert all(chat.markers for chat in chats)
     assert pending >= 4
     assert fallback["direct_writes"] >= 4
     assert flusher["nudges"] >= 1
     assert_no_duplicates(rows, marked)
-    assert replay["replayed_whole_via_sidecar_0"] == 10
+    assert replay["replayed_whole_via_sidecar_0"] == len(chats)
 
 
 async def test_with_the_database_stopped_artifacts_wait_in_redis_and_land_when_it_returns(
