@@ -104,7 +104,9 @@ async def run(
     lost, order is kept) and the next round waits ``interval · 2^(n-1)`` up to
     ``backoff_max_s``; ``failure_limit`` failures in a row log CRITICAL once. A Redis error
     counts against the write path's Redis breaker and is retried the same way. An entry that
-    cannot be decoded is dropped with an error log (it cannot ever be applied). Anything else
+    cannot be decoded, or that the database refuses as data (a constraint, a value too long:
+    found by applying the batch's entries one by one), is dropped with an error log: it could
+    never be applied, and would hold every later entry back. Anything else
     escapes to the supervisor; claimed entries are then recovered like a dead flusher's.
     """
     task_status.started(stats)
@@ -197,9 +199,18 @@ async def _drain(
         try:
             applied = await storage.database.run_sync(partial(_apply_entries, raws=raws))
         except Exception as exc:
-            _failed(stats, policy, exc, "database")
-            await _hand_back(link, mine)
-            return False
+            if _is_outage(exc):
+                _failed(stats, policy, exc, "database")
+                await _hand_back(link, mine)
+                return False
+            # The database answered but refused the data: find the entries it refuses, so
+            # one bad entry cannot hold every later one back forever.
+            one_by_one = await _apply_separately(storage, raws)
+            if one_by_one is None:  # the database went away meanwhile
+                _failed(stats, policy, exc, "database")
+                await _hand_back(link, mine)
+                return False
+            applied = one_by_one
         try:
             await link.run_sync(lambda client: client.delete(mine))
         except redis.RedisError as exc:
@@ -234,6 +245,38 @@ async def _last_round(
     # On a Redis error another flusher recovers our claims once our liveness key expires.
     with contextlib.suppress(redis.RedisError):
         await link.run_sync(partial(_deregister, link=link, flusher=behind.flusher_id))
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """A database that cannot be reached (retry later), as opposed to one refusing data."""
+    return isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.TimeoutError)
+
+
+async def _apply_separately(storage: ArtifactStorage, raws: list[bytes]) -> _Applied | None:
+    """Apply each entry in its own transaction, dropping (with an error log) those the
+    database refuses; None when the database became unreachable (hand everything back:
+    what committed is re-applied harmlessly)."""
+    total = _Applied(entries=0, rows=0, rows_new=0, dropped=0, oldest_enqueued_at=None)
+    for raw in raws:
+        try:
+            one = await storage.database.run_sync(partial(_apply_entries, raws=[raw]))
+        except Exception as exc:
+            if _is_outage(exc):
+                return None
+            logger.error(
+                "dropping a pending entry the database refuses",
+                extra={"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"},
+            )
+            one = _Applied(entries=0, rows=0, rows_new=0, dropped=1, oldest_enqueued_at=None)
+        oldest = [t for t in (total.oldest_enqueued_at, one.oldest_enqueued_at) if t is not None]
+        total = _Applied(
+            entries=total.entries + one.entries,
+            rows=total.rows + one.rows,
+            rows_new=total.rows_new + one.rows_new,
+            dropped=total.dropped + one.dropped,
+            oldest_enqueued_at=min(oldest) if oldest else None,
+        )
+    return total
 
 
 def _succeeded(stats: FlusherStatistics) -> bool:

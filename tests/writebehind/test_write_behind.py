@@ -5,6 +5,7 @@ a re-delivered entry never duplicates a row."""
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import sqlalchemy as sa
@@ -254,3 +255,22 @@ async def test_rows_are_stored_with_the_columns_the_database_writer_would_give_t
         4,
     )
     assert stored_row.key_id == storage.require_codec().current_key_id
+
+
+async def test_an_entry_the_database_refuses_is_dropped_and_the_rest_land(
+    behind: WriteBehind, storage: ArtifactStorage
+) -> None:
+    codec = storage.require_codec()
+    await behind.enqueue(codec, [row(1)])
+    [good] = await behind.link.run_sync(lambda c: c.lrange(behind.keys.pending, 0, -1))
+    refused = json.loads(good)
+    refused["rows"][0]["id"] = "01JDX0Q9J8Z5M8K3V3S9E8Y7QZ"
+    refused["rows"][0]["item_type"] = None  # NOT NULL: the database refuses it as data
+    await behind.link.run_sync(lambda c: c.lpush(behind.keys.pending, json.dumps(refused)))
+    await behind.enqueue(codec, [row(2)])
+    stats = FlusherStatistics()
+    assert await flush_round(behind, storage, FlushPolicy(), stats)
+    assert stats.dropped_entries == 1
+    assert stats.consecutive_failures == 0
+    assert await stored(storage) == 2
+    assert await pending(behind.link) == 0
