@@ -70,7 +70,12 @@ from pipe_service.writebehind import cost_snapshots
 from pipe_service.writebehind import flusher as redis_flusher
 from pipe_service.writebehind.cost_snapshots import CostExport, open_cost_inbox
 from pipe_service.writebehind.flusher import FlusherStatistics, FlushPolicy
-from pipe_service.writebehind.queue import WriteBehind, new_flusher_id, open_nudge_inbox
+from pipe_service.writebehind.queue import (
+    WriteBehind,
+    WriteBehindStatistics,
+    new_flusher_id,
+    open_nudge_inbox,
+)
 from pipe_service.writebehind.redis_link import RedisLink, redact_redis_url
 
 logger = logging.getLogger("pipe_service.service")
@@ -383,6 +388,8 @@ async def start_service(
         log_sink=log_sink,
         persistence_writer=persistence.writer.statistics if persistence is not None else None,
         persistence_ready=(lambda: persistence.storage.ready) if persistence is not None else None,
+        write_behind=_write_behind_statistics(persistence),
+        flusher=_flusher_statistics(persistence),
     )
     live = wire_operations(context, parts, database, reload_source=reload_source)
     if reload_source is not None:
@@ -493,6 +500,23 @@ class RunningPersistence:
             "turns": asdict(self.persistence.statistics()),
             "cleanup": self.cleanup.as_dict(),
         }
+
+
+def _write_behind_statistics(
+    persistence: RunningPersistence | None,
+) -> Callable[[], WriteBehindStatistics] | None:
+    if persistence is None or persistence.write_behind is None:
+        return None
+    return persistence.write_behind.statistics
+
+
+def _flusher_statistics(
+    persistence: RunningPersistence | None,
+) -> Callable[[], FlusherStatistics] | None:
+    if persistence is None or persistence.flusher is None:
+        return None
+    flusher = persistence.flusher
+    return lambda: flusher
 
 
 def refuse_fleet_without_shared_key(settings: Settings) -> None:

@@ -112,3 +112,15 @@ async def test_a_sidecar_with_redis_but_no_fleet_key_is_refused_with_the_fix(
     ):
         async with open_database(settings) as database, open_supervisor(grace_s=5) as supervisor:
             await start_service(supervisor, settings, database)
+
+
+async def test_the_write_behind_is_in_the_metrics(sidecar: Sidecar) -> None:
+    with trio.fail_after(30):
+        await ask(sidecar, [{"role": "user", "content": "count me"}])
+        async with sidecar.uds_client() as client:
+            text = (await client.get("/metrics")).text
+    pending = [line for line in text.splitlines() if line.startswith("pipe_service_redis_pending ")]
+    assert pending
+    assert float(pending[0].split()[1]) >= 1
+    assert "pipe_service_redis_pending_over_threshold 0.0" in text
+    assert "pipe_service_flusher_commits_total" in text
