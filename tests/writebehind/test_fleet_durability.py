@@ -200,6 +200,12 @@ async def test_sigkilled_sidecars_lose_no_artifact_whose_marker_reached_a_client
                     nursery.start_soon(chatter, number, done)
                 nursery.start_soon(killer, done)
             await wait_drained(redis_server.url)
+            # Claims of killed flushers that the survivors re-queued (when a kill landed
+            # between a flusher's LMOVE and its commit; counted since each one's last start).
+            recovered = 0
+            for sidecar in sidecars:
+                flusher = (await sidecar.status())["persistence"]["write_behind"]["flusher"]
+                recovered += flusher["recovered_entries"]
             rows = await stored_rows(database_url, tmp_path)
             replay = await check_replay(sidecars, chats)
     finally:
@@ -214,6 +220,7 @@ async def test_sigkilled_sidecars_lose_no_artifact_whose_marker_reached_a_client
         "kills": kills,
         "stored_rows": len(rows),
         "orphan_rows": orphans,
+        "recovered_entries": recovered,
         **replay,
     }
     print("fleet durability:", counts)
@@ -241,10 +248,10 @@ async def test_with_redis_stopped_writes_fall_back_to_the_database_and_the_flush
             await sidecar.start()
             before = [await ask(sidecar, f"before {n}") for n in range(4)]
             pending = (await sidecar.status())["persistence"]["write_behind"]["pending"]
-            redis_server.stop()
+            await trio.to_thread.run_sync(redis_server.stop)
             during = [await ask(sidecar, f"during {n}") for n in range(4)]
             fallback = (await sidecar.status())["persistence"]["write_behind"]
-            redis_server.start()
+            await trio.to_thread.run_sync(redis_server.start)
             # Answer until one of them nudges the flusher (a write may still fall back to the
             # database while Redis is coming back; that answer is kept too).
             after: list[Chat | None] = []
