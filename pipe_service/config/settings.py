@@ -23,6 +23,7 @@ from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
+from pipe_service.writebehind.settings import RedisSettings
 
 ENV_PREFIX = "PIPE_SERVICE_"
 
@@ -348,6 +349,10 @@ class Settings(BaseModel):
         None,
         description="Redis URL (also read from `REDIS_URL`) for write-behind when several "
         "sidecars share one database; unset = no Redis.",
+    )
+    redis: RedisSettings = Field(
+        default_factory=RedisSettings,
+        description="Redis write-behind, the shared catalog refresh and cost snapshots.",
     )
 
     # -- supervision --------------------------------------------------------------------------

@@ -27,7 +27,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("PIPE_SERVICE_") and key not in ("OPENROUTER_API_KEY", "DATABASE_URL")
+        if not key.startswith("PIPE_SERVICE_")
+        and key not in ("OPENROUTER_API_KEY", "DATABASE_URL", "REDIS_URL")
     }
     env.update(
         {
