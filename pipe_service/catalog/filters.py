@@ -73,7 +73,7 @@ class CatalogFilterOptions(BaseModel):
         default=(),
         description=(
             "Default empty. Extra model ids offered with their base model's metadata: "
-            "'<slug>:<variant>' (nitro, floor, exacto, online, thinking, extended) or "
+            "'<slug>:<variant>' (nitro, floor, exacto, online, thinking, extended, free) or "
             "'@preset/<name>=<slug>'. Sent to OpenRouter unchanged."
         ),
     )

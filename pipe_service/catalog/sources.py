@@ -55,6 +55,23 @@ class CatalogSources:
     zdr_model_ids: frozenset[str] | None = None
     providers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
+    def to_document(self) -> dict[str, Any]:
+        """A JSON-ready form (for sharing one refresh across a fleet through Redis)."""
+        zdr = None if self.zdr_model_ids is None else sorted(self.zdr_model_ids)
+        providers = {slug: list(tags) for slug, tags in self.providers.items()}
+        return {"models": self.models, "zdr_model_ids": zdr, "providers": providers}
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> CatalogSources:
+        """The inverse of :meth:`to_document`."""
+        zdr = document.get("zdr_model_ids")
+        providers = document.get("providers") or {}
+        return cls(
+            models=document["models"],
+            zdr_model_ids=None if zdr is None else frozenset(zdr),
+            providers={slug: tuple(tags) for slug, tags in providers.items()},
+        )
+
 
 def zdr_model_ids(document: Mapping[str, Any]) -> frozenset[str]:
     """Model ids (permaslugs) with a zero-retention endpoint, from ``/endpoints/zdr``."""

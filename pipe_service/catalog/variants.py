@@ -30,7 +30,9 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 
 __all__ = ["PRESET_PREFIX", "VARIANT_TAGS", "VariantSpec", "expand_variants", "parse_variant"]
 
-VARIANT_TAGS: Final = frozenset({"nitro", "floor", "exacto", "online", "thinking", "extended"})
+VARIANT_TAGS: Final = frozenset(
+    {"nitro", "floor", "exacto", "online", "thinking", "extended", "free"}
+)
 PRESET_PREFIX: Final = "@preset/"
 
 
@@ -85,6 +87,8 @@ def expand_variants(
                     slug=spec.model_id,
                     name=f"{model.name} ({spec.label})",
                     variant_of=model.slug,
+                    # OpenRouter's ":free" variant costs nothing, whatever its base costs.
+                    is_free=model.is_free or spec.label == "free",
                 )
             )
     return expanded

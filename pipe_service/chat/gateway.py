@@ -24,6 +24,7 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.coalesce import coalesce_events
+from pipe_service.chat.cost_stage import relay_with_cost_snapshots
 from pipe_service.chat.error_messages import (
     LocalError,
     render_error_markdown,
@@ -48,6 +49,7 @@ from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 from pipe_service.transform.session_affinity import affinity_key
+from pipe_service.writebehind.cost_snapshots import CostExport
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class ChatGateway:
         shutdown: ShutdownPolicy | None = None,
         session_secret: bytes | None = None,
         persistence: ArtifactPersistence | None = None,
+        cost_export: CostExport | None = None,
         user_breaker: UserRequestBreaker | None = None,
         attach_request_log: bool = False,
         telemetry: Telemetry | None = None,
@@ -106,7 +109,8 @@ class ChatGateway:
         stripped). ``user_breaker``: users whose requests keep failing are told to slow down.
         ``attach_request_log``: an error shown to the user carries the request's recent log
         lines (for diagnosis). ``session_secret`` keys the per-chat ``session_id``; without
-        one no affinity key is derived."""
+        one no affinity key is derived. ``cost_export``: with it, each answered response's
+        usage is pushed to Redis for billing pipelines."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -117,6 +121,7 @@ class ChatGateway:
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
         self.persistence = persistence
+        self.cost_export = cost_export
         self.media = media
         self._session_secret = session_secret
         self.route_counters = RouteCounters()
@@ -217,11 +222,12 @@ class ChatGateway:
         here through the tools actor, in a loop, and the renderer never sees them; with
         ``passthrough`` they arrive as ``ToolCallRequest`` events for the client to run.
         """
+        chosen = self.options if options is None else options
         request = TurnRequest(
             body=body,
             model=model,
             stream=stream,
-            options=self.options if options is None else options,
+            options=chosen,
             user=user,
             identity=self.with_affinity(identity),
             api_key=api_key,
@@ -309,6 +315,14 @@ class ChatGateway:
                 )
                 nursery.start_soon(relay_with_persistence, raw_receive, kept_send, recording)
                 raw_receive = kept_receive
+            if self.cost_export is not None:
+                costed_send, costed_receive = trio.open_memory_channel[TurnOutput](
+                    self.streaming.raw_outbox_size
+                )
+                nursery.start_soon(
+                    relay_with_cost_snapshots, raw_receive, costed_send, self.cost_export, request
+                )
+                raw_receive = costed_receive
             await coalesce_events(
                 raw_receive,
                 send,

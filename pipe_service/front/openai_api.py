@@ -20,6 +20,7 @@ from quart import Blueprint, Response, current_app, request
 
 from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.catalog.capabilities import ModelCapabilities
+from pipe_service.catalog.owui_metadata import owui_model_metadata
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
@@ -96,11 +97,12 @@ async def list_models() -> Response:
         registry = gateway.catalog.current()
     except Exception as exc:  # CatalogUnavailableError: no catalog yet
         return error_response(api_error_for(exc))
-    data = [_model_entry(model) for model in registry.list()]
+    icons = _settings().model_entries.icon_urls
+    data = [_model_entry(model, icons) for model in registry.list()]
     return Response(json.dumps({"object": "list", "data": data}), content_type="application/json")
 
 
-def _model_entry(model: ModelCapabilities) -> dict[str, Any]:
+def _model_entry(model: ModelCapabilities, icons: Mapping[str, str]) -> dict[str, Any]:
     """One ``/v1/models`` row; variants name their base, routed models their providers."""
     entry: dict[str, Any] = {
         "id": model.slug,
@@ -108,6 +110,8 @@ def _model_entry(model: ModelCapabilities) -> dict[str, Any]:
         "created": model.created or 0,
         "owned_by": model.base_slug.split("/", 1)[0],
         "name": model.name,
+        # Not OpenAI's: what the shim writes into Open WebUI's model entries.
+        "open_webui": owui_model_metadata(model, icons),
     }
     if model.variant_of is not None:
         entry["variant_of"] = model.variant_of

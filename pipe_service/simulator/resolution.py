@@ -31,7 +31,9 @@ from pipe_service.simulator.request_view import TurnRequest
 from pipe_service.simulator.scenarios import scenario_error_status
 
 FALLBACK_STATUSES = frozenset({403, 404, 408, 429, 502, 503})
-VARIANT_SUFFIXES = frozenset({"nitro", "floor", "exacto", "online", "thinking", "extended"})
+VARIANT_SUFFIXES = frozenset(
+    {"nitro", "floor", "exacto", "online", "thinking", "extended", "free"}
+)
 PRESET_PREFIX = "@preset/"
 CHAT_ONLY_MODELS = frozenset({"sim/chat-only"})
 """Models whose providers only speak chat-completions: ``/responses`` refuses them."""

@@ -23,6 +23,9 @@ class SimulatorState:
     requests: RequestLog
     generations: GenerationLog
     prompt_cache: PromptCache = field(default_factory=PromptCache)
+    # Slugs dropped from `GET /api/v1/models` by `PUT /_sim/models/hidden` (a catalog change
+    # OpenRouter makes when it retires a model); /responses still answers for them.
+    hidden_models: frozenset[str] = frozenset()
     # Set when the server stops: every paused or stalled stream drops at once.
     stopping: trio.Event = field(default_factory=trio.Event)
 

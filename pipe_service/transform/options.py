@@ -71,6 +71,13 @@ class TransformOptions(BaseModel):
     send_user_id: bool = Field(
         default=False, description="Default false. Send the Open WebUI user id as `user`."
     )
+    end_user_id_source: Literal["id", "email", "name"] = Field(
+        default="id",
+        description=(
+            "Default 'id'. What `user` carries when `send_user_id` is on: the Open WebUI user "
+            "id, the user's email, or their name."
+        ),
+    )
     send_session_id: bool = Field(
         default=False,
         description="Default false. Send the request identity's session id as `session_id`.",
@@ -78,6 +85,13 @@ class TransformOptions(BaseModel):
     send_metadata: bool = Field(
         default=False,
         description="Default false. Send user/chat/session/message ids as `metadata`.",
+    )
+    send_chat_id: bool = Field(
+        default=False, description="Default false. Send the chat id as `metadata.chat_id`."
+    )
+    send_message_id: bool = Field(
+        default=False,
+        description="Default false. Send the assistant message id as `metadata.message_id`.",
     )
     web_search_enabled: bool = Field(
         default=False, description="Default false. Add OpenRouter web search to requests."
@@ -273,6 +287,8 @@ class RequestIdentity(BaseModel):
     model_config = _FROZEN
 
     user_id: str | None = Field(default=None, description="Open WebUI user id.")
+    user_email: str | None = Field(default=None, description="The user's email.")
+    user_name: str | None = Field(default=None, description="The user's display name.")
     chat_id: str | None = Field(default=None, description="Open WebUI chat id.")
     session_id: str | None = Field(
         default=None,

@@ -205,8 +205,13 @@ def identifier_fields(
     fields: dict[str, Any] = {}
     use_affinity = options.cache_session_id and identity.affinity_key is not None
     session = identity.affinity_key if use_affinity else identity.session_id
+    end_user = {
+        "id": identity.user_id,
+        "email": identity.user_email,
+        "name": identity.user_name,
+    }[options.end_user_id_source]
     for enabled, key, value in (
-        (options.send_user_id, "user", identity.user_id),
+        (options.send_user_id, "user", end_user),
         (use_affinity or options.send_session_id, "session_id", session),
     ):
         if not enabled or not value:
@@ -215,15 +220,15 @@ def identifier_fields(
             notes.append(f"{key} not sent: longer than {MAX_ID_CHARS} characters")
             continue
         fields[key] = value
-    if options.send_metadata:
-        metadata = sanitize_metadata(
-            {
-                "user_id": identity.user_id,
-                "chat_id": identity.chat_id,
-                "session_id": identity.session_id,
-                "message_id": identity.message_id,
-            }
-        )
+    every = options.send_metadata
+    chosen = {
+        "user_id": identity.user_id if every else None,
+        "chat_id": identity.chat_id if every or options.send_chat_id else None,
+        "session_id": identity.session_id if every else None,
+        "message_id": identity.message_id if every or options.send_message_id else None,
+    }
+    if any(chosen.values()):
+        metadata = sanitize_metadata(chosen)
         if metadata:
             fields["metadata"] = metadata
     return fields

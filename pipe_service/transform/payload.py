@@ -188,6 +188,7 @@ def _base_payload(
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
     messages = convert_messages(body.get("messages"), model=model, replayed=replayed)
     notes.extend(messages.notes)
+    input_items = messages.input
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
     fallbacks = fallback_models(body, options, model, offered=offered)
@@ -201,7 +202,7 @@ def _base_payload(
         payload["trace"] = trace
     if messages.instructions is not None:
         payload["instructions"] = messages.instructions
-    payload["input"] = messages.input
+    payload["input"] = input_items
     payload.update(sampling_fields(body, model))
     limit = max_output_tokens(body, model, options)
     if limit is not None:

@@ -112,3 +112,4 @@ def test_filters_combine() -> None:
 def test_unknown_mode_is_rejected() -> None:
     with pytest.raises(ValidationError):
         CatalogFilterOptions(free_mode="some")
+

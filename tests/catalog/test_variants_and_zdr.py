@@ -75,6 +75,14 @@ def test_variants_follow_their_base_and_inherit_its_metadata() -> None:
     assert nitro.pricing == models[0].pricing
 
 
+def test_a_free_variant_of_a_paid_model_counts_as_free() -> None:
+    # From issue 10's filter tests: the seed's VARIANT_MODELS accepts ':free' too.
+    models = registry(variant_models=("acme/other:free",)).list()
+    free = next(model for model in models if model.slug == "acme/other:free")
+    assert free.is_free
+    assert free.name == "Acme Other (free)"
+
+
 def test_a_variant_of_a_filtered_out_model_is_not_offered() -> None:
     models = registry(model_allowlist="acme/other", variant_models=("acme/paid:nitro",))
     assert [model.slug for model in models] == ["acme/other"]
