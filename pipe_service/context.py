@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from actors import Supervisor
+from pipe_service.admission.gate import AdmissionStatistics
 from pipe_service.config import Settings
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
@@ -28,6 +29,8 @@ class ServiceContext:
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     details: dict[str, object] = field(default_factory=dict)
     details_providers: dict[str, Callable[[], object]] = field(default_factory=dict)
+    admission_statistics: Callable[[], AdmissionStatistics] | None = None
+    """The admission gate's live numbers, for ``/metrics`` (None: no chat gateway)."""
 
     def status_details(self) -> dict[str, object]:
         """Static details plus live ones, read at call time (for ``/status``)."""

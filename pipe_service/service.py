@@ -19,11 +19,10 @@ from pydantic import SecretStr
 
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
 from actors.signals import watch_signals
-from pipe_service.admission import actor as admission_actor
-from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
+from pipe_service.admission.gate import AdmissionGate, AdmissionLimits
 from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy
-from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
+from pipe_service.chat.gateway import ChatGateway, StreamingOptions
 from pipe_service.config import Settings
 from pipe_service.context import ServiceContext
 from pipe_service.front.app import create_front_app
@@ -31,6 +30,7 @@ from pipe_service.front.serve import serve_front
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.sessions import actor as sessions_actor
+from pipe_service.sessions.actor import Sessions, ShutdownPolicy
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage.engine import Database
@@ -162,17 +162,20 @@ async def start_service(
         queue=settings.admission.queue,
         retry_after_s=settings.admission.retry_after_s,
     )
-    gate = AdmissionGate(open_admission_queue(limits), limits)
-    await supervisor.start(
-        ActorSpec(
-            "admission", admission_actor.run, args=(gate,), inbox=gate.queue, restart=restarts
-        )
-    )
+    gate = AdmissionGate(limits)
     tool_runner = ToolRunner(settings.tools)
     await supervisor.start(
         ActorSpec("tools", tools_actor.run, args=(tool_runner,), restart=restarts)
     )
-    sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
+    sessions = Sessions(
+        ShutdownPolicy(
+            wait_requested=supervisor.wait_shutdown_requested,
+            drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
+        )
+    )
+    await supervisor.start(
+        ActorSpec("sessions", sessions_actor.run, args=(sessions,), restart=restarts)
+    )
 
     gateway = ChatGateway(
         catalog=catalog,
@@ -186,10 +189,6 @@ async def start_service(
         ),
         messages=settings.messages,
         tools=tool_runner,
-        shutdown=ShutdownPolicy(
-            wait_requested=supervisor.wait_shutdown_requested,
-            drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
-        ),
     )
     context = ServiceContext(
         settings=settings,
@@ -202,6 +201,7 @@ async def start_service(
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
     context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
     context.details_providers["admission"] = lambda: asdict(gate.statistics())
+    context.admission_statistics = gate.statistics
     context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
     context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
     context.details_providers["upstream_client"] = lambda: asdict(client.statistics())

@@ -8,15 +8,16 @@ with the right status code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import trio
 
-from pipe_service.admission.actor import AdmissionGate, ServerBusyError
+from pipe_service.admission.gate import AdmissionGate, ServerBusyError
 from pipe_service.catalog.actor import Catalog
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
@@ -39,22 +40,7 @@ from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
-
-@dataclass(frozen=True)
-class ShutdownPolicy:
-    """How running turns end when the sidecar stops: ``drain_s`` after ``wait_requested``
-    returns they are cut with a notice (shorter than the front's graceful timeout, so the
-    notice still reaches the client)."""
-
-    wait_requested: Callable[[], Awaitable[None]]
-    drain_s: float
-
-
-async def cut_after_shutdown(scope: trio.CancelScope, policy: ShutdownPolicy) -> None:
-    """Cancel ``scope`` ``policy.drain_s`` after shutdown is requested."""
-    await policy.wait_requested()
-    await trio.sleep(policy.drain_s)
-    scope.cancel()
+logger = logging.getLogger("pipe_service.chat.gateway")
 
 
 @dataclass(frozen=True)
@@ -80,11 +66,10 @@ class ChatGateway:
         streaming: StreamingOptions,
         messages: MessageSettings | None = None,
         tools: ToolRunner | None = None,
-        shutdown: ShutdownPolicy | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
-        settings serves (tools still run, but its statistics reach no /status). ``shutdown``:
-        without one, running turns are never cut when the process stops."""
+        settings serves (tools still run, but its statistics reach no /status). When the
+        sidecar stops, ``sessions`` cuts running turns (see its ``ShutdownPolicy``)."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -93,7 +78,6 @@ class ChatGateway:
         self.streaming = streaming
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages = messages or MessageSettings()
-        self.shutdown = shutdown
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""
@@ -154,48 +138,53 @@ class ChatGateway:
             tools=tools,
         )
 
-        async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:
-            await self._admitted_turn(request, send)
+        async def turn_body(
+            send: trio.MemorySendChannel[TurnOutput], cut: trio.CancelScope
+        ) -> None:
+            await self._bounded_turn(request, send, cut)
 
         async with self.sessions.open_turn(turn_body) as handle:
             yield handle
 
-    async def _admitted_turn(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
+    async def _bounded_turn(
+        self,
+        request: TurnRequest,
+        send: trio.MemorySendChannel[TurnOutput],
+        cut: trio.CancelScope,
     ) -> None:
+        """The error boundary of one turn: every way it can end reaches the renderer as one
+        terminal item — busy, the shutdown cut, or a crash as an internal error — and a
+        cancellation reaches the scope that asked for it."""
+        ending = send.clone()  # the coalescer closes ``send``; this end outlives it
+        async with ending:
+            last: TurnOutput | None = None
+            try:
+                last = await self._admitted_turn(request, send, cut)
+            except* trio.BrokenResourceError:
+                pass  # the renderer left (client gone): nobody to tell
+            except* Exception as group:
+                last = crash_error(group)
+            if last is not None:
+                with suppress(trio.BrokenResourceError):  # the renderer left meanwhile
+                    await ending.send(last)
+
+    async def _admitted_turn(
+        self,
+        request: TurnRequest,
+        send: trio.MemorySendChannel[TurnOutput],
+        cut: trio.CancelScope,
+    ) -> TurnOutput | None:
+        """Run the turn under admission inside the shutdown ``cut`` scope; returns the item
+        still owed to the renderer (busy, or the shutdown notice), or None."""
         try:
             async with self.admission.admit():
-                await self._turn_until_shutdown(request, send)
-        except ServerBusyError as busy:
-            async with send:
-                await send.send(TurnError(busy))
-
-    async def _turn_until_shutdown(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
-    ) -> None:
-        """Run the turn; when the sidecar stops, give it ``drain_s`` to finish, then cut it
-        with a clear notice instead of letting the connection drop mid-answer."""
-        if self.shutdown is None:
-            await self._coalesced_turn(request, send)
-            return
-        notice = send.clone()  # the coalescer closes ``send``; this end outlives it
-        async with notice:
-            turn_scope = trio.CancelScope()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(cut_after_shutdown, turn_scope, self.shutdown)
-                with turn_scope:
+                with cut:
                     await self._coalesced_turn(request, send)
-                nursery.cancel_scope.cancel()
-            if turn_scope.cancelled_caught:
-                await notice.send(
-                    Failed(
-                        code=SHUTTING_DOWN,
-                        message="The service is restarting; this answer was cut short. "
-                        "Please send it again in a moment.",
-                        error_type=None,
-                        response_id=None,
-                    )
-                )
+        except ServerBusyError as busy:
+            return TurnError(busy)
+        if cut.cancelled_caught:
+            return shutdown_cut()
+        return None
 
     async def _coalesced_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
@@ -211,3 +200,25 @@ class ChatGateway:
                 flush_bytes=self.streaming.flush_bytes,
                 flush_interval_s=self.streaming.flush_interval_s,
             )
+
+
+def shutdown_cut() -> Failed:
+    """The item for a turn cut because the sidecar is stopping."""
+    return Failed(
+        code=SHUTTING_DOWN,
+        message="The service is restarting; this answer was cut short. "
+        "Please send it again in a moment.",
+        error_type=None,
+        response_id=None,
+    )
+
+
+def crash_error(group: BaseExceptionGroup[Exception]) -> Failed:
+    """The item for a turn that crashed (a bug): an internal error, logged with its traceback."""
+    logger.error("chat turn crashed", exc_info=group)
+    return Failed(
+        code="internal_error",
+        message="the answer ended unexpectedly",
+        error_type=None,
+        response_id=None,
+    )

@@ -16,8 +16,11 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
+import trio
 from quart import Blueprint, Response, current_app, request
 
+from pipe_service.catalog.actor import CatalogUnavailableError
+from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
@@ -67,7 +70,7 @@ async def list_models() -> Response:
         return _error_response(ApiError(503, "chat is not configured", "unavailable"))
     try:
         registry = gateway.catalog.current()
-    except Exception as exc:  # CatalogUnavailableError: no catalog yet
+    except CatalogUnavailableError as exc:  # no catalog yet
         return _error_response(api_error_for(exc))
     data = [
         {
@@ -102,7 +105,7 @@ async def chat_completions() -> Response:
         )
     try:
         model = gateway.resolve_model(model_id)
-    except Exception as exc:  # unknown model or no catalog yet: both are client-visible answers
+    except (UnknownModelError, CatalogUnavailableError) as exc:  # both are client answers
         return _error_response(api_error_for(exc))
     stream = bool(body.get("stream", False))
     exits = AsyncExitStack()
@@ -113,6 +116,9 @@ async def chat_completions() -> Response:
     )
     try:
         first = await handle.receive()
+    except trio.EndOfChannel:  # the turn ended without a word: its crash is already logged
+        await exits.aclose()
+        return _error_response(ApiError(500, "the answer ended unexpectedly", "internal_error"))
     except BaseException:
         await exits.aclose()
         raise
@@ -190,7 +196,7 @@ class ChatCompletionSSE:
             else:
                 try:
                     item = await self._handle.receive()
-                except Exception:  # EndOfChannel: the turn ended (or crashed) without a terminal
+                except trio.EndOfChannel:  # the turn ended (or crashed) without a terminal
                     item = Failed(
                         code="internal_error",
                         message="the answer ended unexpectedly",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipe_service.admission.actor import ServerBusyError
+from pipe_service.admission.gate import ServerBusyError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind

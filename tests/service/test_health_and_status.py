@@ -34,7 +34,7 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert status["upstream"]["base_url"].endswith("/api/v1")
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
-        "signals", "simulator", "upstream", "catalog", "admission", "tools", "sessions", "front"
+        "signals", "simulator", "upstream", "catalog", "tools", "sessions", "front"
     ]
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
@@ -50,7 +50,9 @@ async def test_metrics_expose_actor_statistics_in_prometheus_text(sidecar: Sidec
     text = response.text
     assert 'pipe_service_actor_up{actor="front"} 1.0' in text
     assert 'pipe_service_actor_restarts_total{actor="catalog"} 0.0' in text
-    assert 'pipe_service_inbox_capacity{actor="admission"} 256.0' in text
+    assert "pipe_service_admission_queue_size 256.0" in text
+    assert "pipe_service_admission_slots 64.0" in text
+    assert "pipe_service_admission_refused_total 0.0" in text
     assert 'upstream_mode="simulator"' in text
 
 

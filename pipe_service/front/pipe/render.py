@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from typing import Final, Protocol
 
-from pipe_service.admission.actor import ServerBusyError
+from pipe_service.admission.gate import ServerBusyError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.error_messages import LocalError, LocalErrorKind
