@@ -8,7 +8,6 @@ with the right status code.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -25,11 +24,13 @@ from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.coalesce import coalesce_events
 from pipe_service.chat.error_messages import (
     LocalError,
+    LocalErrorKind,
     render_error_markdown,
     render_interrupted_notice,
 )
 from pipe_service.chat.events import Failed
-from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
+from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
+from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
@@ -39,8 +40,6 @@ from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
-
-logger = logging.getLogger("pipe_service.chat.gateway")
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,7 @@ class ChatGateway:
             except* trio.BrokenResourceError:
                 pass  # the renderer left (client gone): nobody to tell
             except* Exception as group:
-                last = crash_error(group)
+                last = crashed(request, group)
             if last is not None:
                 with suppress(trio.BrokenResourceError):  # the renderer left meanwhile
                     await ending.send(last)
@@ -181,9 +180,13 @@ class ChatGateway:
                 with cut:
                     await self._coalesced_turn(request, send)
         except ServerBusyError as busy:
-            return TurnError(busy)
+            refused = TurnError(busy)
+            log_terminal_failure(refused, request)
+            return refused
         if cut.cancelled_caught:
-            return shutdown_cut()
+            notice = shutdown_cut()
+            log_terminal_failure(notice, request)
+            return notice
         return None
 
     async def _coalesced_turn(
@@ -202,23 +205,34 @@ class ChatGateway:
             )
 
 
-def shutdown_cut() -> Failed:
-    """The item for a turn cut because the sidecar is stopping."""
-    return Failed(
-        code=SHUTTING_DOWN,
-        message="The service is restarting; this answer was cut short. "
-        "Please send it again in a moment.",
-        error_type=None,
-        response_id=None,
+def crashed(request: TurnRequest, group: BaseExceptionGroup[Exception]) -> Failed:
+    """The item for a turn that crashed (a bug): an internal error, logged with its
+    traceback and error id."""
+    failure = LocalError(LocalErrorKind.INTERNAL)
+    log_failure(
+        failure,
+        request_id=request.request_id,
+        identity=request.identity,
+        model=request.model.slug,
+        stage="crashed",
+        exc_info=group,
     )
-
-
-def crash_error(group: BaseExceptionGroup[Exception]) -> Failed:
-    """The item for a turn that crashed (a bug): an internal error, logged with its traceback."""
-    logger.error("chat turn crashed", exc_info=group)
     return Failed(
-        code="internal_error",
+        code=INTERNAL_ERROR,
         message="the answer ended unexpectedly",
         error_type=None,
         response_id=None,
+        failure=failure,
+    )
+
+
+def shutdown_cut() -> Failed:
+    """The item for a turn cut because the sidecar is stopping (the sidecar's doing, not
+    OpenRouter's or the model's)."""
+    return Failed(
+        code=SHUTTING_DOWN,
+        message="the sidecar is restarting",
+        error_type=None,
+        response_id=None,
+        failure=LocalError(LocalErrorKind.SHUTTING_DOWN),
     )

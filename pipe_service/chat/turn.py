@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from pipe_service.chat.events import Completed, Failed
+from pipe_service.chat.failure import TurnFailure, log_failure
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.client import OpenRouterClient
@@ -29,10 +30,6 @@ if TYPE_CHECKING:
     from pipe_service.tools.runner import ToolRunner
 
 MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
-
-SHUTTING_DOWN = "shutting_down"
-"""``Failed.code`` of a turn cut because the sidecar is stopping."""
-
 
 
 
@@ -67,7 +64,11 @@ async def run_turn(
     :class:`Failed` event after the partial output, so renderers keep what the user saw.
     With ``tool_runner`` and a tool executor on the request, tools run in a loop.
     """
-    async with send:
+    async def emit(item: TurnOutput) -> None:
+        log_terminal_failure(item, request)
+        await send.send(item)
+
+    with send:  # closed without a checkpoint, so a cancelled turn cannot mask its own error
         runner = tool_runner if wants_tool_loop(request) else None
         registry = ToolRegistry.from_specs(request.tools.specs if request.tools else [])
         if runner is not None:
@@ -75,10 +76,10 @@ async def run_turn(
         try:
             payload = build_payload(request)
         except ValueError as exc:  # RequestTransformError is a ValueError naming the field
-            await send.send(TurnError(exc))
+            await emit(TurnError(exc))
             return
         if runner is None:
-            await run_upstream(request, client, payload, send.send)
+            await run_upstream(request, client, payload, emit)
             return
         await run_tool_loop(
             request,
@@ -86,7 +87,7 @@ async def run_turn(
             registry=registry,
             runner=runner,
             run_once=partial(run_upstream, request, client),
-            send=send.send,
+            send=emit,
         )
 
 
@@ -151,7 +152,11 @@ async def _run_streaming(
 def _mid_stream_failure(exc: Exception) -> Failed:
     if isinstance(exc, UpstreamError):
         return Failed(
-            code=exc.kind.value, message=exc.message, error_type=exc.error_type, response_id=None
+            code=exc.kind.value,
+            message=exc.message,
+            error_type=exc.error_type,
+            response_id=None,
+            failure=exc,  # the error raised where the stream broke, its id intact
         )
     return Failed(
         code=UpstreamErrorKind.STREAM_FAILED.value,
@@ -161,33 +166,29 @@ def _mid_stream_failure(exc: Exception) -> Failed:
     )
 
 
-_MID_STREAM_KINDS = frozenset(
-    {
-        UpstreamErrorKind.NETWORK,
-        UpstreamErrorKind.STALLED,
-        UpstreamErrorKind.TIMEOUT,
-        UpstreamErrorKind.STREAM_INCOMPLETE,
-    }
-)
-
-
-def failure_as_error(failure: Failed) -> UpstreamError:
-    """The error a mid-stream :class:`Failed` stands for, for rendering the user's notice.
-
-    Transport failures keep their kind; an ended-without-completion stream is incomplete;
-    everything the upstream reported itself (``response.failed``, ``error`` events) is a
-    stream failure whatever code it carried.
-    """
-    try:
-        kind = UpstreamErrorKind(failure.code)
-    except ValueError:
-        kind = UpstreamErrorKind.STREAM_FAILED
-    if failure.code == "stream_ended_without_completion":
-        kind = UpstreamErrorKind.STREAM_INCOMPLETE
-    elif kind not in _MID_STREAM_KINDS:
-        kind = UpstreamErrorKind.STREAM_FAILED
-    return UpstreamError(kind, failure.message, code=failure.code, error_type=failure.error_type)
+def failure_as_error(failed: Failed) -> TurnFailure:
+    """The one error value a :class:`Failed` carries (for rendering the user's notice)."""
+    return failed.failure
 
 
 def is_terminal(event: TurnOutput) -> bool:
     return isinstance(event, Completed | Failed | TurnError)
+
+
+def log_terminal_failure(item: TurnOutput, request: TurnRequest) -> None:
+    """Log a failure once, where the turn emits it (renderers never log what they show)."""
+    if isinstance(item, TurnError):
+        stage = "before output"
+        failure = item.failure
+    elif isinstance(item, Failed):
+        stage = "mid-stream"
+        failure = item.failure
+    else:
+        return
+    log_failure(
+        failure,
+        request_id=request.request_id,
+        identity=request.identity,
+        model=request.model.slug,
+        stage=stage,
+    )

@@ -22,13 +22,13 @@ from quart import Blueprint, Response, current_app, request
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
+from pipe_service.chat.failure import INTERNAL_ERROR
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
-from pipe_service.chat.turn import failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
 from pipe_service.front.auth import client_openrouter_key, is_authorized
-from pipe_service.front.openai_errors import ApiError, api_error_for
+from pipe_service.front.openai_errors import ApiError, api_error_for, api_error_for_failure
 from pipe_service.sessions.actor import TurnHandle
 
 logger = logging.getLogger("pipe_service.front.openai_api")
@@ -124,8 +124,7 @@ async def chat_completions() -> Response:
         raise
     if isinstance(first, TurnError):
         await exits.aclose()
-        logger.info("chat request refused", extra={"error": type(first.error).__name__})
-        return _error_response(api_error_for(first.error))
+        return _error_response(api_error_for(first.error, failure=first.failure))
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     if not stream:
@@ -133,20 +132,18 @@ async def chat_completions() -> Response:
         try:
             async for item in handle:
                 if isinstance(item, TurnError):
-                    return _error_response(api_error_for(item.error))
+                    return _error_response(api_error_for(item.error, failure=item.failure))
                 events.append(item)
         finally:
             await exits.aclose()
         failure = next((event for event in events if isinstance(event, Failed)), None)
         if failure is not None and not any(isinstance(event, TextDelta) for event in events):
-            return _error_response(api_error_for(failure_as_error(failure)))
+            return _error_response(api_error_for_failure(failure.failure))
         completion = to_chat_completion(
             events, completion_id=completion_id, model=model.slug, created=created
         )
         if failure is not None:
-            _append_interrupted_notice(
-                completion, gateway.interrupted_notice(failure_as_error(failure))
-            )
+            _append_interrupted_notice(completion, gateway.interrupted_notice(failure.failure))
         return Response(json.dumps(completion), content_type="application/json")
     sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created, gateway)
     response = Response(sse, content_type="text/event-stream")
@@ -198,20 +195,30 @@ class ChatCompletionSSE:
                     item = await self._handle.receive()
                 except trio.EndOfChannel:  # the turn ended (or crashed) without a terminal
                     item = Failed(
-                        code="internal_error",
+                        code=INTERNAL_ERROR,
                         message="the answer ended unexpectedly",
                         error_type=None,
                         response_id=None,
+                    )
+                    logger.error(
+                        "turn ended without a terminal event",
+                        extra={"error_id": item.failure.error_id},
                     )
             self._pending.extend(self._render(item))
         return self._pending.pop(0)
 
     def _render(self, item: TurnOutput) -> list[bytes]:
-        if isinstance(item, TurnError):
-            item = Failed(code="error", message=str(item.error), error_type=None, response_id=None)
+        if isinstance(item, TurnError):  # a later tool round failed before its output
+            item = Failed(
+                code="error",
+                message=str(item.error),
+                error_type=None,
+                response_id=None,
+                failure=item.failure,
+            )
         if isinstance(item, Failed):
             self._done = True
-            notice = self._gateway.interrupted_notice(failure_as_error(item))
+            notice = self._gateway.interrupted_notice(item.failure)
             chunks = [
                 self._chunk({"content": notice}, None),
                 self._chunk({}, "error"),

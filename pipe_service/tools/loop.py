@@ -37,6 +37,7 @@ from pipe_service.chat.events import (
     ToolCallRequest,
     Usage,
 )
+from pipe_service.chat.failure import TOOL_HOST_GONE
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.tools.contract import (
@@ -50,7 +51,7 @@ from pipe_service.tools.runner import ToolRunner
 
 RunOnce = Callable[[dict[str, Any], Emit], Awaitable[None]]
 
-TOOL_EXECUTOR_GONE: Final = "tool_executor_gone"
+TOOL_EXECUTOR_GONE: Final = TOOL_HOST_GONE
 REPLAYED_ITEM_TYPES: Final = frozenset({"reasoning", "message", "function_call"})
 _MAX_STATUS_NAMES = 3
 
@@ -313,12 +314,23 @@ def _output_item(outcome: ToolOutcome) -> dict[str, Any]:
 
 
 def _as_failed(error: TurnError) -> Failed:
+    """A later round's error, after output was forwarded: same failure value, same id."""
     exc = error.error
     if isinstance(exc, UpstreamError):
         return Failed(
-            code=exc.kind.value, message=exc.message, error_type=exc.error_type, response_id=None
+            code=exc.kind.value,
+            message=exc.message,
+            error_type=exc.error_type,
+            response_id=None,
+            failure=error.failure,
         )
-    return Failed(code="error", message=str(exc)[:300], error_type=None, response_id=None)
+    return Failed(
+        code="error",
+        message=str(exc)[:300],
+        error_type=None,
+        response_id=None,
+        failure=error.failure,
+    )
 
 
 def _executor_gone(gone: ToolExecutorGoneError, response_id: str | None) -> Failed:

@@ -37,9 +37,9 @@ from pipe_service.chat.events import (
     ToolCallRequest,
     Usage,
 )
+from pipe_service.chat.failure import SHUTTING_DOWN, TurnFailure
 from pipe_service.chat.openai_chunks import usage_dict
 from pipe_service.chat.owui_events import citation_event, status_event
-from pipe_service.chat.turn import SHUTTING_DOWN, failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.chat.usage_line import format_usage_line
 from pipe_service.front.pipe.request import RenderOptions
@@ -131,7 +131,7 @@ class TurnRenderer:
             return [self._failed(item)]
         if isinstance(item, TurnError):
             self.finished = True
-            return [error_frame_for(item.error, self._wording)]
+            return [error_frame_for(item.error, self._wording, failure=item.failure)]
         return []  # ReasoningItem: kept for replay by the turn, not shown
 
     def ended_without_terminal(self) -> ServerFrame:
@@ -190,7 +190,7 @@ class TurnRenderer:
         return [done]
 
     def _failed(self, failed: Failed) -> ServerFrame:
-        error = failure_as_error(failed)
+        error = failed.failure
         if self._output_started:
             return Error(
                 code=ErrorCode.INTERRUPTED,
@@ -200,7 +200,7 @@ class TurnRenderer:
                 content=self._partial_content(),
             )
         return Error(
-            code=ErrorCode.SHUTTING_DOWN if failed.code == SHUTTING_DOWN else ErrorCode.UPSTREAM,
+            code=_frame_code(failed.code, error),
             message=self._wording.error_markdown(error),
             error_id=error.error_id,
             retry_after_s=error.retry_after_s,
@@ -211,8 +211,29 @@ class TurnRenderer:
         return "".join(self._text) if self._whole_answer else None
 
 
-def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
-    """The terminal frame for a failure before any output (admission, catalog, upstream)."""
+def _frame_code(code: str, failure: TurnFailure) -> str:
+    if code == SHUTTING_DOWN:
+        return ErrorCode.SHUTTING_DOWN
+    if isinstance(failure, LocalError) and failure.kind is LocalErrorKind.INTERNAL:
+        return ErrorCode.INTERNAL
+    return ErrorCode.UPSTREAM
+
+
+def error_frame_for(
+    exc: BaseException, wording: ErrorWording, *, failure: TurnFailure | None = None
+) -> Error | Busy:
+    """The terminal frame for a failure before any output (admission, catalog, upstream).
+
+    ``failure``: the error value the turn already minted (and logged) for ``exc``; its id is
+    the one shown. Failures found by the front itself (protocol, catalog) are minted here.
+    """
+    if isinstance(failure, LocalError) and failure.kind is not LocalErrorKind.INTERNAL:
+        if isinstance(exc, ServerBusyError):
+            return Busy(
+                message=wording.error_markdown(failure), retry_after_s=failure.retry_after_s
+            )
+        code = ErrorCode.INVALID_REQUEST
+        return Error(code=code, message=wording.error_markdown(failure), error_id=failure.error_id)
     if isinstance(exc, ProtocolError):
         if exc.code != ErrorCode.INVALID_REQUEST:
             return exc.frame()  # a shim bug, not a user mistake: the plain reason is enough
@@ -248,10 +269,13 @@ def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
         return _local_error(
             ErrorCode.INVALID_REQUEST, LocalError(LocalErrorKind.INVALID_REQUEST, str(exc)), wording
         )
-    local = LocalError(LocalErrorKind.INTERNAL)
-    logger.error(
-        "chat turn failed", extra={"error_id": local.error_id, "error": type(exc).__name__}
-    )
+    if isinstance(failure, LocalError):
+        local = failure  # minted and logged where the turn failed
+    else:
+        local = LocalError(LocalErrorKind.INTERNAL)
+        logger.error(
+            "chat turn failed", extra={"error_id": local.error_id, "error": type(exc).__name__}
+        )
     return Error(
         code=ErrorCode.INTERNAL, message=wording.error_markdown(local), error_id=local.error_id
     )
