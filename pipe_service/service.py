@@ -186,6 +186,8 @@ async def start_service(
         streaming=StreamingOptions(
             flush_bytes=settings.streaming.flush_bytes,
             flush_interval_s=settings.streaming.flush_interval_s,
+            waiting_status_after_s=settings.streaming.waiting_status_after_s,
+            waiting_status_every_s=settings.streaming.waiting_status_every_s,
         ),
         messages=settings.messages,
         tools=tool_runner,

@@ -32,6 +32,7 @@ from pipe_service.chat.events import Failed
 from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
 from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.upstream_relay import StallPolicy
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
@@ -44,11 +45,14 @@ from pipe_service.transform.options import RequestIdentity, TransformOptions, Us
 
 @dataclass(frozen=True)
 class StreamingOptions:
-    """Delta coalescing: flush at this many bytes or after this long, whichever first."""
+    """Delta coalescing (flush at this many bytes or after this long, whichever first) and the
+    waiting status a silent provider gets."""
 
     flush_bytes: int = 256
     flush_interval_s: float = 0.025
     raw_outbox_size: int = 64
+    waiting_status_after_s: float = 5.0
+    waiting_status_every_s: float = 5.0
 
 
 class ChatGateway:
@@ -194,8 +198,15 @@ class ChatGateway:
     ) -> None:
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
+            stall = StallPolicy(
+                status_after_s=self.streaming.waiting_status_after_s,
+                status_every_s=self.streaming.waiting_status_every_s,
+                stall_timeout_s=self.client.stall_timeout_s,
+            )
             nursery.start_soon(
-                partial(run_turn, request, self.client, raw_send, tool_runner=self.tools)
+                partial(
+                    run_turn, request, self.client, raw_send, tool_runner=self.tools, stall=stall
+                )
             )
             await coalesce_events(
                 raw_receive,

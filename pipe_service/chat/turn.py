@@ -19,9 +19,10 @@ from pipe_service.chat.events import Completed, Failed
 from pipe_service.chat.failure import TurnFailure, log_failure
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.upstream_relay import StallPolicy, relay_events
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
-from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
+from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
 from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.tools.registry import ToolRegistry
 from pipe_service.transform.payload import build_responses_payload, build_task_payload
@@ -56,6 +57,7 @@ async def run_turn(
     send: trio.MemorySendChannel[TurnOutput],
     *,
     tool_runner: ToolRunner | None = None,
+    stall: StallPolicy | None = None,
 ) -> None:
     """Run one turn, writing its events to ``send`` (closed on return).
 
@@ -79,26 +81,37 @@ async def run_turn(
             await emit(TurnError(exc))
             return
         if runner is None:
-            await run_upstream(request, client, payload, emit)
+            await run_upstream(request, client, payload, emit, stall=stall)
             return
         await run_tool_loop(
             request,
             payload,
             registry=registry,
             runner=runner,
-            run_once=partial(run_upstream, request, client),
+            run_once=partial(run_upstream, request, client, stall=stall),
             send=emit,
         )
 
 
 async def run_upstream(
-    request: TurnRequest, client: OpenRouterClient, payload: dict[str, Any], emit: Emit
+    request: TurnRequest,
+    client: OpenRouterClient,
+    payload: dict[str, Any],
+    emit: Emit,
+    *,
+    stall: StallPolicy | None = None,
 ) -> None:
-    """One upstream call for ``payload``; its events (or one :class:`TurnError`) go to ``emit``."""
+    """One upstream call for ``payload``; its events (or one :class:`TurnError`) go to ``emit``.
+
+    ``stall``: when a silent stream shows a waiting status and when it is abandoned; by
+    default the status timing's defaults and the client's ``stall_timeout_s``.
+    """
     if not request.stream or request.task is not None:
         await _run_whole(request, client, payload, emit)
-    else:
-        await _run_streaming(request, client, payload, emit)
+        return
+    if stall is None:
+        stall = StallPolicy(stall_timeout_s=client.stall_timeout_s)
+    await _run_streaming(request, client, payload, emit, stall)
 
 
 async def _run_whole(
@@ -122,23 +135,19 @@ async def _run_streaming(
     client: OpenRouterClient,
     payload: dict[str, Any],
     emit: Emit,
+    stall: StallPolicy,
 ) -> None:
     translator = ResponsesStreamTranslator()
-    decoder = SSEDecoder(max_event_bytes=MAX_SSE_EVENT_BYTES)
     try:
         stream_cm = client.stream_responses(
             payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
         )
         async with stream_cm as upstream:
             try:
-                async for chunk in upstream.aiter_bytes():
-                    for sse in decoder.feed(chunk):
-                        if sse.is_done:
-                            break
-                        for event in translator.feed(sse.json()):
-                            await emit(event)
-                    if translator.finished:
-                        break
+                async with iter_sse_json(
+                    upstream.aiter_bytes(), max_event_bytes=MAX_SSE_EVENT_BYTES
+                ) as events:
+                    await relay_events(events, upstream, translator, emit, stall)
             except (UpstreamError, SSEProtocolError) as exc:
                 await emit(_mid_stream_failure(exc))
                 return

@@ -89,7 +89,8 @@ class MessageSettings(BaseModel):
 
 
 class StreamingSettings(BaseModel):
-    """Delta coalescing between the upstream stream and the client."""
+    """Delta coalescing between the upstream stream and the client, and what a silent
+    provider looks like to the user (the stall limit itself is ``upstream.stall_timeout_s``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -98,6 +99,18 @@ class StreamingSettings(BaseModel):
     )
     flush_interval_s: float = Field(
         0.025, ge=0, le=5, description="Flush buffered text after this long; 0 = every delta."
+    )
+    waiting_status_after_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description=(
+            "After this long without output from the provider, show the status line "
+            "\"Waiting for the provider (N s)…\"."
+        ),
+    )
+    waiting_status_every_s: float = Field(
+        5.0, gt=0, le=600, description="Refresh that status line this often while it lasts."
     )
 
 
