@@ -78,6 +78,14 @@ def _attribution_headers(config: UpstreamClientConfig) -> dict[str, str]:
     return headers
 
 
+def closed_by_server_before_answering(exc: httpx.HTTPError) -> bool:
+    """True for the ways a reused keep-alive connection that the server had closed fails
+    before any response byte: no response at all, or a reset on write or on the first read."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "without sending a response" in str(exc)
+    return isinstance(exc, httpx.ReadError | httpx.WriteError)
+
+
 class OpenRouterClient:
     """Talks to OpenRouter's REST API; one instance per process."""
 
@@ -286,6 +294,7 @@ class OpenRouterClient:
         if key is not None:
             request_headers["Authorization"] = f"Bearer {key}"
         attempt = 0
+        stale_retried = False
         while True:
             attempt += 1
             if key is not None and (latched := self._latch.check(key)) is not None:
@@ -307,6 +316,20 @@ class OpenRouterClient:
                 try:
                     response = await self._send(shard.client, request, streamed=streamed)
                 except httpx.HTTPError as exc:
+                    if not stale_retried and closed_by_server_before_answering(exc):
+                        # A pooled keep-alive connection the server closed as we reused it:
+                        # the request never reached OpenRouter. Once, at once, on another
+                        # connection (the closed one has left the pool) before classifying.
+                        stale_retried = True
+                        self._retries += 1
+                        log.info(
+                            "upstream %s %s: pooled connection closed by the server (%s); "
+                            "retrying on a fresh connection",
+                            method,
+                            path,
+                            type(exc).__name__,
+                        )
+                        continue
                     err = classify_transport_error(exc)
                 else:
                     if response.is_success:
