@@ -78,6 +78,36 @@ def _attribution_headers(config: UpstreamClientConfig) -> dict[str, str]:
     return headers
 
 
+class OneChunkBody(httpx.AsyncByteStream):
+    """A request body sent as one chunk by a plain iterator.
+
+    httpx's own ``ByteStream.__aiter__`` is an async generator: a request cancelled while its
+    body is being written leaves it suspended, to be finalised by the garbage collector (a
+    ``ResourceWarning`` under trio, at a random later time). A plain iterator has nothing to
+    finalise.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> _OneChunk:
+        return _OneChunk(self._body)
+
+
+class _OneChunk:
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._body is None:
+            raise StopAsyncIteration
+        body, self._body = self._body, None
+        return body
+
+
 def closed_by_server_before_answering(exc: httpx.HTTPError) -> bool:
     """True for the ways a reused keep-alive connection that the server had closed fails
     before any response byte: no response at all, or a reset on write or on the first read."""
@@ -248,12 +278,19 @@ class OpenRouterClient:
             api_key=api_key,
             key_required=key_required,
         ) as (response, _):
+            raw = bytearray()
+            chunks = response.aiter_bytes()  # not aread(): its generators must be unwound
             try:
-                raw = await response.aread()
+                async for chunk in chunks:
+                    raw += chunk
             except httpx.HTTPError as exc:
                 err = classify_transport_error(exc, mid_stream=True)
                 self._count_error(err)
                 raise err from exc
+            finally:
+                with trio.move_on_after(CLOSE_GRACE_S, shield=True):
+                    await response.aclose()
+                await finish_body_iterator(chunks)
         try:
             document = json.loads(raw)
         except ValueError:
@@ -312,6 +349,8 @@ class OpenRouterClient:
                     headers=request_headers,
                     timeout=self._stream_timeout if streamed else httpx.USE_CLIENT_DEFAULT,
                 )
+                if request.content:
+                    request.stream = OneChunkBody(request.content)
                 self._requests += 1
                 try:
                     response = await self._send(shard.client, request, streamed=streamed)
