@@ -134,32 +134,45 @@ class PipeSession:
             started_at=trio.current_time(),
             wording=self._gateway,
         )
-        stop: list[ServerFrame] = []  # set by the reader when the shim ends the request early
         try:
-            async with (
-                self._gateway.open_turn(
-                    arguments.body,
-                    model=model,
-                    stream=arguments.stream,
-                    api_key=arguments.api_key,
-                    user=arguments.user,
-                    identity=arguments.identity,
-                    task=arguments.task,
-                    tools=_tool_context(arguments, executor),
-                    options=arguments.options,
-                ) as handle,
-                trio.open_nursery() as turn_nursery,
-            ):
-                turn_nursery.start_soon(
-                    self._read_during_turn, executor, turn_nursery.cancel_scope, stop
-                )
-                await self._relay(handle, renderer, outbox)
-                turn_nursery.cancel_scope.cancel()
+            async with self._gateway.open_turn(
+                arguments.body,
+                model=model,
+                stream=arguments.stream,
+                api_key=arguments.api_key,
+                user=arguments.user,
+                identity=arguments.identity,
+                task=arguments.task,
+                tools=_tool_context(arguments, executor),
+                options=arguments.options,
+            ) as handle:
+                stop = await self._relay_while_reading(handle, renderer, outbox, executor)
         finally:
             if executor is not None:
                 executor.close()
-        if stop:
-            await outbox.send(stop[0])
+        if stop is not None:
+            await outbox.send(stop)
+
+    async def _relay_while_reading(
+        self,
+        handle: TurnHandle[TurnOutput],
+        renderer: TurnRenderer,
+        outbox: trio.MemorySendChannel[ServerFrame],
+        executor: ShimToolExecutor | None,
+    ) -> ServerFrame | None:
+        """Relay the turn while reading the shim; returns the frame that ends the request
+        early (cancelled, or a protocol error), or None when the turn ran to its end."""
+        stop: ServerFrame | None = None
+        async with trio.open_nursery() as nursery:
+
+            async def relay_then_stop_reading() -> None:
+                await self._relay(handle, renderer, outbox)
+                nursery.cancel_scope.cancel()
+
+            nursery.start_soon(relay_then_stop_reading)
+            stop = await self._read_during_turn(executor)
+            nursery.cancel_scope.cancel()  # the shim ended the request: stop the turn
+        return stop
 
     async def _relay(
         self,
@@ -174,13 +187,9 @@ class PipeSession:
                 return
         await outbox.send(renderer.ended_without_terminal())
 
-    async def _read_during_turn(
-        self,
-        executor: ShimToolExecutor | None,
-        turn_scope: trio.CancelScope,
-        stop: list[ServerFrame],
-    ) -> None:
-        """Route the shim's frames while the turn runs; stop the turn on cancel or a bad frame."""
+    async def _read_during_turn(self, executor: ShimToolExecutor | None) -> ServerFrame:
+        """Route the shim's frames while the turn runs; return the frame that stops it (on
+        cancel or a bad frame). Runs until cancelled otherwise."""
         try:
             while True:
                 frame = _parse(await self._ws.receive())
@@ -188,16 +197,14 @@ class PipeSession:
                     executor.deliver(frame)
                 elif isinstance(frame, Cancel):
                     logger.info("shim cancelled the request")
-                    stop.append(Error(code=ErrorCode.CANCELLED, message="request cancelled"))
-                    break
+                    return Error(code=ErrorCode.CANCELLED, message="request cancelled")
                 else:
                     raise ProtocolError(
                         ErrorCode.OUT_OF_ORDER, f"unexpected {frame.type!r} frame during a request"
                     )
         except ProtocolError as exc:
             logger.info("shim protocol error", extra={"code": exc.code, "reason": exc.message})
-            stop.append(error_frame_for(exc, self._gateway))
-        turn_scope.cancel()
+            return error_frame_for(exc, self._gateway)
 
     # -- the writer ---------------------------------------------------------------------------
 
