@@ -42,10 +42,6 @@ logger = logging.getLogger("pipe_service.service")
 EXIT_OK = 0
 EXIT_ACTOR_FAILED = 70  # EX_SOFTWARE: an actor kept crashing past its restart intensity
 
-# Running chats may finish during this share of the front's graceful timeout; the rest is
-# left for their "restarting" notice to reach the client before hypercorn closes connections.
-SHUTDOWN_DRAIN_FRACTION = 0.8
-
 
 @dataclass(frozen=True)
 class RunningService:
@@ -170,8 +166,9 @@ async def start_service(
     sessions = Sessions(
         ShutdownPolicy(
             wait_requested=supervisor.wait_shutdown_requested,
-            drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
-        )
+            drain_s=settings.graceful_timeout_s * settings.shutdown_drain_fraction,
+        ),
+        outbox_size=settings.streaming.turn_outbox_size,
     )
     await supervisor.start(
         ActorSpec("sessions", sessions_actor.run, args=(sessions,), restart=restarts)
@@ -188,6 +185,8 @@ async def start_service(
             flush_interval_s=settings.streaming.flush_interval_s,
             waiting_status_after_s=settings.streaming.waiting_status_after_s,
             waiting_status_every_s=settings.streaming.waiting_status_every_s,
+            raw_outbox_size=settings.streaming.raw_outbox_size,
+            max_event_bytes=settings.streaming.max_event_bytes,
         ),
         messages=settings.messages,
         tools=tool_runner,

@@ -53,6 +53,7 @@ class StreamingOptions:
     raw_outbox_size: int = 64
     waiting_status_after_s: float = 5.0
     waiting_status_every_s: float = 5.0
+    max_event_bytes: int = 8 * 1024 * 1024
 
 
 class ChatGateway:
@@ -202,6 +203,7 @@ class ChatGateway:
                 status_after_s=self.streaming.waiting_status_after_s,
                 status_every_s=self.streaming.waiting_status_every_s,
                 stall_timeout_s=self.client.stall_timeout_s,
+                max_event_bytes=self.streaming.max_event_bytes,
             )
             nursery.start_soon(
                 partial(

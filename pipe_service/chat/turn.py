@@ -30,7 +30,6 @@ from pipe_service.transform.payload import build_responses_payload, build_task_p
 if TYPE_CHECKING:
     from pipe_service.tools.runner import ToolRunner
 
-MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
 
 
 
@@ -145,7 +144,7 @@ async def _run_streaming(
         async with stream_cm as upstream:
             try:
                 async with iter_sse_json(
-                    upstream.aiter_bytes(), max_event_bytes=MAX_SSE_EVENT_BYTES
+                    upstream.aiter_bytes(), max_event_bytes=stall.max_event_bytes
                 ) as events:
                     await relay_events(events, upstream, translator, emit, stall)
             except (UpstreamError, SSEProtocolError) as exc:

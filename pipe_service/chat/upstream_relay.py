@@ -43,6 +43,8 @@ class StallPolicy:
     status_after_s: float = 5.0
     status_every_s: float = 5.0
     stall_timeout_s: float = 120.0
+    max_event_bytes: int = 8 * 1024 * 1024
+    """Largest single SSE event accepted (not a time, but read with the stream like them)."""
 
     def __post_init__(self) -> None:
         if min(self.status_after_s, self.status_every_s, self.stall_timeout_s) <= 0:

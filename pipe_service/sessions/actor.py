@@ -35,8 +35,8 @@ logger = logging.getLogger("pipe_service.sessions.actor")
 
 T = TypeVar("T")
 
-TURN_OUTBOX_SIZE = 32
-"""Events buffered between a turn and its renderer; a slow client back-pressures upstream."""
+DEFAULT_TURN_OUTBOX_SIZE = 32
+"""Events buffered between a turn and its renderer (``streaming.turn_outbox_size``)."""
 
 TurnBody = Callable[[trio.MemorySendChannel[T], trio.CancelScope], Awaitable[None]]
 """``body(send, cut)``: write the turn's items to ``send`` (and close it); run the work inside
@@ -82,8 +82,13 @@ class Sessions:
     """Starts turns in the actor's nursery. Built once by the service and passed to every run
     of the actor, so the handle the gateway holds survives a restart of the actor."""
 
-    def __init__(self, shutdown: ShutdownPolicy | None = None) -> None:
+    def __init__(
+        self, shutdown: ShutdownPolicy | None = None, *, outbox_size: int = DEFAULT_TURN_OUTBOX_SIZE
+    ) -> None:
+        """``outbox_size``: events buffered between a turn and its renderer; a slow client
+        back-pressures the turn (and its upstream stream) once it is full."""
         self.shutdown = shutdown
+        self.outbox_size = outbox_size
         self._nursery: trio.Nursery | None = None
         self._running = trio.Event()
         self._cut_scopes: set[trio.CancelScope] = set()
@@ -101,7 +106,7 @@ class Sessions:
         """
         while self._nursery is None:
             await self._running.wait()
-        send, receive = trio.open_memory_channel[T](TURN_OUTBOX_SIZE)
+        send, receive = trio.open_memory_channel[T](self.outbox_size)
         scope: trio.CancelScope = await self._nursery.start(self._turn_task, body, send)
         try:
             async with receive:

@@ -2,7 +2,7 @@
 
 Tasks of one session (all in the endpoint's nursery, so a closed socket cancels them all)::
 
-    conversation ──frames──▶ outbox (PIPE_OUTBOX_SIZE) ──▶ writer ──▶ socket
+    conversation ──frames──▶ outbox (streaming.pipe_outbox_size) ──▶ writer ──▶ socket
       │  reads hello/request, runs the turn and renders it
       └─ reader (during the turn): tool_result → executor, cancel → stop, anything else → error
     (a shim that stops reading is cut off below, by the front's bounded writes)
@@ -15,9 +15,9 @@ reference/trio-stack.md, WebSocket addendum).
 from __future__ import annotations
 
 import logging
+from typing import Protocol
 
 import trio
-from quart.wrappers import Websocket
 
 from pipe_service import __version__
 from pipe_service.catalog.actor import CatalogUnavailableError
@@ -52,12 +52,23 @@ logger = logging.getLogger("pipe_service.front.pipe.session")
 NORMAL_CLOSURE = 1000
 
 
+class FrameSocket(Protocol):
+    """The three WebSocket calls a session makes (quart's ``Websocket`` has them; unit tests
+    pass trio-websocket over a ``trio.testing.memory_stream_pair``)."""
+
+    async def receive(self) -> str | bytes | None: ...
+
+    async def send(self, data: str | bytes) -> None: ...
+
+    async def close(self, code: int) -> None: ...
+
+
 class PipeSession:
     """Serve one WebSocket connection of the shim protocol."""
 
     def __init__(
         self,
-        websocket: Websocket,
+        websocket: FrameSocket,
         gateway: ChatGateway,
         *,
         outbox_size: int,
