@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 
@@ -33,7 +33,6 @@ from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
 from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.chat.upstream_relay import StallPolicy
-from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.sessions.actor import Sessions, TurnHandle
@@ -41,6 +40,22 @@ from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
+
+
+class ErrorTemplates(Protocol):
+    """The configured wording of errors (``settings.messages``); None keeps the default."""
+
+    @property
+    def error_template(self) -> str | None: ...
+
+    @property
+    def interrupted_template(self) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class DefaultTemplates:
+    error_template: str | None = None
+    interrupted_template: str | None = None
 
 
 @dataclass(frozen=True)
@@ -68,7 +83,7 @@ class ChatGateway:
         client: OpenRouterClient,
         options: TransformOptions,
         streaming: StreamingOptions,
-        messages: MessageSettings | None = None,
+        messages: ErrorTemplates | None = None,
         tools: ToolRunner | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
@@ -81,7 +96,7 @@ class ChatGateway:
         self.options = options
         self.streaming = streaming
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
-        self.messages = messages or MessageSettings()
+        self.messages: ErrorTemplates = messages or DefaultTemplates()
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""

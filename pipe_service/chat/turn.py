@@ -5,7 +5,7 @@ The turn writes :data:`~pipe_service.chat.events.TurnEvent` values (and at most 
 the shim protocol next — read that channel; nothing here knows about HTTP or frames.
 
 A turn whose :class:`ToolContext` has an executor (and is not passthrough) runs the function-call
-loop of :mod:`pipe_service.tools.loop`: several upstream runs, tools run in between.
+loop of :mod:`pipe_service.chat.tool_loop`: several upstream runs, tools run in between.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ import trio
 
 from pipe_service.chat.events import Completed, Failed
 from pipe_service.chat.failure import TurnFailure, log_failure
+from pipe_service.chat.tool_loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.chat.upstream_relay import StallPolicy, relay_events
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
-from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.tools.registry import ToolRegistry
 from pipe_service.transform.payload import build_responses_payload, build_task_payload
 

@@ -1,7 +1,7 @@
 """What a turn is asked to do (:class:`TurnRequest`) and what it writes (:data:`TurnOutput`).
 
 Kept apart from :mod:`pipe_service.chat.turn` so the tool loop, which the turn drives, can name
-these types without importing the turn: the dependency runs turn → tools.loop → turn_request.
+these types without importing the turn: the dependency runs turn → tool_loop → turn_request.
 """
 
 from __future__ import annotations

@@ -211,7 +211,7 @@ class _ToolLoop:
                 known,
                 self._tools.executor,
                 user_id=self._user_id,
-                on_status=self._emit,
+                on_status=self._notice,
             )
             outcomes.update((outcome.call_id, outcome) for outcome in ran)
         ordered = [outcomes[call.call_id] for call in calls]
@@ -255,6 +255,10 @@ class _ToolLoop:
     async def _emit(self, item: TurnOutput) -> None:
         self._forwarded = True
         await self._send(item)
+
+    async def _notice(self, text: str) -> None:
+        """A finished status line from the tools runner (e.g. a breaker skipping a tool)."""
+        await self._emit(Status(text, done=True))
 
 
 async def run_tool_loop(
