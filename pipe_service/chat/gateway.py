@@ -212,14 +212,14 @@ class ChatGateway:
     async def _coalesced_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
     ) -> None:
+        stall = StallPolicy(
+            status_after_s=self.streaming.waiting_status_after_s,
+            status_every_s=self.streaming.waiting_status_every_s,
+            stall_timeout_s=self.client.stall_timeout_s,
+            max_event_bytes=self.streaming.max_event_bytes,
+        )
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
-            stall = StallPolicy(
-                status_after_s=self.streaming.waiting_status_after_s,
-                status_every_s=self.streaming.waiting_status_every_s,
-                stall_timeout_s=self.client.stall_timeout_s,
-                max_event_bytes=self.streaming.max_event_bytes,
-            )
             nursery.start_soon(
                 partial(
                     run_turn, request, self.client, raw_send, tool_runner=self.tools, stall=stall
