@@ -8,16 +8,20 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 import trio
+from pydantic import BaseModel
 
 from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
+from pipe_service.console.parser import CONSOLE_COMMANDS, add_console_commands
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
-from pipe_service.logs import configure_logging
+from pipe_service.logsink.handler import install_sink_handler
 from pipe_service.simulator.standalone import add_pacing_options
+from pipe_service.storage.commands import add_storage_commands, run_storage_command
 
 logger = logging.getLogger("pipe_service.cli")
 
@@ -49,11 +53,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(json.dumps(redacted_settings(settings, sources), indent=2))
         return 0
-    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "log-archive":
+        return show_log_archive(args.file, settings)
+    if args.command in CONSOLE_COMMANDS:
+        from pipe_service.console.commands import run_console_command
+
+        return run_console_command(args, settings)
+    install_sink_handler(settings.log_level, settings.log_format, settings.logging.user_levels)
+    if args.command in ("db", "keys"):
+        return run_storage_command(args, settings)
     if args.command == "serve":
         from pipe_service.service import run_service
 
-        return trio.run(run_service, settings)
+        def reload_source() -> Settings:
+            return load_settings(os.environ, config_path=args.config)[0]
+
+        return trio.run(partial(run_service, settings, reload_source=reload_source))
     if args.command == "simulator":
         from pipe_service.simulator.standalone import config_from_args, run_standalone
 
@@ -68,6 +83,12 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
     for name, field in Settings.model_fields.items():
         if "SecretStr" in str(field.annotation):
             values[name] = "<set, redacted>" if getattr(settings, name) is not None else None
+        section = getattr(settings, name)
+        if isinstance(section, BaseModel):
+            for inner, inner_field in type(section).model_fields.items():
+                if "SecretStr" in str(inner_field.annotation):
+                    secret = getattr(section, inner)
+                    values[name][inner] = "<set, redacted>" if secret is not None else None
     if settings.database_url:
         from pipe_service.storage.engine import redact_database_url
 
@@ -79,9 +100,38 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
         "sources": {name: sources.get(name, "default") for name in Settings.model_fields},
         "derived": {
             "socket_path": str(settings.effective_socket_path),
+            "tcp_token": _tcp_token_source(settings),
             "upstream": "simulator" if settings.uses_simulator else settings.upstream.base_url,
         },
     }
+
+
+def show_log_archive(path: Path, settings: Settings) -> int:
+    from cryptography.fernet import InvalidToken
+
+    from pipe_service.logsink.archive import LZ4FernetCodec, read_archive
+
+    key = settings.logging.archive_key
+    if key is None:
+        print("pipe-service: set logging.archive_key to read archives", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        print(read_archive(path, LZ4FernetCodec(key.get_secret_value().encode())))
+    except InvalidToken:
+        print(f"pipe-service: {path}: wrong archive key or damaged file", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"pipe-service: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _tcp_token_source(settings: Settings) -> str:
+    if not settings.port:
+        return "none: TCP is off"
+    if settings.api_token is not None:
+        return "api_token (configured)"
+    return f"{settings.api_token_path} (generated on first start if missing)"
 
 
 def _redact_url_password(url: str) -> str:
@@ -121,9 +171,23 @@ def _parser() -> argparse.ArgumentParser:
     simulator.add_argument("--host", default="127.0.0.1")
     simulator.add_argument("--port", type=int, default=8790)
     simulator.add_argument("--catalog", type=Path, default=None, help="catalog JSON to serve")
+    simulator.add_argument(
+        "--request-log",
+        type=int,
+        default=0,
+        metavar="N",
+        help="keep the last N requests for GET /_sim/requests (default 0: no log; it holds "
+        "prompts, so only on a trusted machine)",
+    )
     add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)
+    add_console_commands(commands)
+    archive = commands.add_parser(
+        "log-archive", help="decrypt one request log archive (needs logging.archive_key)"
+    )
+    archive.add_argument("file", type=Path)
+    add_storage_commands(commands)
     return parser
 
 

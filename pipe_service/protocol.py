@@ -24,10 +24,11 @@ Session shape::
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from pipe_service.strict_json import UnacceptableJsonError, loads_strict
 
 PROTOCOL_VERSION = 1
 SUPPORTED_VERSIONS = frozenset({1})
@@ -35,6 +36,10 @@ SUPPORTED_VERSIONS = frozenset({1})
 MAX_CLIENT_FRAME_BYTES = 32 * 1024 * 1024
 """A request carries the whole chat body, images included as data URLs; 32 MiB bounds it."""
 MAX_SERVER_FRAME_BYTES = 32 * 1024 * 1024
+OVERSIZE_FRAME_MARGIN_BYTES = 1024 * 1024
+"""The WebSocket server takes frames up to ``MAX_CLIENT_FRAME_BYTES`` plus this margin, so a frame
+just over the cap is answered ``frame_too_large``; anything larger is cut by the server itself
+with close code 1009 (message too big) before it is buffered whole."""
 MAX_ID_CHARS = 256
 
 
@@ -52,6 +57,7 @@ class ErrorCode:
     UPSTREAM = "upstream_error"  # OpenRouter answered with an error
     INTERRUPTED = "interrupted"  # the answer failed after output had started
     SHUTTING_DOWN = "shutting_down"
+    SLOW_DOWN = "slow_down"  # this user's recent requests kept failing; paused for a while
     CANCELLED = "cancelled"  # the shim sent ``cancel``; the request was stopped
     TIMEOUT = "timeout"  # no hello/request within the handshake deadline
     STALLED = "stalled"  # the shim stopped reading; the request was stopped
@@ -255,16 +261,20 @@ class ProtocolError(Exception):
 
 
 def parse_client_frame(raw: str | bytes) -> ClientFrame:
-    """Validate one frame from the shim; raise :class:`ProtocolError` for anything else."""
-    size = len(raw) if isinstance(raw, bytes) else len(raw.encode("utf-8", "surrogatepass"))
+    """Validate one frame from the shim; raise :class:`ProtocolError` for anything else.
+
+    The size is checked before any parsing; the JSON is parsed strictly (no NaN/Infinity, no
+    lone surrogates, bounded nesting: see :mod:`pipe_service.strict_json`).
+    """
+    size = frame_size(raw)
     if size > MAX_CLIENT_FRAME_BYTES:
         raise ProtocolError(
             ErrorCode.FRAME_TOO_LARGE, f"frame of {size} bytes exceeds {MAX_CLIENT_FRAME_BYTES}"
         )
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ProtocolError(ErrorCode.BAD_FRAME, "frame is not valid JSON") from None
+        data = loads_strict(raw)
+    except UnacceptableJsonError as exc:
+        raise ProtocolError(ErrorCode.BAD_FRAME, f"frame is not acceptable JSON: {exc}") from None
     if not isinstance(data, dict):
         raise ProtocolError(ErrorCode.BAD_FRAME, "frame must be a JSON object")
     frame_type = data.get("type")
@@ -278,6 +288,15 @@ def parse_client_frame(raw: str | bytes) -> ClientFrame:
         raise ProtocolError(
             ErrorCode.BAD_FRAME, f"invalid {frame_type[:40]!r} frame: {where}: {first['msg']}"
         ) from None
+
+
+def frame_size(raw: str | bytes) -> int:
+    """Bytes of a frame on the wire (a text frame's UTF-8 length), without copying ASCII text."""
+    if isinstance(raw, bytes):
+        return len(raw)
+    if raw.isascii():
+        return len(raw)
+    return len(raw.encode("utf-8", "surrogatepass"))
 
 
 def encode(frame: ServerFrame) -> str:

@@ -8,39 +8,79 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
+from pathlib import Path
 from typing import NoReturn
 
 import trio
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
 from actors.signals import watch_signals
+from pipe_service.admission import memory_return
+from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.admission.gate import AdmissionGate, AdmissionLimits
+from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy
 from pipe_service.chat.gateway import ChatGateway, StreamingOptions
-from pipe_service.config import Settings
+from pipe_service.config import ConfigError, Settings
+from pipe_service.config.reload_actor import watch_reload_signal
+from pipe_service.config.settings import is_loopback
 from pipe_service.context import ServiceContext
+from pipe_service.fetch import actor as fetch_actor
+from pipe_service.fetch.fetcher import RemoteFetcher
+from pipe_service.fetch.ssrf_guard import SystemResolver
+from pipe_service.front.api_token import resolve_api_token
 from pipe_service.front.app import create_front_app
+from pipe_service.front.auth import TcpAccess
 from pipe_service.front.serve import serve_front
+from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, prepare_var_dir
+from pipe_service.logsink.startup import start_log_sink
+from pipe_service.logsink.writer import LogWriter
+from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.persistence import cleanup_actor
+from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
+from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.service_operations import ServiceParts, wire_operations
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.sessions.actor import Sessions, ShutdownPolicy
+from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
+from pipe_service.storage import bootstrap as storage_bootstrap
+from pipe_service.storage import db_writer
+from pipe_service.storage.bootstrap import ArtifactStorage, BootstrapPolicy
+from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database
+from pipe_service.telemetry.request_metrics import RequestMetrics
+from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
 
 logger = logging.getLogger("pipe_service.service")
 
+SIMULATOR_API_PATH = "/api/v1"
+
 EXIT_OK = 0
 EXIT_ACTOR_FAILED = 70  # EX_SOFTWARE: an actor kept crashing past its restart intensity
+EXIT_CONFIG = 78  # EX_CONFIG: the configuration cannot be served (socket taken, port in use, ...)
+
+SIMULATOR_SOCKET_UMASK = 0o177
+"""The built-in simulator's socket is 0600: only this process's user reaches it (and its
+request log, which holds prompts when enabled)."""
+SIMULATOR_LOG_MAX_BODY_BYTES = 1024 * 1024
+SIMULATOR_LOG_MAX_TOTAL_BYTES = 16 * 1024 * 1024
+
+DATABASE_PROBE_LIMIT_S = 5.0  # a /metrics scrape waits this long for the database at most
 
 
 @dataclass(frozen=True)
@@ -51,6 +91,9 @@ class RunningService:
     gateway: ChatGateway
     catalog: Catalog
     bound: list[str]
+    byte_budget: ByteBudget
+    simulator_socket: Path | None
+    """The built-in simulator's private socket (None when OpenRouter is the upstream)."""
 
 
 def restart_policy(settings: Settings) -> RestartPolicy:
@@ -62,17 +105,29 @@ def restart_policy(settings: Settings) -> RestartPolicy:
     )
 
 
-async def run_service(settings: Settings) -> int:
-    """Run until SIGTERM/SIGINT (exit 0) or an actor fails past its restart limit (exit 70)."""
+async def run_service(
+    settings: Settings, *, reload_source: Callable[[], Settings] | None = None
+) -> int:
+    """Run until SIGTERM/SIGINT (exit 0), an actor fails past its restart limit (exit 70), or
+    the configuration cannot be served (exit 78, one line on stderr naming the setting).
+
+    ``reload_source`` reads the configuration again (SIGHUP, ``pipe-service reload``).
+    """
     exit_code = EXIT_OK
     try:
+        prepare_var_dir(settings)
         async with (
             open_database(settings) as database,
             open_supervisor(grace_s=settings.shutdown_grace_s) as supervisor,
         ):
-            await start_service(supervisor, settings, database)
+            await start_service(supervisor, settings, database, reload_source=reload_source)
             await supervisor.wait_shutdown_requested()
             logger.info("shutting down: %s", supervisor.shutdown_reason)
+    except* ConfigError as refused:
+        for problem in refused.exceptions:
+            logger.critical("not starting: %s", problem)
+            print(f"pipe-service: {problem}", file=sys.stderr, flush=True)
+        exit_code = EXIT_CONFIG
     except* RestartIntensityExceeded as escalated:
         for failure in escalated.exceptions:
             logger.critical("stopping: %s", failure)
@@ -88,7 +143,14 @@ async def run_service(settings: Settings) -> int:
 
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database.open(settings.effective_database_url, pool_size=settings.db_pool_size)
+    try:
+        database = Database.open(settings.effective_database_url, pool_size=settings.db_pool_size)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigError(
+            "configuration error: database_url: not a usable SQLAlchemy URL "
+            f"({type(exc).__name__}); use sqlite:///path or postgresql://user@host/db "
+            "(PIPE_SERVICE_DATABASE_URL / DATABASE_URL)"
+        ) from None
     try:
         yield database
     finally:
@@ -96,13 +158,35 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 
 
 async def start_service(
-    supervisor: Supervisor, settings: Settings, database: Database
+    supervisor: Supervisor,
+    settings: Settings,
+    database: Database,
+    *,
+    reload_source: Callable[[], Settings] | None = None,
+    log_writer: LogWriter | None = None,
 ) -> RunningService:
-    """Start every actor of the service under ``supervisor``, the front last."""
+    """Start every actor of the service under ``supervisor``, the front last.
+
+    The log sink starts first (and, as a sink, stops last). When the CLI installed the sink
+    handler on the root logger it is used; otherwise (tests) a detached handler is made, so
+    the sink and its metrics exist without taking over the test's logging.
+    """
     restarts = restart_policy(settings)
+    log_sink = await start_log_sink(supervisor, settings, restart=restarts, writer=log_writer)
+    # The log sink came first (it writes to stderr, so even a refused lock is logged); next,
+    # nothing in the var dir (sockets, token file) is touched without the instance lock.
+    await supervisor.start(
+        ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
+    )
+    # Storage sinks next, before any producer (they stop last and drain what turns handed them).
+    persistence = await start_persistence(supervisor, settings, database, restarts)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
+    # Refuse a taken socket path before starting anything else (the front binds it last).
+    claim_socket_path(settings.effective_socket_path, field="socket_path")
+    api_token = resolve_api_token(settings)
 
     upstream_config = settings.upstream
+    simulator_socket: Path | None = None
     if settings.uses_simulator:
         simulator_key = f"sk-or-sim-{secrets.token_hex(16)}"
         simulator_config = SimulatorConfig(
@@ -111,20 +195,42 @@ async def start_service(
             first_token_delay_s=settings.simulator_first_token_delay_s,
             inter_delta_delay_s=settings.simulator_inter_delta_delay_s,
             retry_after_s=settings.simulator_retry_after_s,
+            request_log_size=settings.simulator_request_log,
+            request_log_max_body_bytes=SIMULATOR_LOG_MAX_BODY_BYTES,
+            request_log_max_total_bytes=SIMULATOR_LOG_MAX_TOTAL_BYTES,
         )
-        urls: list[str] = await supervisor.start(
+        # Read the catalog now: a bad file is the operator's mistake (exit 78), not a crash.
+        try:
+            load_catalog(settings.simulator_catalog_path)
+        except CatalogError as exc:
+            raise ConfigError(
+                f"configuration error: simulator_catalog_path: {exc}; fix the file or unset "
+                "PIPE_SERVICE_SIMULATOR_CATALOG_PATH"
+            ) from None
+        # A private Unix socket, not a port: no other local user can reach the simulator.
+        simulator_socket = settings.simulator_socket_path
+        claim_socket_path(simulator_socket, field="var_dir")
+        await supervisor.start(
             ActorSpec(
                 "simulator",
-                partial(serve_simulator, simulator_config, binds=["127.0.0.1:0"]),
+                partial(
+                    serve_simulator,
+                    simulator_config,
+                    binds=[f"unix:{simulator_socket}"],
+                    socket_umask=SIMULATOR_SOCKET_UMASK,
+                ),
             )
         )
         upstream_config = upstream_config.model_copy(
-            update={"base_url": f"{urls[0]}/api/v1", "api_key": SecretStr(simulator_key)}
+            update={
+                "base_url": f"http://simulator{SIMULATOR_API_PATH}",
+                "api_key": SecretStr(simulator_key),
+            }
         )
         logger.warning(
-            "no OPENROUTER_API_KEY: the built-in OpenRouter simulator is the upstream (%s); "
-            "every answer is simulated",
-            upstream_config.base_url,
+            "no OPENROUTER_API_KEY: the built-in OpenRouter simulator is the upstream (private "
+            "socket %s); every answer is simulated",
+            simulator_socket,
         )
     else:
         upstream_config = upstream_config.model_copy(
@@ -133,7 +239,14 @@ async def start_service(
         logger.info("upstream is OpenRouter at %s", upstream_config.base_url)
 
     client: OpenRouterClient = await supervisor.start(
-        ActorSpec("upstream", partial(hold_upstream_client, upstream_config))
+        ActorSpec(
+            "upstream",
+            partial(
+                hold_upstream_client,
+                upstream_config,
+                unix_socket=str(simulator_socket) if simulator_socket else None,
+            ),
+        )
     )
 
     catalog = Catalog(settings.models)
@@ -163,6 +276,10 @@ async def start_service(
     await supervisor.start(
         ActorSpec("tools", tools_actor.run, args=(tool_runner,), restart=restarts)
     )
+    fetcher = RemoteFetcher(
+        settings.media.fetch_limits(), settings.media.url_policy(), SystemResolver()
+    )
+    await supervisor.start(ActorSpec("fetch", fetch_actor.run, args=(fetcher,), restart=restarts))
     sessions = Sessions(
         ShutdownPolicy(
             wait_requested=supervisor.wait_shutdown_requested,
@@ -173,6 +290,19 @@ async def start_service(
     await supervisor.start(
         ActorSpec("sessions", sessions_actor.run, args=(sessions,), restart=restarts)
     )
+
+    registry = CollectorRegistry(auto_describe=False)
+    user_breaker = UserRequestBreaker(
+        failures=settings.admission.user_breaker_failures,
+        window_s=settings.admission.user_breaker_window_s,
+    )
+    telemetry = Telemetry(
+        RequestMetrics(registry),
+        log_buffer_lines=settings.logging.request_buffer_lines,
+        user_breaker=user_breaker,
+    )
+    if log_sink.archive is not None:
+        telemetry.archive = log_sink.handler.offer
 
     gateway = ChatGateway(
         catalog=catalog,
@@ -190,24 +320,59 @@ async def start_service(
         ),
         messages=settings.messages,
         tools=tool_runner,
+        media=MediaIntake(settings.media, fetcher),
+        persistence=persistence.persistence if persistence is not None else None,
+        user_breaker=user_breaker,
+        attach_request_log=settings.logging.attach_to_errors,
+        telemetry=telemetry,
     )
     context = ServiceContext(
         settings=settings,
         supervisor=supervisor,
         upstream_mode="simulator" if settings.uses_simulator else "openrouter",
-        upstream_base_url=upstream_config.base_url,
+        # The simulator's socket is private: /status names it, not an address to connect to.
+        upstream_base_url="built-in simulator (private socket)"
+        if settings.uses_simulator
+        else upstream_config.base_url,
+        metrics_registry=registry,
     )
+    parts = ServiceParts(
+        gate=gate,
+        client=client,
+        tools=tool_runner,
+        catalog=catalog,
+        sessions=sessions,
+        gateway=gateway,
+        telemetry=telemetry,
+        user_breaker=user_breaker,
+        log_sink=log_sink,
+        persistence_writer=persistence.writer.statistics if persistence is not None else None,
+        persistence_ready=(lambda: persistence.storage.ready) if persistence is not None else None,
+    )
+    live = wire_operations(context, parts, database, reload_source=reload_source)
+    if reload_source is not None:
+        await supervisor.start(ActorSpec("reload", watch_reload_signal, args=(live,)))
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
-    context.readiness_checks["storage"] = partial(_storage_ready, database)
+    context.readiness_checks["storage"] = partial(
+        _storage_ready, database, persistence.storage if persistence is not None else None
+    )
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
-    context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
-    context.details_providers["admission"] = lambda: asdict(gate.statistics())
-    context.admission_statistics = gate.statistics
-    context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
-    context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
-    context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
+    context.details_providers["fetch"] = lambda: asdict(fetcher.statistics())
+    if persistence is not None:
+        context.details_providers["persistence"] = persistence.details
 
-    app = create_front_app(context, gateway=gateway, catalog=catalog)
+    byte_budget = ByteBudget(settings.admission.max_request_bytes_in_flight)
+    context.details_providers["request_bytes"] = lambda: asdict(byte_budget.statistics())
+    await supervisor.start(
+        ActorSpec("memory_return", partial(memory_return.run, byte_budget), restart=restarts)
+    )
+    app = create_front_app(
+        context,
+        gateway=gateway,
+        catalog=catalog,
+        tcp_access=TcpAccess(token=api_token, loopback=is_loopback(settings.host)),
+        byte_budget=byte_budget,
+    )
     bound: list[str] = await supervisor.start(
         ActorSpec(
             "front",
@@ -216,12 +381,20 @@ async def start_service(
         )
     )
     logger.info("serving on %s", ", ".join(bound))
-    return RunningService(context=context, gateway=gateway, catalog=catalog, bound=bound)
+    return RunningService(
+        context=context,
+        gateway=gateway,
+        catalog=catalog,
+        bound=bound,
+        byte_budget=byte_budget,
+        simulator_socket=simulator_socket,
+    )
 
 
 async def hold_upstream_client(
     config: UpstreamClientConfig,
     *,
+    unix_socket: str | None = None,
     task_status: trio.TaskStatus[OpenRouterClient] = trio.TASK_STATUS_IGNORED,
 ) -> NoReturn:
     """Own the OpenRouter client's connection pools for the life of the process.
@@ -229,7 +402,7 @@ async def hold_upstream_client(
     ``started()`` returns the client. Resource handling: every pool is closed on the way out.
     Error handling: nothing to handle; requests report their own errors.
     """
-    async with OpenRouterClient(config) as client:
+    async with OpenRouterClient(config, unix_socket=unix_socket) as client:
         task_status.started(client)
         await trio.sleep_forever()
     raise AssertionError("unreachable")
@@ -242,8 +415,81 @@ async def _catalog_ready(catalog: Catalog) -> str | None:
     return f"no model catalog yet ({error})"
 
 
-async def _storage_ready(database: Database) -> str | None:
+async def _storage_ready(database: Database, storage: ArtifactStorage | None) -> str | None:
     with trio.move_on_after(5):
         await database.ping()
+        if storage is not None and not storage.ready:
+            return f"artifact storage not ready: {storage.last_error or 'starting'}"
         return None
     return "storage did not answer within 5 s"
+
+
+@dataclass(frozen=True)
+class RunningPersistence:
+    """The persistence sinks' handles."""
+
+    storage: ArtifactStorage
+    writer: ArtifactWriter
+    persistence: ArtifactPersistence
+    cleanup: CleanupStatistics
+
+    def details(self) -> dict[str, object]:
+        codec = self.storage.codec
+        return {
+            "ready": self.storage.ready,
+            "last_error": self.storage.last_error,
+            "current_key_id": codec.current_key_id if codec is not None else None,
+            "writer": asdict(self.writer.statistics()),
+            "turns": asdict(self.persistence.statistics()),
+            "cleanup": self.cleanup.as_dict(),
+        }
+
+
+async def start_persistence(
+    supervisor: Supervisor, settings: Settings, database: Database, restarts: RestartPolicy
+) -> RunningPersistence | None:
+    """Start the storage sinks (bootstrap, db_writer, cleanup) before any producer, so they
+    stop last and the writer drains what the turns handed it."""
+    options = settings.persistence
+    if not options.enabled:
+        logger.info("persistence is off: reasoning and tool items are not stored")
+        return None
+    storage = ArtifactStorage(database)
+    await supervisor.start(
+        ActorSpec(
+            "storage",
+            partial(storage_bootstrap.run, storage, options, settings.var_dir, BootstrapPolicy()),
+            layer="sink",
+        )
+    )
+    inbox = open_writer_inbox(options.writer_inbox)
+    writer = ArtifactWriter(inbox)
+    policy = WriterPolicy(
+        max_batch=options.writer_max_batch, max_delay_s=options.writer_max_delay_s
+    )
+    await supervisor.start(
+        ActorSpec(
+            "db_writer",
+            db_writer.run,
+            args=(writer, storage, policy),
+            inbox=inbox,
+            layer="sink",
+            restart=restarts,
+        )
+    )
+    cleanup = CleanupStatistics()
+    cleanup_policy = CleanupPolicy(
+        retention_days=options.retention_days,
+        interval_s=options.cleanup_interval_s,
+        batch=options.cleanup_batch,
+    )
+    await supervisor.start(
+        ActorSpec(
+            "cleanup",
+            partial(cleanup_actor.run, storage, cleanup_policy, cleanup),
+            layer="sink",
+            restart=restarts,
+        )
+    )
+    persistence = ArtifactPersistence(writer=writer, storage=storage, settings=options)
+    return RunningPersistence(storage, writer, persistence, cleanup)

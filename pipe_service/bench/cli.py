@@ -51,6 +51,25 @@ def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="a sidecar setting, e.g. streaming.flush_interval_s=0 (repeatable)",
     )
     bench.add_argument(
+        "--persistence",
+        action="store_true",
+        help="instead: the persistence bench (artifacts/s, time added at the end of a stream) "
+        "on SQLite, and on PostgreSQL with --database-url",
+    )
+    bench.add_argument(
+        "--database-url",
+        default=None,
+        help="with --persistence: a PostgreSQL URL (a throw-away schema is created there)",
+    )
+    bench.add_argument(
+        "--turns", type=int, default=None, help="with --persistence: turns per level (400)"
+    )
+    bench.add_argument(
+        "--hostile-memory",
+        action="store_true",
+        help="instead: RSS of a sidecar under four 30 MiB chats at once, per byte budget",
+    )
+    bench.add_argument(
         "--work-dir",
         type=Path,
         default=None,
@@ -63,12 +82,17 @@ def run_bench_command(args: argparse.Namespace) -> int:
     a bad option, or 1 when a process could not be started."""
     import trio
 
+    if args.persistence:
+        return _run_persistence_bench(args)
+
     from pipe_service.bench.plan import BenchPlan, default_plan, quick_plan
     from pipe_service.bench.processes import BenchSetupError
     from pipe_service.bench.report import render_markdown, write_json
     from pipe_service.bench.runner import run_bench
     from pipe_service.config.loading import env_name
 
+    if args.hostile_memory:
+        return _run_hostile_memory(args)
     try:
         plan = (
             quick_plan(scenario_names=args.scenarios)
@@ -110,6 +134,27 @@ def run_bench_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_hostile_memory(args: argparse.Namespace) -> int:
+    import trio
+
+    from pipe_service.bench.hostile_memory import render, run_hostile_memory
+    from pipe_service.bench.processes import BenchSetupError
+
+    def progress(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    rows = None
+    try:
+        rows = trio.run(lambda: run_hostile_memory(args.work_dir, progress))
+    except* BenchSetupError as group:
+        for error in group.exceptions:
+            print(f"pipe-service bench: {error}", file=sys.stderr)
+    if rows is None:
+        return 1
+    print(render(rows))
+    return 0
+
+
 def _positive_ints(text: str) -> tuple[int, ...]:
     try:
         values = tuple(int(part) for part in text.split(",") if part.strip())
@@ -125,3 +170,28 @@ def _setting(text: str) -> tuple[str, str]:
     if not sep or not name.strip():
         raise ValueError(f"--set wants SETTING=VALUE, got {text!r}")
     return name, value
+
+
+def _run_persistence_bench(args: argparse.Namespace) -> int:
+    import trio
+
+    from pipe_service.bench.persistence import render_persistence_markdown, run_persistence_bench
+
+    turns = args.turns if args.turns is not None else (40 if args.quick else 400)
+    if turns < 1:
+        print("pipe-service bench: --turns must be at least 1", file=sys.stderr)
+        return 2
+
+    def progress(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    results = trio.run(
+        lambda: run_persistence_bench(
+            database_url=args.database_url,
+            turns=turns,
+            concurrency=args.concurrency or ((1, 2) if args.quick else (1, 16)),
+            progress=progress,
+        )
+    )
+    print(render_persistence_markdown(results))
+    return 0

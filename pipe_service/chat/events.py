@@ -49,6 +49,23 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class GeneratedImage:
+    """An image the model generated (an ``image_generation_call`` item), base64-encoded.
+
+    The shim front stores it in Open WebUI (owned by the chat's user) and shows it; the
+    OpenAI-compatible API returns it in ``message.images`` as OpenRouter does.
+    """
+
+    mime: str
+    data_b64: str
+    item_id: str | None
+
+    @property
+    def data_url(self) -> str:
+        return f"data:{self.mime};base64,{self.data_b64}"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallRequest:
     """A completed ``function_call`` output item the model wants executed.
 
@@ -147,6 +164,7 @@ TurnEvent = (
     | ReasoningDelta
     | Citation
     | Status
+    | GeneratedImage
     | ToolCallRequest
     | ReasoningItem
     | Usage

@@ -21,6 +21,7 @@ import logging
 from typing import Final
 
 from pipe_service.admission.gate import ServerBusyError
+from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.chat.error_messages import LocalError, LocalErrorKind
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.transform.options import RequestIdentity
@@ -54,6 +55,11 @@ _LOCAL_CODES: Final = {
     INTERNAL_ERROR: LocalErrorKind.INTERNAL,
     TOOL_HOST_GONE: LocalErrorKind.TOOL_HOST_GONE,
 }
+
+_ROUTINE_KINDS: Final = frozenset(
+    {LocalErrorKind.BUSY, LocalErrorKind.SLOW_DOWN, LocalErrorKind.INVALID_REQUEST}
+)
+"""Refusals that are part of normal operation: logged at INFO."""
 
 _MID_STREAM_KINDS: Final = frozenset(
     {
@@ -92,6 +98,8 @@ def failure_for_exception(exc: BaseException) -> TurnFailure:
         return exc
     if isinstance(exc, ServerBusyError):
         return LocalError(LocalErrorKind.BUSY, retry_after_s=float(exc.retry_after_s))
+    if isinstance(exc, UserThrottledError):
+        return LocalError(LocalErrorKind.SLOW_DOWN, retry_after_s=float(exc.retry_after_s))
     if isinstance(exc, ValueError):  # RequestTransformError names the body field at fault
         return LocalError(LocalErrorKind.INVALID_REQUEST, str(exc))
     return LocalError(LocalErrorKind.INTERNAL)
@@ -113,7 +121,7 @@ def log_failure(
     status = failure.status if isinstance(failure, UpstreamError) else None
     provider = failure.provider_name if isinstance(failure, UpstreamError) else None
     level = logging.ERROR if failure.kind is LocalErrorKind.INTERNAL else logging.WARNING
-    if failure.kind in (LocalErrorKind.BUSY, LocalErrorKind.INVALID_REQUEST):
+    if failure.kind in _ROUTINE_KINDS:
         level = logging.INFO
     logger.log(
         level,

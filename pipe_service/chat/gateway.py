@@ -15,8 +15,10 @@ from functools import partial
 from typing import Any, Protocol
 
 import trio
+from prometheus_client import CollectorRegistry
 
 from pipe_service.admission.gate import AdmissionGate, ServerBusyError
+from pipe_service.admission.user_breaker import UserRequestBreaker, UserThrottledError
 from pipe_service.catalog.actor import Catalog
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
@@ -28,14 +30,20 @@ from pipe_service.chat.error_messages import (
     render_error_markdown,
     render_interrupted_notice,
 )
-from pipe_service.chat.events import Failed
+from pipe_service.chat.events import Failed, Status
 from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
 from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.chat.upstream_relay import StallPolicy
+from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.persistence.turn_stage import prepare_turn_persistence, relay_with_persistence
 from pipe_service.sessions.actor import Sessions, TurnHandle
+from pipe_service.telemetry.request_metrics import RequestMetrics
+from pipe_service.telemetry.requests import Telemetry
+from pipe_service.telemetry.trace import current_trace, phase_timer
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
@@ -85,10 +93,20 @@ class ChatGateway:
         streaming: StreamingOptions,
         messages: ErrorTemplates | None = None,
         tools: ToolRunner | None = None,
+        media: MediaIntake | None = None,
+        persistence: ArtifactPersistence | None = None,
+        user_breaker: UserRequestBreaker | None = None,
+        attach_request_log: bool = False,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
-        settings serves (tools still run, but its statistics reach no /status). When the
-        sidecar stops, ``sessions`` cuts running turns (see its ``ShutdownPolicy``)."""
+        settings serves (tools still run, but its statistics reach no /status). ``media``:
+        without one, media parts go upstream as the transform built them (tests only).
+        When the sidecar stops, ``sessions`` cuts running turns (its ``ShutdownPolicy``).
+        ``persistence``: without it nothing is stored or replayed (hidden markers are still
+        stripped). ``user_breaker``: users whose requests keep failing are told to slow down.
+        ``attach_request_log``: an error shown to the user carries the request's recent log
+        lines (for diagnosis)."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -97,14 +115,36 @@ class ChatGateway:
         self.streaming = streaming
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
         self.messages: ErrorTemplates = messages or DefaultTemplates()
+        self.persistence = persistence
+        self.media = media
+        self.user_breaker = user_breaker
+        self.attach_request_log = attach_request_log
+        # Without a service's telemetry (tests building a gateway), requests are still
+        # traced, into a private registry nobody scrapes.
+        self.telemetry = telemetry or Telemetry(
+            RequestMetrics(CollectorRegistry()), user_breaker=user_breaker
+        )
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""
-        return render_error_markdown(error, template=self.messages.error_template)
+        text = render_error_markdown(error, template=self.messages.error_template)
+        return text + self._request_log_details()
 
     def interrupted_notice(self, error: UpstreamError | LocalError) -> str:
         """The notice appended after partial text when an answer fails mid-stream."""
-        return render_interrupted_notice(error, template=self.messages.interrupted_template)
+        text = render_interrupted_notice(error, template=self.messages.interrupted_template)
+        return text + self._request_log_details()
+
+    def _request_log_details(self) -> str:
+        """The request's recent log lines as a collapsed block, when the setting asks for it."""
+        trace = current_trace()
+        if not self.attach_request_log or trace is None or not trace.log_lines:
+            return ""
+        lines = "\n".join(line.replace("`", "'") for line in trace.log_lines)
+        return (
+            f"\n\n<details><summary>Request log ({trace.ids.request_id})</summary>\n\n"
+            f"```\n{lines}\n```\n</details>"
+        )
 
     def resolve_model(self, model_id: str) -> ModelCapabilities:
         """The catalog entry for an OpenRouter slug or an Open WebUI model id.
@@ -135,11 +175,16 @@ class ChatGateway:
         task: str | None = None,
         tools: ToolContext | None = None,
         options: TransformOptions | None = None,
+        owner: str | None = None,
+        attachments: tuple[Attachment, ...] = (),
     ) -> AsyncIterator[TurnHandle[TurnOutput]]:
         """Start a turn; its events (or one :class:`TurnError`) arrive through the handle.
 
         ``options``: request-scoped transform options (e.g. the shim's admin valves); the
         process defaults when None.
+
+        ``owner``: who owns the stored reasoning and tool items (the OpenAI API passes the
+        authenticated caller); by default the Open WebUI user of ``identity``.
 
         ``tools``: with an executor (and not ``passthrough``) the model's function calls run
         here through the tools actor, in a loop, and the renderer never sees them; with
@@ -155,6 +200,8 @@ class ChatGateway:
             api_key=api_key,
             task=task,
             tools=tools,
+            owner=owner,
+            attachments=attachments,
         )
 
         async def turn_body(
@@ -194,13 +241,21 @@ class ChatGateway:
         cut: trio.CancelScope,
     ) -> TurnOutput | None:
         """Run the turn under admission inside the shutdown ``cut`` scope; returns the item
-        still owed to the renderer (busy, or the shutdown notice), or None."""
+        still owed to the renderer (busy, slow down, or the shutdown notice), or None."""
+        user_id = request.identity.user_id if request.identity is not None else None
+        trace = current_trace()
+        if user_id is None and trace is not None:
+            user_id = trace.ids.user_id  # the OpenAI API's ``user`` field
         try:
+            if self.user_breaker is not None:
+                self.user_breaker.check(user_id, trio.current_time())
+            waiting = phase_timer("admission_wait")
             async with self.admission.admit():
+                waiting.stop()
                 with cut:
                     await self._coalesced_turn(request, send)
-        except ServerBusyError as busy:
-            refused = TurnError(busy)
+        except (ServerBusyError, UserThrottledError) as refused_by:
+            refused = TurnError(refused_by)
             log_terminal_failure(refused, request)
             return refused
         if cut.cancelled_caught:
@@ -218,13 +273,29 @@ class ChatGateway:
             stall_timeout_s=self.client.stall_timeout_s,
             max_event_bytes=self.streaming.max_event_bytes,
         )
+        request, recording, status = await prepare_turn_persistence(self.persistence, request)
+        if status is not None:
+            await send.send(Status(status, done=True))
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
                 partial(
-                    run_turn, request, self.client, raw_send, tool_runner=self.tools, stall=stall
+                    run_turn,
+                    request,
+                    self.client,
+                    raw_send,
+                    tool_runner=self.tools,
+                    stall=stall,
+                    media=self.media,
                 )
             )
+            if recording is not None:
+                # Between the turn and the coalescer: stores the finished turn, adds markers.
+                kept_send, kept_receive = trio.open_memory_channel[TurnOutput](
+                    self.streaming.raw_outbox_size
+                )
+                nursery.start_soon(relay_with_persistence, raw_receive, kept_send, recording)
+                raw_receive = kept_receive
             await coalesce_events(
                 raw_receive,
                 send,

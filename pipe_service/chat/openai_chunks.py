@@ -16,6 +16,7 @@ from typing import Any, Final
 from pipe_service.chat.events import (
     Completed,
     Failed,
+    GeneratedImage,
     ReasoningDelta,
     TextDelta,
     ToolCallRequest,
@@ -63,6 +64,9 @@ def to_chat_chunk(
     if isinstance(event, ToolCallRequest):
         delta = {"tool_calls": [{"index": event.index, **_tool_call(event)}]}
         return _chunk(completion_id, model, created, delta, None)
+    if isinstance(event, GeneratedImage):
+        delta = {"images": [_image(event)]}
+        return _chunk(completion_id, model, created, delta, None)
     if isinstance(event, Completed):
         chunk = _chunk(completion_id, model, created, {}, event.finish_reason)
         if event.usage is not None:
@@ -83,6 +87,7 @@ def to_chat_completion(
     text: list[str] = []
     reasoning: list[str] = []
     tool_calls: list[dict[str, Any]] = []
+    images: list[dict[str, Any]] = []
     completed: Completed | None = None
     failed = False
     for event in events:
@@ -92,6 +97,8 @@ def to_chat_completion(
             reasoning.append(event.text)
         elif isinstance(event, ToolCallRequest):
             tool_calls.append(_tool_call(event))
+        elif isinstance(event, GeneratedImage):
+            images.append(_image(event))
         elif isinstance(event, Completed):
             completed = event
         elif isinstance(event, Failed):
@@ -101,6 +108,8 @@ def to_chat_completion(
         message["reasoning_content"] = "".join(reasoning)
     if tool_calls:
         message["tool_calls"] = tool_calls
+    if images:
+        message["images"] = images
     completion: dict[str, Any] = {
         "id": completion_id,
         "object": "chat.completion",
@@ -118,6 +127,11 @@ def to_chat_completion(
     if completed is not None and completed.usage is not None:
         completion["usage"] = usage_dict(completed.usage)
     return completion
+
+
+def _image(event: GeneratedImage) -> dict[str, Any]:
+    # OpenRouter's chat-completions shape for generated images (``message.images[]``).
+    return {"type": "image_url", "image_url": {"url": event.data_url}}
 
 
 def usage_dict(usage: Usage) -> dict[str, Any]:

@@ -40,6 +40,7 @@ from pipe_service.chat.events import (
 from pipe_service.chat.failure import TOOL_HOST_GONE
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.telemetry.trace import time_phase
 from pipe_service.tools.contract import (
     ToolContext,
     ToolExecutorGoneError,
@@ -154,6 +155,8 @@ class _ToolLoop:
             rounds += 1
             outputs = [_output_item(outcome) for outcome in outcomes]
             self._output_items += outputs
+            if self._request.on_tool_round is not None:
+                await self._request.on_tool_round([*replayed, *outputs])
             payload = {**payload, "input": [*payload["input"], *replayed, *outputs]}
 
     async def _run_upstream(self, payload: dict[str, Any]) -> _Run:
@@ -206,13 +209,14 @@ class _ToolLoop:
         await self._emit(Status(f"Running {names}…", done=False))
         if known:
             assert self._tools.executor is not None  # checked by wants_tool_loop
-            ran = await self._runner.run_batch(
-                self._request_key,
-                known,
-                self._tools.executor,
-                user_id=self._user_id,
-                on_status=self._notice,
-            )
+            with time_phase("tools"):
+                ran = await self._runner.run_batch(
+                    self._request_key,
+                    known,
+                    self._tools.executor,
+                    user_id=self._user_id,
+                    on_status=self._notice,
+                )
             outcomes.update((outcome.call_id, outcome) for outcome in ran)
         ordered = [outcomes[call.call_id] for call in calls]
         failed = sum(1 for outcome in ordered if not outcome.ok)

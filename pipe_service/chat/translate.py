@@ -12,6 +12,8 @@ object, so both paths share one set of rules:
 * a finished ``function_call`` item → ``ToolCallRequest``; a finished ``reasoning`` item →
   ``ReasoningItem`` (for replay);
 * server web-search items → ``Status`` lines;
+* a finished ``image_generation_call`` item → ``GeneratedImage`` (its base64 ``result``, the
+  MIME type sniffed from the bytes), with "Generating an image…" status lines around it;
 * ``response.completed`` / ``response.incomplete`` → ``Usage`` then ``Completed``;
   ``response.failed`` and ``error`` → ``Failed``; no terminal event at all → ``Failed`` with code
   :data:`STREAM_ENDED_WITHOUT_COMPLETION`.
@@ -23,6 +25,8 @@ the terminal one, unknown event types and sequence-number gaps are tolerated and
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -32,6 +36,7 @@ from pipe_service.chat.events import (
     Completed,
     Failed,
     FinishReason,
+    GeneratedImage,
     ReasoningDelta,
     ReasoningItem,
     Status,
@@ -43,6 +48,7 @@ from pipe_service.chat.failure import STREAM_ENDED_WITHOUT_COMPLETION
 from pipe_service.chat.json_fields import as_dict, as_list, as_optional_str, as_str
 from pipe_service.chat.responses_usage import usage_from_responses
 from pipe_service.chat.surrogates import SurrogateCarry
+from pipe_service.media.inline import sniff_mime
 
 UPSTREAM_ERROR: Final = "upstream_error"
 RESPONSE_CANCELLED: Final = "response_cancelled"
@@ -53,6 +59,7 @@ SERVER_TOOL_STATUS: Final[dict[str, tuple[str, str]]] = {
     "openrouter:web_search": ("Searching the web…", "Searched the web"),
     "web_search_call": ("Searching the web…", "Searched the web"),
     "openrouter:web_fetch": ("Fetching web page…", "Fetched web page"),
+    "image_generation_call": ("Generating an image…", "Generated an image"),
 }
 _WEB_SEARCH_CALL_PROGRESS: Final = frozenset(
     {"response.web_search_call.in_progress", "response.web_search_call.searching"}
@@ -73,6 +80,10 @@ _KNOWN_SILENT: Final = frozenset(
         "response.function_call_arguments.delta",
         "response.refusal.done",
         "response.debug",
+        "response.image_generation_call.in_progress",
+        "response.image_generation_call.generating",
+        "response.image_generation_call.partial_image",
+        "response.image_generation_call.completed",
     }
 )
 _INCOMPLETE_FINISH: Final[dict[str, FinishReason]] = {
@@ -262,6 +273,8 @@ class ResponsesStreamTranslator:
             return self._reasoning_item_done(key, item, streamed)
         if item_type == "function_call":
             return self._tool_call(key, item)
+        if item_type == "image_generation_call":
+            return self._status_done(key, item, item_type) + _generated_image(item)
         if item_type in SERVER_TOOL_STATUS:
             return self._status_done(key, item, item_type)
         return []
@@ -386,6 +399,24 @@ def translate_response(response: dict[str, Any]) -> list[TurnEvent]:
     translator = ResponsesStreamTranslator()
     events = translator.feed({"type": "response.completed", "response": response})
     return events + translator.finish()
+
+
+def _generated_image(item: dict[str, Any]) -> list[TurnEvent]:
+    result = item.get("result")
+    if not isinstance(result, str) or not result:
+        return []
+    declared = None
+    if result.startswith("data:") and "," in result:
+        header, result = result[5:].split(",", 1)
+        declared = header.split(";", 1)[0] or None
+    try:
+        head = base64.b64decode(result[:64], validate=True)
+    except (binascii.Error, ValueError):
+        return [Status("⚠️ The generated image could not be read", done=True)]
+    mime = sniff_mime(head) or declared or "image/png"
+    if not mime.startswith("image/"):
+        return [Status("⚠️ The generated image could not be read", done=True)]
+    return [GeneratedImage(mime=mime, data_b64=result, item_id=as_optional_str(item.get("id")))]
 
 
 def _item_key(item: dict[str, Any], output_index: Any) -> str:

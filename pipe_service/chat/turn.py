@@ -15,22 +15,26 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from pipe_service.chat.events import Completed, Failed
+from pipe_service.chat.events import Completed, Failed, Status
 from pipe_service.chat.failure import TurnFailure, log_failure
 from pipe_service.chat.tool_loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.chat.upstream_relay import StallPolicy, relay_events
+from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
+from pipe_service.telemetry.trace import phase_timer, time_phase
 from pipe_service.tools.registry import ToolRegistry
-from pipe_service.transform.payload import build_responses_payload, build_task_payload
+from pipe_service.transform.payload import (
+    add_file_parser,
+    build_responses_payload,
+    build_task_payload,
+)
 
 if TYPE_CHECKING:
     from pipe_service.tools.runner import ToolRunner
-
-
 
 
 def build_payload(request: TurnRequest) -> dict[str, Any]:
@@ -45,6 +49,7 @@ def build_payload(request: TurnRequest) -> dict[str, Any]:
         options=request.options,
         user=request.user,
         identity=request.identity,
+        replayed=request.replayed,
     )
     payload["stream"] = request.stream
     return payload
@@ -57,13 +62,16 @@ async def run_turn(
     *,
     tool_runner: ToolRunner | None = None,
     stall: StallPolicy | None = None,
+    media: MediaIntake | None = None,
 ) -> None:
     """Run one turn, writing its events to ``send`` (closed on return).
 
     Errors before the first event (bad request, upstream HTTP errors once retries are spent)
     are written as one :class:`TurnError`. Once output has started, a failure becomes a
     :class:`Failed` event after the partial output, so renderers keep what the user saw.
-    With ``tool_runner`` and a tool executor on the request, tools run in a loop.
+    With ``tool_runner`` and a tool executor on the request, tools run in a loop. With
+    ``media``, the payload's images, files, audio and video are validated (and attachments
+    added) first; what is left out is said in ``Status`` events.
     """
     async def emit(item: TurnOutput) -> None:
         log_terminal_failure(item, request)
@@ -75,7 +83,10 @@ async def run_turn(
         if runner is not None:
             request = offer_tools(request, registry, strict=runner.settings.strict_schemas)
         try:
-            payload = build_payload(request)
+            with time_phase("transform"):
+                payload = build_payload(request)
+                if media is not None:
+                    payload = await _prepared_media(media, request, payload, send.send)
         except ValueError as exc:  # RequestTransformError is a ValueError naming the field
             await emit(TurnError(exc))
             return
@@ -90,6 +101,18 @@ async def run_turn(
             run_once=partial(run_upstream, request, client, stall=stall),
             send=emit,
         )
+
+
+async def _prepared_media(
+    media: MediaIntake, request: TurnRequest, payload: dict[str, Any], emit: Emit
+) -> dict[str, Any]:
+    """The payload with its media made safe; each note becomes a done status line."""
+    prepared = await media.prepare(payload, model=request.model, attachments=request.attachments)
+    for note in prepared.notes:
+        await emit(Status(f"⚠️ {note}", done=True))
+    if request.task is None:
+        add_file_parser(prepared.payload, request.options)  # attachments may have added files
+    return prepared.payload
 
 
 async def run_upstream(
@@ -121,7 +144,8 @@ async def _run_whole(
 ) -> None:
     payload = {**payload, "stream": False}
     try:
-        response = await client.create_response(payload, api_key=request.api_key)
+        with time_phase("upstream_connect"):
+            response = await client.create_response(payload, api_key=request.api_key)
     except UpstreamError as exc:
         await emit(TurnError(exc))
         return
@@ -141,7 +165,9 @@ async def _run_streaming(
         stream_cm = client.stream_responses(
             payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
         )
+        connect = phase_timer("upstream_connect")
         async with stream_cm as upstream:
+            connect.stop()
             try:
                 async with iter_sse_json(
                     upstream.aiter_bytes(), max_event_bytes=stall.max_event_bytes

@@ -7,13 +7,14 @@ these types without importing the turn: the dependency runs turn â†’ tool_loop â
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import TurnEvent
 from pipe_service.chat.failure import TurnFailure, failure_for_exception
+from pipe_service.media.intake import Attachment
 from pipe_service.tools.contract import ToolContext
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
@@ -34,6 +35,15 @@ class TurnRequest:
     tools: ToolContext | None = None
     request_id: str = field(default_factory=lambda: f"req_{secrets.token_hex(6)}")
     """Names this turn in every log line about it."""
+    owner: str | None = None
+    """Who owns the turn's stored artifacts; None: ``user:<identity.user_id>`` if known."""
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None
+    """Stored items to replay before the assistant message at each index of the history."""
+    on_tool_round: Callable[[list[dict[str, Any]]], Awaitable[None]] | None = None
+    """Called by the tool loop after each round with the round's items (reasoning, calls,
+    results, in order), so they can be stored while the next run streams."""
+    attachments: tuple[Attachment, ...] = ()
+    """Open WebUI files the shim read from storage, sent as native parts (direct uploads)."""
 
 
 @dataclass(frozen=True)

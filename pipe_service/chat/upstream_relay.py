@@ -32,6 +32,7 @@ from pipe_service.chat.events import Status
 from pipe_service.chat.translate import ResponsesStreamTranslator
 from pipe_service.chat.turn_request import Emit
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.telemetry.trace import mark
 
 __all__ = ["StallPolicy", "relay_events", "waiting_status"]
 
@@ -109,10 +110,14 @@ async def relay_events(
     ``policy.stall_timeout_s``. The caller decides what an end without a terminal event means.
     """
     silence = _Silence(policy, upstream)
+    first = True
     while True:
         with trio.CancelScope(deadline=silence.alarm()) as watch:
             async for event in events:
                 watch.deadline = math.inf  # handing on output is the client's pace, not silence
+                if first:
+                    first = False
+                    mark("first_byte")  # the request's phase timing: the first upstream event
                 silence.progress()
                 if silence.shown:  # end the waiting line's shimmer, keep it as a record
                     silence.shown = False

@@ -185,7 +185,8 @@ def _explain(exc: ValidationError, sources: Mapping[str, str]) -> list[str]:
         source = sources.get(location, f"default; set it with {env_name(location)}")
         field = _field_info(parts[:2])
         fix = f" Setting: {field.description}" if field and field.description else ""
-        lines.append(f"{'.'.join(parts)} (from {source}): {error['msg']}.{fix}")
+        reason = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{'.'.join(parts)} (from {source}): {reason}.{fix}")
     return lines
 
 

@@ -9,6 +9,7 @@ config --reference`` renders them, and a test keeps ``docs/configuration.md`` in
 from __future__ import annotations
 
 import ipaddress
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,7 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
+from pipe_service.media.settings import MediaSettings
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
 
@@ -30,6 +33,9 @@ CONVENTIONAL_ENV: dict[str, str] = {
 }
 
 SECTION_SEPARATOR = "__"
+
+MIN_API_TOKEN_CHARS = 16
+MAX_UNIX_SOCKET_PATH_BYTES = 107  # sun_path is 108 bytes on Linux, one for the final NUL
 
 
 class CatalogSettings(BaseModel):
@@ -59,6 +65,97 @@ class AdmissionSettings(BaseModel):
     retry_after_s: int = Field(
         2, ge=1, le=600, description="`Retry-After` hint sent with a busy answer."
     )
+    max_request_bytes_in_flight: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=64 * 1024 * 1024 * 1024,
+        description="Request bytes (shim request frames, OpenAI chat bodies) held at once; a "
+        "request that does not fit is answered busy (503) at once. A request is at most 32 MiB, "
+        "so below that the largest requests are always refused.",
+    )
+    user_breaker_failures: int = Field(
+        10,
+        ge=0,
+        le=10000,
+        description="A user whose requests failed this many times within "
+        "`user_breaker_window_s` is told to slow down (error `slow_down`, HTTP 429) for that "
+        "window; 0 turns the per-user request breaker off.",
+    )
+    user_breaker_window_s: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Window of the per-user request breaker, and how long it stays open.",
+    )
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(BaseModel):
+    """The log sink: overload, per-user diagnosis, per-request buffers and archives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inbox_size: int = Field(
+        8192,
+        ge=16,
+        le=1_000_000,
+        description="Log records queued for the writer. When it is full, new records are "
+        "dropped and counted (`pipe_service_log_records_dropped_total`): a chat never waits "
+        "for logging.",
+    )
+    user_levels: dict[str, LogLevel] = Field(
+        default_factory=dict,
+        description="Log level per Open WebUI user id, to diagnose one user's requests without "
+        'raising the global level, e.g. `{"6f1c…": "DEBUG"}`. Changeable at run time.',
+    )
+    request_buffer_lines: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Log lines kept per request (its ring buffer), for `attach_to_errors` and "
+        "archives.",
+    )
+    attach_to_errors: bool = Field(
+        False,
+        description="Append the request's recent log lines (collapsed) to an error the user "
+        "sees. Lines hold ids, timings and outcomes, never payloads or keys.",
+    )
+    archive_dir: Path | None = Field(
+        None,
+        description="Write each request's log lines, LZ4-compressed and Fernet-encrypted, to "
+        "this directory (one file per request, a folder per day); unset = no archives. "
+        "Needs `archive_key`.",
+    )
+    archive_key: SecretStr | None = Field(
+        None,
+        description="Fernet key of the log archives (`python -c 'from cryptography.fernet "
+        "import Fernet; print(Fernet.generate_key().decode())'`).",
+        json_schema_extra={"secret": True},
+    )
+    archive_retention_days: int = Field(
+        14, ge=1, le=3650, description="Archive folders older than this many days are deleted."
+    )
+
+    @model_validator(mode="after")
+    def _archive_needs_key(self) -> LoggingSettings:
+        if self.archive_dir is not None and self.archive_key is None:
+            raise ValueError(
+                "logging.archive_dir is set but logging.archive_key is not: set "
+                "PIPE_SERVICE_LOGGING__ARCHIVE_KEY to a Fernet key, or unset archive_dir"
+            )
+        if self.archive_key is not None:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(self.archive_key.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "logging.archive_key is not a Fernet key (32 url-safe base64 bytes); "
+                    "generate one with cryptography's Fernet.generate_key()"
+                ) from None
+        return self
 
 
 class MessageSettings(BaseModel):
@@ -167,8 +264,10 @@ class Settings(BaseModel):
     )
     api_token: SecretStr | None = Field(
         None,
-        description="Bearer token required on TCP for the shim protocol and the OpenAI API. "
-        "The Unix socket is protected by its file mode instead.",
+        description="Bearer token required on every TCP route (except `/healthz` on a loopback "
+        f"bind); at least {MIN_API_TOKEN_CHARS} characters, no spaces. Unset with TCP on: one is "
+        "generated into `<var_dir>/api-token` (mode 0600) on first start and printed once. The "
+        "Unix socket is protected by its file mode instead.",
     )
     backlog: int = Field(1024, ge=16, le=65535, description="Listen backlog of each socket.")
     graceful_timeout_s: float = Field(
@@ -247,6 +346,11 @@ class Settings(BaseModel):
     messages: MessageSettings = Field(
         default_factory=MessageSettings, description="Wording of errors shown to users."
     )
+    media: MediaSettings = Field(
+        default_factory=MediaSettings,
+        description="Images, files, audio and video: caps, inline validation, the SSRF-guarded "
+        "remote fetcher, generated-file storage.",
+    )
     fault_injection: bool = Field(
         False,
         description="Expose `POST /admin/fault/<actor>` to crash an actor on purpose (drills, "
@@ -269,6 +373,13 @@ class Settings(BaseModel):
     simulator_retry_after_s: int = Field(
         2, ge=0, le=3600, description="Simulator: `Retry-After` seconds on its 429/503 answers."
     )
+    simulator_request_log: int = Field(
+        0,
+        ge=0,
+        le=10_000,
+        description="Simulator: requests it keeps for `GET /_sim/requests` (on its private "
+        "socket); 0 = no log. Bodies over 1 MiB are kept as their size only.",
+    )
 
     # -- storage ------------------------------------------------------------------------------
     database_url: str | None = Field(
@@ -278,6 +389,10 @@ class Settings(BaseModel):
     )
     db_pool_size: int = Field(
         5, ge=1, le=100, description="Database connections (and worker threads) per process."
+    )
+    persistence: PersistenceSettings = Field(
+        default_factory=PersistenceSettings,
+        description="Stored reasoning and tool items: encryption, retention, the writer.",
     )
     redis_url: str | None = Field(
         None,
@@ -300,16 +415,36 @@ class Settings(BaseModel):
     )
 
     # -- logging ------------------------------------------------------------------------------
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Minimum level of log records."
+    log_level: LogLevel = Field(
+        "INFO", description="Minimum level of log records. Changeable at run time."
     )
-    log_format: Literal["json", "text"] = Field(
-        "json", description="`json`: one JSON object per line; `text`: human-readable lines."
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="`json`: one JSON object per line; `text`: human-readable lines; `auto`: "
+        "text when stderr is a terminal, else JSON.",
     )
+    logging: LoggingSettings = Field(
+        default_factory=LoggingSettings,
+        description="The log sink: overload, per-user levels, request buffers, archives.",
+    )
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_is_strong_enough(cls, token: SecretStr | None) -> SecretStr | None:
+        if token is None:
+            return None
+        text = token.get_secret_value()
+        if len(text) < MIN_API_TOKEN_CHARS or any(char.isspace() for char in text):
+            raise ValueError(
+                f"api_token must be at least {MIN_API_TOKEN_CHARS} characters without spaces; "
+                "generate one with `python -c 'import secrets; print(secrets.token_urlsafe(32))'` "
+                "or unset it to have one generated into the var dir"
+            )
+        return token
 
     @model_validator(mode="after")
     def _check_consistency(self) -> Settings:
-        if self.port and not _is_loopback(self.host) and self.api_token is None:
+        if self.port and not is_loopback(self.host) and self.api_token is None:
             raise ValueError(
                 f"host {self.host!r} is not a loopback address: set api_token "
                 "(PIPE_SERVICE_API_TOKEN) or bind 127.0.0.1"
@@ -323,6 +458,17 @@ class Settings(BaseModel):
             raise ValueError(
                 "upstream.api_key is not read from configuration: set OPENROUTER_API_KEY"
             )
+        sockets = [("socket_path", self.effective_socket_path)]
+        if self.uses_simulator:
+            sockets.append(("var_dir", self.simulator_socket_path))
+        for field, path in sockets:
+            size = len(os.fsencode(path))
+            if size > MAX_UNIX_SOCKET_PATH_BYTES:
+                raise ValueError(
+                    f"{field}: the Unix socket path {str(path)[:60]!r}… is {size} bytes, over the "
+                    f"{MAX_UNIX_SOCKET_PATH_BYTES} a socket path may have: set a shorter "
+                    f"{field} (PIPE_SERVICE_{field.upper()})"
+                )
         if self.restart_backoff_initial_s > self.restart_backoff_max_s:
             raise ValueError("restart_backoff_initial_s must not exceed restart_backoff_max_s")
         return self
@@ -333,6 +479,16 @@ class Settings(BaseModel):
         return (
             self.socket_path if self.socket_path is not None else self.var_dir / "pipe-service.sock"
         )
+
+    @property
+    def simulator_socket_path(self) -> Path:
+        """The built-in simulator's private socket (mode 0600): only this process reaches it."""
+        return self.var_dir / "simulator.sock"
+
+    @property
+    def api_token_path(self) -> Path:
+        """Where a generated TCP token is kept when ``api_token`` is unset."""
+        return self.var_dir / "api-token"
 
     @property
     def effective_database_url(self) -> str:
@@ -347,7 +503,7 @@ class Settings(BaseModel):
         return self.upstream_mode == "auto" and self.openrouter_api_key is None
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
     try:

@@ -15,7 +15,6 @@ from prometheus_client.registry import Collector
 from quart import Blueprint, Response, current_app
 
 from pipe_service import __version__
-from pipe_service.admission.gate import AdmissionStatistics
 from pipe_service.context import ServiceContext
 
 metrics = Blueprint("metrics", __name__)
@@ -72,40 +71,19 @@ class ActorCollector(Collector):
                 dropped.add_metric(name, stats.inbox.dropped)
                 rejected.add_metric(name, stats.inbox.rejected)
         yield from (running, restarts, depth, capacity, processed, dropped, rejected)
-        if self._context.admission_statistics is not None:
-            yield from _admission_metrics(self._context.admission_statistics())
-
-
-def _admission_metrics(
-    stats: AdmissionStatistics,
-) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
-    gauges = {
-        "slots": ("Concurrency slots (requests served at once).", stats.slots),
-        "running": ("Requests holding a slot.", stats.running),
-        "queued": ("Requests waiting for a slot.", stats.queued),
-        "queue_size": ("Requests that may wait before busy answers start.", stats.queue_size),
-    }
-    for name, (help_text, value) in gauges.items():
-        gauge = GaugeMetricFamily(f"pipe_service_admission_{name}", help_text)
-        gauge.add_metric([], value)
-        yield gauge
-    counters = {
-        "admitted": ("Requests given a slot.", stats.admitted),
-        "refused": ("Requests answered busy (slots and queue full).", stats.refused),
-    }
-    for name, (help_text, value) in counters.items():
-        counter = CounterMetricFamily(f"pipe_service_admission_{name}", help_text)
-        counter.add_metric([], value)
-        yield counter
 
 
 def build_registry(context: ServiceContext) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
+    """The service's registry (request metrics and collectors) plus the actors' view."""
+    registry = context.metrics_registry or CollectorRegistry(auto_describe=False)
     registry.register(ActorCollector(context))
     return registry
 
 
 @metrics.get("/metrics")
 async def metrics_endpoint() -> Response:
+    context: ServiceContext = current_app.config["SERVICE_CONTEXT"]
+    for probe in context.scrape_probes:
+        await probe()
     registry: CollectorRegistry = current_app.config["METRICS_REGISTRY"]
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

@@ -14,11 +14,12 @@ import secrets
 import time
 from collections.abc import Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import Any, Final
 
 import trio
 from quart import Blueprint, Response, current_app, request
 
+from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
@@ -27,13 +28,22 @@ from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
-from pipe_service.front.auth import client_openrouter_key, is_authorized
+from pipe_service.front.auth import caller_identity, client_openrouter_key, tcp_access
+from pipe_service.front.http_errors import error_response
 from pipe_service.front.openai_errors import ApiError, api_error_for, api_error_for_failure
+from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
 from pipe_service.sessions.actor import TurnHandle
+from pipe_service.telemetry.trace import RequestTrace
 
 logger = logging.getLogger("pipe_service.front.openai_api")
 
 openai_api = Blueprint("openai_api", __name__)
+
+MAX_CHAT_BODY_BYTES: Final = 32 * 1024 * 1024
+"""A chat body carries the whole conversation, images as data URLs; 32 MiB bounds it (as the
+shim protocol's frame cap does)."""
+BODY_READ_TIMEOUT_S: Final = 60.0
+"""A client must finish sending its body within this long (408 otherwise)."""
 
 
 def _gateway() -> ChatGateway | None:
@@ -46,32 +56,47 @@ def _settings() -> Settings:
     return settings
 
 
-def _error_response(error: ApiError) -> Response:
-    response = Response(
-        json.dumps(error.body()), status=error.status, content_type="application/json"
-    )
-    for name, value in error.headers.items():
-        response.headers[name] = value
-    return response
+def _byte_budget() -> ByteBudget:
+    budget: ByteBudget = current_app.config["BYTE_BUDGET"]
+    return budget
 
 
-def _unauthorized() -> Response:
-    return _error_response(
-        ApiError(401, "missing or invalid bearer token for this sidecar", "invalid_api_key")
+def _body_limits() -> BodyLimits:
+    settings = _settings()
+    return BodyLimits(
+        max_bytes=MAX_CHAT_BODY_BYTES,
+        read_timeout_s=BODY_READ_TIMEOUT_S,
+        busy_retry_after_s=settings.admission.retry_after_s,
     )
+
+
+def _refusal(body: Any) -> ApiError | None:
+    """The 400 for a body this API cannot serve, before any turn starts."""
+    if not isinstance(body, dict):
+        return ApiError(400, "the request body must be a JSON object", "invalid_json")
+    model_id = body.get("model")
+    if not isinstance(model_id, str) or not model_id:
+        return ApiError(400, "model: a model id is required", "invalid_request", param="model")
+    choices = body.get("n")
+    if choices is not None and (isinstance(choices, bool) or choices != 1):
+        return ApiError(
+            400, "n: only one choice per request is supported (n = 1)", "invalid_request", param="n"
+        )
+    stream = body.get("stream")
+    if stream is not None and not isinstance(stream, bool):
+        return ApiError(400, "stream: must be true or false", "invalid_request", param="stream")
+    return None
 
 
 @openai_api.get("/v1/models")
 async def list_models() -> Response:
-    if not is_authorized(request, _settings()):
-        return _unauthorized()
     gateway = _gateway()
     if gateway is None:
-        return _error_response(ApiError(503, "chat is not configured", "unavailable"))
+        return error_response(ApiError(503, "chat is not configured", "unavailable"))
     try:
         registry = gateway.catalog.current()
     except CatalogUnavailableError as exc:  # no catalog yet
-        return _error_response(api_error_for(exc))
+        return error_response(api_error_for(exc))
     data = [
         {
             "id": model.slug,
@@ -87,65 +112,86 @@ async def list_models() -> Response:
 
 @openai_api.post("/v1/chat/completions")
 async def chat_completions() -> Response:
-    settings = _settings()
-    if not is_authorized(request, settings):
-        return _unauthorized()
     gateway = _gateway()
     if gateway is None:
-        return _error_response(ApiError(503, "chat is not configured", "unavailable"))
-    body = await request.get_json(force=True, silent=True)
-    if not isinstance(body, dict):
-        return _error_response(
-            ApiError(400, "the request body must be a JSON object", "invalid_json")
-        )
-    model_id = body.get("model")
-    if not isinstance(model_id, str) or not model_id:
-        return _error_response(
-            ApiError(400, "model: a model id is required", "invalid_request", param="model")
-        )
+        return error_response(ApiError(503, "chat is not configured", "unavailable"))
     try:
-        model = gateway.resolve_model(model_id)
-    except (UnknownModelError, CatalogUnavailableError) as exc:  # both are client answers
-        return _error_response(api_error_for(exc))
-    stream = bool(body.get("stream", False))
+        body, reservation = await read_json_body(
+            request, limits=_body_limits(), budget=_byte_budget()
+        )
+    except BodyRefusedError as refused:
+        return error_response(refused.error)
     exits = AsyncExitStack()
-    handle = await exits.enter_async_context(
-        gateway.open_turn(
-            body, model=model, stream=stream, api_key=client_openrouter_key(request, settings)
+    # The body's bytes stay reserved until the answer ends (streamed or not).
+    exits.callback(reservation.release)
+    stream = bool(body.get("stream", False))
+    model_id = body.get("model")
+    user = body.get("user")
+    trace = exits.enter_context(
+        gateway.telemetry.track_request(
+            front="openai",
+            model=model_id[:200] if isinstance(model_id, str) else "",
+            stream=stream,
+            user_id=user[:256] if isinstance(user, str) and user else None,
         )
     )
     try:
+        refusal = _refusal(body)
+        if refusal is not None:
+            trace.fail("invalid_request")
+            await exits.aclose()
+            return error_response(refusal)
+        model = gateway.resolve_model(body["model"])
+    except (UnknownModelError, CatalogUnavailableError) as exc:  # both are client answers
+        trace.fail("unknown_model" if isinstance(exc, UnknownModelError) else "catalog")
+        await exits.aclose()
+        return error_response(api_error_for(exc))
+    trace.model = model.slug
+    try:
+        handle = await exits.enter_async_context(
+            gateway.open_turn(
+                body,
+                model=model,
+                stream=stream,
+                api_key=client_openrouter_key(request, tcp_access()),
+                owner=caller_identity(request),
+            )
+        )
         first = await handle.receive()
     except trio.EndOfChannel:  # the turn ended without a word: its crash is already logged
         await exits.aclose()
-        return _error_response(ApiError(500, "the answer ended unexpectedly", "internal_error"))
+        return error_response(ApiError(500, "the answer ended unexpectedly", "internal_error"))
     except BaseException:
         await exits.aclose()
         raise
+    gateway.telemetry.observe(trace, first)
     if isinstance(first, TurnError):
         await exits.aclose()
-        return _error_response(api_error_for(first.error, failure=first.failure))
+        return error_response(api_error_for(first.error, failure=first.failure))
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     if not stream:
         events: list[TurnEvent] = [first]
         try:
             async for item in handle:
+                gateway.telemetry.observe(trace, item)
                 if isinstance(item, TurnError):
-                    return _error_response(api_error_for(item.error, failure=item.failure))
+                    return error_response(api_error_for(item.error, failure=item.failure))
                 events.append(item)
         finally:
             await exits.aclose()
         failure = next((event for event in events if isinstance(event, Failed)), None)
         if failure is not None and not any(isinstance(event, TextDelta) for event in events):
-            return _error_response(api_error_for_failure(failure.failure))
+            return error_response(api_error_for_failure(failure.failure))
         completion = to_chat_completion(
             events, completion_id=completion_id, model=model.slug, created=created
         )
         if failure is not None:
             _append_interrupted_notice(completion, gateway.interrupted_notice(failure.failure))
         return Response(json.dumps(completion), content_type="application/json")
-    sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created, gateway)
+    sse = ChatCompletionSSE(
+        exits, handle, first, completion_id, model.slug, created, gateway, trace
+    )
     response = Response(sse, content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
@@ -169,8 +215,10 @@ class ChatCompletionSSE:
         model: str,
         created: int,
         gateway: ChatGateway,
+        trace: RequestTrace,
     ) -> None:
         self._gateway = gateway
+        self._trace = trace
         self._exits = exits
         self._handle = handle
         self._first: TurnOutput | None = first
@@ -194,6 +242,7 @@ class ChatCompletionSSE:
                 try:
                     item = await self._handle.receive()
                 except trio.EndOfChannel:  # the turn ended (or crashed) without a terminal
+                    self._trace.fail("internal")
                     item = Failed(
                         code=INTERNAL_ERROR,
                         message="the answer ended unexpectedly",
@@ -204,6 +253,8 @@ class ChatCompletionSSE:
                         "turn ended without a terminal event",
                         extra={"error_id": item.failure.error_id},
                     )
+                else:
+                    self._gateway.telemetry.observe(self._trace, item)
             self._pending.extend(self._render(item))
         return self._pending.pop(0)
 
@@ -245,6 +296,8 @@ class ChatCompletionSSE:
         )
 
     async def aclose(self) -> None:
+        if not self._done:
+            self._trace.fail("cancelled", outcome="cancelled")  # the client went away
         await self._exits.aclose()
 
 

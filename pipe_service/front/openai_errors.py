@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipe_service.admission.gate import ServerBusyError
+from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.error_messages import LocalErrorKind
@@ -68,6 +69,10 @@ def api_error_for(exc: BaseException, *, failure: TurnFailure | None = None) -> 
         return ApiError(404, str(exc), "model_not_found", param="model")
     if isinstance(exc, CatalogUnavailableError):
         return ApiError(503, str(exc), "catalog_unavailable", headers={"Retry-After": "5"})
+    if isinstance(exc, UserThrottledError):
+        return ApiError(
+            429, f"slow down: {exc}", "slow_down", headers={"Retry-After": str(exc.retry_after_s)}
+        )
     if isinstance(exc, ServerBusyError):
         return ApiError(
             503, str(exc), "server_busy", headers={"Retry-After": str(exc.retry_after_s)}
@@ -89,6 +94,9 @@ def api_error_for_failure(failure: TurnFailure) -> ApiError:
     if failure.kind is LocalErrorKind.BUSY:
         retry = str(max(1, round(failure.retry_after_s or 1)))
         return ApiError(503, with_id, "server_busy", headers={"Retry-After": retry})
+    if failure.kind is LocalErrorKind.SLOW_DOWN:
+        retry = str(max(1, round(failure.retry_after_s or 1)))
+        return ApiError(429, with_id, "slow_down", headers={"Retry-After": retry})
     if failure.kind is LocalErrorKind.SHUTTING_DOWN:
         return ApiError(
             503,

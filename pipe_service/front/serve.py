@@ -7,17 +7,22 @@ gives 0660, the backlog is raised, and the graceful timeout is ours.
 
 from __future__ import annotations
 
+import errno
+import socket
 from collections.abc import Awaitable, Callable
 
 import trio
-from hypercorn.config import Config
-from hypercorn.trio import serve
+from hypercorn.config import Config, Sockets
+from hypercorn.trio.run import worker_serve
+from hypercorn.utils import wrap_app
 from quart_trio import QuartTrio
 
 from pipe_service.asgi_shield import ShieldFinalSend
-from pipe_service.config import Settings
+from pipe_service.config import ConfigError, Settings
 from pipe_service.front.send_timeout import install_send_timeout
-from pipe_service.protocol import MAX_CLIENT_FRAME_BYTES
+from pipe_service.front.ws_invalid_frames import install_invalid_frame_answers
+from pipe_service.instance_lock import claim_socket_path, remove_own_socket, socket_inode
+from pipe_service.protocol import MAX_CLIENT_FRAME_BYTES, OVERSIZE_FRAME_MARGIN_BYTES
 
 # rw for the owner and group, nothing for others: Open WebUI's user joins the group.
 SOCKET_UMASK = 0o117
@@ -36,7 +41,8 @@ def hypercorn_config(settings: Settings) -> Config:
     config.errorlog = "-"
     config.loglevel = "WARNING"
     config.include_server_header = False
-    config.websocket_max_message_size = MAX_CLIENT_FRAME_BYTES
+    # A frame just over the cap reaches the endpoint and is answered ``frame_too_large``.
+    config.websocket_max_message_size = MAX_CLIENT_FRAME_BYTES + OVERSIZE_FRAME_MARGIN_BYTES
     return config
 
 
@@ -49,20 +55,65 @@ async def serve_front(
 ) -> None:
     """Serve ``app`` until ``shutdown_trigger`` returns and open connections finish.
 
-    ``task_status.started()`` gets the bound URLs once every socket listens. Resource handling:
-    the socket file is removed on the way out (hypercorn leaves it behind). Error handling: bind
-    errors (address in use, bad path) raise before ``started()``, at the caller's ``start``.
+    ``task_status.started()`` gets the bound URLs once every socket listens. Expects the
+    instance lock to be held (:mod:`pipe_service.instance_lock`). Resource handling: the socket
+    file this call bound is removed on the way out (hypercorn leaves it behind), and only that
+    one: never a file it did not create. Error handling: a socket path in use or not a socket,
+    an address in use or that cannot be bound, raise :class:`ConfigError` before ``started()``.
     """
     socket_path = settings.effective_socket_path
-    socket_path.parent.mkdir(parents=True, exist_ok=True)
+    claim_socket_path(socket_path, field="socket_path")
+    config = hypercorn_config(settings)
+    sockets = _bind(config, settings)
+    inode = socket_inode(socket_path)
     install_send_timeout(settings.send_stall_s)
+    install_invalid_frame_answers()
     app.asgi_app = ShieldFinalSend(app.asgi_app)  # type: ignore[method-assign]
     try:
-        await serve(
-            app,
-            hypercorn_config(settings),
+        await worker_serve(
+            wrap_app(app, config.wsgi_max_body_size, "asgi"),
+            config,
+            sockets=sockets,
             shutdown_trigger=shutdown_trigger,
             task_status=task_status,
         )
     finally:
-        socket_path.unlink(missing_ok=True)
+        remove_own_socket(socket_path, inode)
+
+
+def _bind(config: Config, settings: Settings) -> Sockets:
+    """Bind and listen on every configured address; a bind failure is a configuration error."""
+    try:
+        sockets = config.create_sockets()
+    except OSError as exc:
+        # hypercorn binds the Unix socket first: if TCP then fails, ours is the file there.
+        remove_own_socket(
+            settings.effective_socket_path, socket_inode(settings.effective_socket_path)
+        )
+        raise ConfigError(_bind_problem(exc, settings)) from None
+    for sock in sockets.insecure_sockets:
+        sock.listen(config.backlog)
+    return sockets
+
+
+def _bind_problem(exc: OSError, settings: Settings) -> str:
+    reason = exc.strerror or str(exc)
+    if isinstance(exc, socket.gaierror):
+        return (
+            f"configuration error: host: {settings.host!r} cannot be resolved ({reason}); set "
+            "an IP address such as 127.0.0.1 (PIPE_SERVICE_HOST)"
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"configuration error: port: {settings.host}:{settings.port} is already in use; "
+            "stop what listens there or choose another port (PIPE_SERVICE_PORT; 0 = no TCP)"
+        )
+    if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        return (
+            f"configuration error: host: {settings.host!r} is not an address of this machine "
+            f"({reason}); set PIPE_SERVICE_HOST to a local address"
+        )
+    return (
+        f"configuration error: socket_path/port: cannot bind {settings.effective_socket_path} "
+        f"or {settings.host}:{settings.port} ({reason}); check permissions or choose others"
+    )

@@ -72,6 +72,11 @@ def add_shim_actions(actions: Subcommands) -> None:
         default=str(DEFAULT_SHIM_FILE),
         help="the pipe file to install (default: the packaged shim)",
     )
+    install.add_argument(
+        "--no-direct-uploads",
+        action="store_true",
+        help="do not install the companion Direct Uploads filter",
+    )
     actions.add_parser("path", help="print the packaged shim file's path (to paste it by hand)")
 
 
@@ -90,6 +95,7 @@ def run_shim_command(args: argparse.Namespace) -> int:
             function_id=args.function_id,
             shim_file=Path(args.shim_file).expanduser(),
             valves=parse_valve_assignments(args.valve),
+            direct_uploads=not args.no_direct_uploads,
         )
         with OpenWebUI(args.owui_url, args.api_key) as owui:
             result = install_shim(owui, options)
@@ -106,6 +112,8 @@ def describe(result: InstallResult) -> str:
         f"Function {result.function_id}: {'created' if result.created else 'updated'}"
         f"{', enabled' if result.toggled_on else ', already enabled'}",
     ]
+    if result.filter_id:
+        lines.append(f"Direct Uploads filter {result.filter_id}: installed, enabled, global")
     if result.valves_set:
         lines.append(f"valves set: {', '.join(sorted(result.valves_set))}")
     if result.models:

@@ -18,6 +18,10 @@ from pipe_service.installer.valves import type_valves
 
 DEFAULT_FUNCTION_ID = "openrouter"
 DEFAULT_SHIM_FILE = Path(__file__).resolve().parent.parent / "shim" / "openrouter_pipe.py"
+DIRECT_UPLOADS_FILE = (
+    Path(__file__).resolve().parent.parent / "shim" / "openrouter_direct_uploads.py"
+)
+DIRECT_UPLOADS_SUFFIX = "_direct_uploads"
 _FUNCTION_ID = re.compile(r"^[a-z_][a-z0-9_]*$")
 _FRONTMATTER_LINE = re.compile(r"^\s*([a-z_]+):\s*(.*)\s*$", re.IGNORECASE)
 
@@ -28,6 +32,8 @@ class InstallOptions:
     shim_file: Path = DEFAULT_SHIM_FILE
     valves: dict[str, str] = field(default_factory=dict)
     """Raw ``K=V`` values, typed against the Function's valves spec before they are stored."""
+    direct_uploads: bool = True
+    """Also install the companion Direct Uploads filter (``<function_id>_direct_uploads``)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,8 @@ class InstallResult:
     toggled_on: bool
     models: list[dict[str, Any]]
     """The models Open WebUI now lists for this Function."""
+    filter_id: str | None = None
+    """The Direct Uploads filter installed beside the pipe (None when not requested)."""
 
 
 def install_shim(owui: OpenWebUI, options: InstallOptions) -> InstallResult:
@@ -77,16 +85,56 @@ def install_shim(owui: OpenWebUI, options: InstallOptions) -> InstallResult:
     toggled_on = not function.get("is_active", False)
     if toggled_on:
         owui.toggle_function(options.function_id)
+    filter_id = None
+    if options.direct_uploads:
+        filter_id = install_direct_uploads_filter(owui, options.function_id)
     prefix = f"{options.function_id}."
     models = [
         model
         for model in owui.models()
         if str(model.get("id", "")).startswith(prefix) or model.get("id") == options.function_id
     ]
-    return InstallResult(options.function_id, existing is None, valves_set, toggled_on, models)
+    return InstallResult(
+        options.function_id, existing is None, valves_set, toggled_on, models, filter_id
+    )
+
+
+def install_direct_uploads_filter(
+    owui: OpenWebUI, pipe_function_id: str, filter_file: Path = DIRECT_UPLOADS_FILE
+) -> str:
+    """Install the Direct Uploads filter for ``pipe_function_id``: enabled and global.
+
+    Global is safe: the filter acts only on that pipe's models (its ``PIPE_FUNCTION_ID``).
+    """
+    filter_id = f"{pipe_function_id}{DIRECT_UPLOADS_SUFFIX}"
+    content = _read_function_file(filter_file, "class Filter", "filter")
+    manifest = frontmatter(content)
+    form = {
+        "id": filter_id,
+        "name": manifest.get("title") or "OpenRouter Direct Uploads (pipe-service)",
+        "content": content,
+        "meta": {"description": manifest.get("description", "pipe-service direct uploads")},
+    }
+    if owui.get_function(filter_id) is None:
+        owui.create_function(form)
+    else:
+        owui.update_function(filter_id, form)
+    owui.update_valves(filter_id, {**owui.valves(filter_id), "PIPE_FUNCTION_ID": pipe_function_id})
+    function = owui.get_function(filter_id)
+    if function is None:
+        raise InstallError(f"Function {filter_id} vanished right after being saved")
+    if not function.get("is_active", False):
+        owui.toggle_function(filter_id)
+    if not function.get("is_global", False):
+        owui.toggle_function_global(filter_id)
+    return filter_id
 
 
 def _read_shim(path: Path) -> str:
+    return _read_function_file(path, "class Pipe", "pipe")
+
+
+def _read_function_file(path: Path, marker: str, kind: str) -> str:
     try:
         content = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -95,8 +143,8 @@ def _read_shim(path: Path) -> str:
         compile(content, str(path), "exec")  # syntax errors with a line number, before uploading
     except SyntaxError as exc:
         raise InstallError(f"{path}:{exc.lineno}: syntax error: {exc.msg}") from exc
-    if "class Pipe" not in content:
-        raise InstallError(f"{path} defines no `class Pipe`: it is not an Open WebUI pipe")
+    if marker not in content:
+        raise InstallError(f"{path} defines no `{marker}`: it is not an Open WebUI {kind}")
     return content
 
 

@@ -75,6 +75,10 @@ class OpenWebUI:
     def toggle_function(self, function_id: str) -> None:
         self._json("POST", f"/api/v1/functions/id/{function_id}/toggle")
 
+    def toggle_function_global(self, function_id: str) -> None:
+        """Flip whether a filter Function applies to every model."""
+        self._json("POST", f"/api/v1/functions/id/{function_id}/toggle/global")
+
     def valves_spec(self, function_id: str) -> dict[str, Any] | None:
         """The ``Valves`` JSON schema, or None when the Function has no valves."""
         spec = self._json("GET", f"/api/v1/functions/id/{function_id}/valves/spec")

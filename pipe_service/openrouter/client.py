@@ -62,6 +62,7 @@ class UpstreamClientStatistics:
     requests: int  # HTTP attempts sent, retries included
     retries: int
     errors_by_kind: Mapping[str, int]  # errors surfaced to callers (after retries)
+    status_codes: Mapping[int, int]  # HTTP status of every attempt that got an answer
     open_streams: int
     shard_in_flight: tuple[int, ...]
     latched_keys: int
@@ -119,12 +120,20 @@ def closed_by_server_before_answering(exc: httpx.HTTPError) -> bool:
 class OpenRouterClient:
     """Talks to OpenRouter's REST API; one instance per process."""
 
-    def __init__(self, config: UpstreamClientConfig, *, rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        config: UpstreamClientConfig,
+        *,
+        rng: random.Random | None = None,
+        unix_socket: str | None = None,
+    ) -> None:
+        """``unix_socket``: reach ``config.base_url`` over this Unix socket instead of TCP (the
+        built-in simulator listens on a private socket in the var dir)."""
         self._config = config
         self._policy = config.retry_policy()
         self._stream_timeout = config.stream_timeout()
         self._rng = rng or random.Random()
-        self._shards = ShardPool(config, _attribution_headers(config))
+        self._shards = ShardPool(config, _attribution_headers(config), unix_socket=unix_socket)
         self._latch = AuthLatch(
             threshold=config.auth_latch_threshold,
             window_s=config.auth_latch_window_s,
@@ -133,6 +142,7 @@ class OpenRouterClient:
         self._requests = 0
         self._retries = 0
         self._errors: Counter[str] = Counter()
+        self._status_codes: Counter[int] = Counter()
         self._open_streams = 0
 
     async def __aenter__(self) -> Self:
@@ -201,6 +211,7 @@ class OpenRouterClient:
             requests=self._requests,
             retries=self._retries,
             errors_by_kind=dict(self._errors),
+            status_codes=dict(self._status_codes),
             open_streams=self._open_streams,
             shard_in_flight=self._shards.in_flight(),
             latched_keys=latch.latched_keys,
@@ -371,6 +382,7 @@ class OpenRouterClient:
                         continue
                     err = classify_transport_error(exc)
                 else:
+                    self._status_codes[response.status_code] += 1
                     if response.is_success:
                         if key is not None:
                             self._latch.record_success(key)

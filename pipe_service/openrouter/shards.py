@@ -50,8 +50,15 @@ class Shard:
 class ShardPool:
     """Opens, leases and closes the shards; ``aclose`` is idempotent."""
 
-    def __init__(self, config: UpstreamClientConfig, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        config: UpstreamClientConfig,
+        headers: Mapping[str, str],
+        *,
+        unix_socket: str | None = None,
+    ) -> None:
         self._config = config
+        self._unix_socket = unix_socket
         self._headers = dict(headers)
         self._shards: list[Shard] = []
         self._next = 0
@@ -80,10 +87,17 @@ class ShardPool:
                     limits=config.httpx_limits(),
                     verify=verify,
                     follow_redirects=False,
+                    transport=self._transport(),
                 ),
             )
             for index in range(config.shards)
         ]
+
+    def _transport(self) -> httpx.AsyncHTTPTransport | None:
+        if self._unix_socket is None:
+            return None
+        # A transport given to the client ignores the client's limits: set them here.
+        return httpx.AsyncHTTPTransport(uds=self._unix_socket, limits=self._config.httpx_limits())
 
     async def aclose(self) -> None:
         """Close every shard's connections. Safe to call more than once."""

@@ -56,6 +56,9 @@ UNREACHABLE_MODEL_ID = "sidecar-unreachable"
 MAX_TOOLS = 512
 MAX_FILES = 256
 MAX_ERROR_CHARS = 4000
+DIRECT_UPLOADS_KEY = "pipe_service_direct_uploads"
+"""Body key where the companion Direct Uploads filter lists the files it took away from RAG."""
+FALLBACK_USER_ID = "pipe-service-storage"
 _UNSET_STRINGS = frozenset({"", "default", "inherit"})
 
 log = logging.getLogger("pipe_service.shim")
@@ -69,6 +72,7 @@ SummaryMode = Literal["auto", "concise", "detailed", "disabled"]
 ThinkingMode = Literal["open_webui", "status", "both"]
 ToolMode = Literal["pipeline", "passthrough"]
 UsageStyle = Literal["text", "icons"]
+PersistReasoning = Literal["disabled", "next_reply", "conversation"]
 
 
 def _select(*options: str) -> dict[str, Any]:
@@ -80,6 +84,7 @@ _SUMMARY_SELECT = _select("auto", "concise", "detailed", "disabled")
 _THINKING_SELECT = _select("open_webui", "status", "both")
 _TOOL_MODE_SELECT = _select("pipeline", "passthrough")
 _USAGE_STYLE_SELECT = _select("text", "icons")
+_PERSIST_REASONING_SELECT = _select("disabled", "next_reply", "conversation")
 # On/off settings are tri-state: unset (the sidecar's default), "true" or "false".
 _ON_OFF_SELECT = _select("true", "false")
 
@@ -209,6 +214,7 @@ class OwuiContext:
     message_id: str | None = None
     session_id: str | None = None
     show_usage: bool = True
+    fallback_email: str = "pipe-service-storage@system.local"
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -314,13 +320,111 @@ class FileStorageUnavailableError(Exception):
     """Open WebUI's file storage cannot be used from here (not inside Open WebUI)."""
 
 
+class DirectUploadError(Exception):
+    """An attachment the Direct Uploads filter passed on cannot be sent (said to the user)."""
+
+
+async def _awaited(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def read_direct_upload(
+    owui: OwuiContext, entry: Mapping[str, Any], *, max_bytes: int
+) -> dict[str, Any]:
+    """Read one attachment from Open WebUI storage for the chat's user; a ``files`` entry.
+
+    Only the file's owner, an admin, or a user Open WebUI grants read access may send it;
+    its size is checked before it is read (and again after).
+    """
+    try:
+        from open_webui.models.files import Files  # type: ignore[import-not-found]
+        from open_webui.models.users import Users  # type: ignore[import-not-found]
+        from open_webui.storage.provider import Storage  # type: ignore[import-not-found]
+        from open_webui.utils.access_control.files import (  # type: ignore[import-not-found]
+            has_access_to_file,
+        )
+    except ImportError as exc:
+        raise DirectUploadError("Open WebUI file storage is not available here") from exc
+    file_id = str(entry.get("id") or "")
+    name = str(entry.get("name") or file_id or "attachment")
+    record = await _awaited(Files.get_file_by_id(file_id)) if file_id else None
+    if record is None or not getattr(record, "path", None):
+        raise DirectUploadError(f"{name}: the file is not in Open WebUI storage")
+    user_id = str(owui.user.get("id", ""))
+    user = await _awaited(Users.get_user_by_id(user_id)) if user_id else None
+    allowed = user is not None and (
+        record.user_id == user.id
+        or user.role == "admin"
+        or await _awaited(has_access_to_file(file_id, "read", user))
+    )
+    if not allowed:
+        raise DirectUploadError(f"{name}: you may not read this file")
+    meta = record.meta if isinstance(record.meta, Mapping) else {}
+    declared = meta.get("size")
+    if isinstance(declared, int) and declared > max_bytes:
+        raise DirectUploadError(f"{name}: {declared / 1_048_576:.1f} MB is over the limit")
+    path = await asyncio.to_thread(Storage.get_file, record.path)
+    data = await asyncio.to_thread(_read_capped, path, max_bytes)
+    if data is None:
+        raise DirectUploadError(f"{name}: the file is over the limit")
+    content_type = str(meta.get("content_type") or entry.get("content_type") or "")
+    return {
+        "type": "file",
+        "id": file_id,
+        "name": name,
+        "content_type": content_type or "application/octet-stream",
+        "size": len(data),
+        "data_b64": base64.b64encode(data).decode("ascii"),
+    }
+
+
+def _read_capped(path: str, max_bytes: int) -> bytes | None:
+    with open(path, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    return None if len(data) > max_bytes else data
+
+
+def direct_upload_failure_markdown(problem: str) -> str:
+    return (
+        "### ⚠️ Attachment not sent\n\n"
+        f"{problem}. The message was not sent, so the model does not answer without it; "
+        "remove the attachment or ask an admin to raise the limit."
+    )
+
+
+async def _storage_user(owui: OwuiContext, fallback_email: str) -> Any:
+    """The chat's user, or a low-privilege ('pending') fallback owner for chats without one."""
+    from open_webui.models.users import Users  # type: ignore[import-not-found]
+
+    user_id = str(owui.user.get("id", ""))
+    user = await _awaited(Users.get_user_by_id(user_id)) if user_id else None
+    if user is not None:
+        return user
+    if user_id:
+        raise FileStorageUnavailableError("the requesting user was not found in Open WebUI")
+    user = await _awaited(Users.get_user_by_email(fallback_email))
+    if user is None:
+        user = await _awaited(
+            Users.insert_new_user(
+                FALLBACK_USER_ID, "pipe-service storage", fallback_email, role="pending"
+            )
+        )
+    if user is None:
+        raise FileStorageUnavailableError("the fallback storage user could not be created")
+    return user
+
+
 async def save_file_in_owui(
-    owui: OwuiContext, *, name: str, content_type: str, data: bytes
+    owui: OwuiContext,
+    *,
+    name: str,
+    content_type: str,
+    data: bytes,
+    fallback_email: str = "pipe-service-storage@system.local",
 ) -> dict[str, str]:
     """Save ``data`` with Open WebUI's ``upload_file_handler``; ``{id,url,name,content_type}``."""
     try:
         from fastapi import UploadFile  # type: ignore[import-not-found]
-        from open_webui.models.users import Users  # type: ignore[import-not-found]
         from open_webui.routers.files import (  # type: ignore[import-not-found]
             upload_file_handler,
         )
@@ -330,11 +434,7 @@ async def save_file_in_owui(
         ) from exc
     if owui.request is None:
         raise FileStorageUnavailableError("Open WebUI did not pass __request__")
-    user = Users.get_user_by_id(str(owui.user.get("id", "")))
-    if inspect.isawaitable(user):
-        user = await user
-    if user is None:
-        raise FileStorageUnavailableError("the requesting user was not found in Open WebUI")
+    user = await _storage_user(owui, fallback_email)
     upload = UploadFile(
         file=io.BytesIO(data), filename=name, headers={"content-type": content_type}
     )
@@ -360,7 +460,13 @@ async def store_file(owui: OwuiContext, frame: Mapping[str, Any]) -> dict[str, A
     content_type = str(frame.get("content_type") or "application/octet-stream")
     try:
         data = base64.b64decode(str(frame.get("data_b64", "")), validate=True)
-        stored = await save_file_in_owui(owui, name=name, content_type=content_type, data=data)
+        stored = await save_file_in_owui(
+            owui,
+            name=name,
+            content_type=content_type,
+            data=data,
+            fallback_email=owui.fallback_email,
+        )
     except asyncio.CancelledError:
         raise
     except binascii.Error as exc:
@@ -654,6 +760,18 @@ class Pipe:
         MODEL_CACHE_TTL_S: float = Field(
             default=300.0, ge=0, le=86400, description="Seconds the model list is cached."
         )
+        DIRECT_UPLOAD_MAX_MB: int = Field(
+            default=20,
+            ge=1,
+            le=500,
+            description="Largest attachment read from Open WebUI storage and sent natively "
+            "(files the Direct Uploads filter passed on).",
+        )
+        FALLBACK_STORAGE_EMAIL: str = Field(
+            default="pipe-service-storage@system.local",
+            description="Owner (created as a 'pending' user) of generated files when a chat "
+            "has no user, e.g. an API automation.",
+        )
         ENABLE_REASONING: bool | None = Field(
             default=None,
             description="Request reasoning from models that support it. Empty: sidecar default.",
@@ -770,6 +888,12 @@ class Pipe:
             description="Where tools run: pipeline (the sidecar's loop) or passthrough.",
             json_schema_extra=_TOOL_MODE_SELECT,
         )
+        SHOW_PHASE_TIMING: bool | None = Field(
+            default=None,
+            description="Add where the time went (queue, provider, first token) to the usage "
+            "line; for diagnosing slow answers.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
         ENABLE_WEB_SEARCH: bool | None = Field(
             default=None,
             description="Use OpenRouter web search (false turns it off for you).",
@@ -778,6 +902,18 @@ class Pipe:
         REQUEST_ZDR: bool | None = Field(
             default=None,
             description="Request Zero Data Retention routing.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        PERSIST_REASONING_TOKENS: PersistReasoning | None = Field(
+            default=None,
+            description="Keep the AI's reasoning for the next reply only, the whole chat, or "
+            "not at all (you can keep less than the administrator allows, not more).",
+            json_schema_extra=_PERSIST_REASONING_SELECT,
+        )
+        PERSIST_TOOL_RESULTS: bool | None = Field(
+            default=None,
+            description="Let later replies reuse tool results instead of running tools again "
+            "(false: tool results are not kept).",
             json_schema_extra=_ON_OFF_SELECT,
         )
 
@@ -791,6 +927,8 @@ class Pipe:
             "TOOL_EXECUTION_MODE",
             "ENABLE_WEB_SEARCH",
             "REQUEST_ZDR",
+            "PERSIST_REASONING_TOKENS",
+            "PERSIST_TOOL_RESULTS",
             mode="before",
         )(_blank_is_unset)
 
@@ -904,7 +1042,16 @@ class Pipe:
                 self.valves.SHOW_FINAL_USAGE_STATUS,
                 default=True,
             ),
+            fallback_email=self.valves.FALLBACK_STORAGE_EMAIL,
         )
+        uploads = body.pop(DIRECT_UPLOADS_KEY, None)
+        if __task__:
+            uploads = None  # a title or tags task does not need the attachments' bytes
+        try:
+            attachments = await self._direct_uploads(owui, uploads)
+        except DirectUploadError as exc:
+            failure = direct_upload_failure_markdown(str(exc))
+            return _single(failure) if stream else failure
         request = {
             "type": "request",
             "model": str(body.get("model", "")),
@@ -925,12 +1072,25 @@ class Pipe:
                 "task": _text_or_none(__task__),
             },
             "tools": _tool_specs(owui.tools),
-            "files": _file_summaries(__files__ or []),
+            "files": _file_summaries(__files__ or []) + attachments,
             "api_key": api_key,
         }
         if stream:
             return self._stream(request, owui)
         return await self._complete(request, owui, task=bool(__task__))
+
+    async def _direct_uploads(self, owui: OwuiContext, uploads: Any) -> list[dict[str, Any]]:
+        """Read the files the Direct Uploads filter passed on (raises DirectUploadError)."""
+        if not uploads:
+            return []
+        if not isinstance(uploads, list):
+            raise DirectUploadError("the Direct Uploads filter sent an unreadable file list")
+        max_bytes = self.valves.DIRECT_UPLOAD_MAX_MB * 1_048_576
+        return [
+            await read_direct_upload(owui, entry, max_bytes=max_bytes)
+            for entry in uploads[:MAX_FILES]
+            if isinstance(entry, Mapping)
+        ]
 
     def _request_valves(self) -> dict[str, Any]:
         chosen: dict[str, Any] = {}
@@ -1063,6 +1223,10 @@ class Pipe:
             )
             return
         await conversation.wait_closed()
+
+
+async def _single(text: str) -> AsyncGenerator[Output, None]:
+    yield text
 
 
 @dataclass

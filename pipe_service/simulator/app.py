@@ -83,14 +83,21 @@ def state_of(app: QuartTrio) -> SimulatorState:
 
 
 def _log_request(state: SimulatorState, raw: bytes, received_at: float) -> None:
-    try:
-        body: Any = json.loads(raw) if raw else None
-    except ValueError:
-        body = None
+    log = state.requests
+    if not log.enabled:
+        return
+    body: Any = None
+    if raw and log.keeps_body(len(raw)):
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = None
     model = body.get("model") if isinstance(body, dict) else None
     headers = redact_headers(request.headers.items())
-    record = RequestRecord(model if isinstance(model, str) else None, body, headers, received_at)
-    state.requests.append(record)
+    record = RequestRecord(
+        model if isinstance(model, str) else None, body, headers, received_at, len(raw)
+    )
+    log.append(record)
 
 
 def _prepare_turn(state: SimulatorState, raw: bytes) -> tuple[TurnRequest, Turn] | ErrorReply:
@@ -228,7 +235,13 @@ def create_app(config: SimulatorConfig) -> QuartTrio:
 
     @app.get("/_sim/requests")
     async def list_requests() -> Response:
-        records = state_of(app).requests.snapshot()
+        log = state_of(app).requests
+        if not log.enabled:
+            return json_response(
+                {"error": {"code": 404, "message": "the request log is off (request_log_size)"}},
+                404,
+            )
+        records = log.snapshot()
         return json_response({"data": [record.to_json() for record in records]})
 
     @app.delete("/_sim/requests")

@@ -57,7 +57,20 @@ class SimulatorConfig(BaseModel):
         description="How long sim/stall stays silent after response.in_progress.",
     )
     request_log_size: int = Field(
-        default=100, ge=1, le=100_000, description="Request records kept for GET /_sim/requests."
+        default=0,
+        ge=0,
+        le=100_000,
+        description="Request records kept for GET /_sim/requests; 0 (default) keeps no log.",
+    )
+    request_log_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="A logged body larger than this is recorded by its size only.",
+    )
+    request_log_max_total_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="Bodies kept in the request log in total; the oldest records go first.",
     )
     generation_log_size: int = Field(
         default=1000,

@@ -45,5 +45,9 @@ def web_search_item_id() -> str:
     return f"ws_tmp_{_random(_LOWER_ALNUM, 9)}"
 
 
+def image_item_id() -> str:
+    return f"ig_tmp_{_random(_LOWER_ALNUM, 9)}"
+
+
 def call_id() -> str:
     return f"call_{_random(_ALNUM, 24)}"

@@ -44,6 +44,11 @@ class TurnRequest:
         return len(self.file_names)
 
     @property
+    def wants_image_output(self) -> bool:
+        modalities = self.body.get("modalities")
+        return isinstance(modalities, list) and "image" in modalities
+
+    @property
     def reasoning(self) -> dict[str, Any] | None:
         value = self.body.get("reasoning")
         return value if isinstance(value, dict) else None

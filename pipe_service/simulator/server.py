@@ -31,6 +31,7 @@ async def serve_simulator(
     *,
     binds: list[str],
     shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    socket_umask: int = UNIX_SOCKET_UMASK,
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run the simulator until ``shutdown_trigger`` returns (or until cancelled).
@@ -38,6 +39,7 @@ async def serve_simulator(
     ``binds`` are hypercorn binds: ``"127.0.0.1:0"`` (any free port) or ``"unix:/path"``.
     ``started()`` reports the bound URLs, e.g. ``["http://127.0.0.1:54321"]`` or
     ``["http://unix:/path"]``; clients use ``<url>/api/v1`` as the OpenRouter base URL.
+    ``socket_umask`` sets a Unix socket's file mode (default 0660; 0o177 gives 0600).
 
     **Resource handling:** hypercorn owns the listening sockets and closes them on exit.
     **Shutdown:** when the trigger returns, every paused or stalled stream drops at once, then
@@ -50,7 +52,7 @@ async def serve_simulator(
     hypercorn_config.bind = list(binds)
     hypercorn_config.graceful_timeout = config.graceful_timeout_s
     hypercorn_config.backlog = BACKLOG
-    hypercorn_config.umask = UNIX_SOCKET_UMASK
+    hypercorn_config.umask = socket_umask
     hypercorn_config.accesslog = None
     hypercorn_config.errorlog = LOGGER
 

@@ -54,6 +54,7 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         inter_delta_delay_s=args.inter_delta_delay,
         answer_words=args.answer_words,
         words_per_delta=args.words_per_delta,
+        request_log_size=getattr(args, "request_log", 0),
     )
 
 

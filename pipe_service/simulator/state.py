@@ -31,7 +31,11 @@ class SimulatorState:
             catalog=load_catalog(config.catalog_path),
             sim_catalog=load_sim_catalog(),
             pacing=Pacing.from_config(config),
-            requests=RequestLog(config.request_log_size),
+            requests=RequestLog(
+                config.request_log_size,
+                max_body_bytes=config.request_log_max_body_bytes,
+                max_total_bytes=config.request_log_max_total_bytes,
+            ),
             generations=GenerationLog(config.generation_log_size),
         )
 

@@ -31,6 +31,7 @@ class StreamWriter:
         self.output_chars = 0
         self.reasoning_chars = 0
         self.web_search_requests = 0
+        self.images_generated = 0
         self._sequence_number = 0
         self._items_started = 0
         self._deltas_sent = 0
@@ -218,4 +219,21 @@ class StreamWriter:
         done = item | {"status": "completed", "action": action}
         self.emit("response.output_item.done", output_index=index, item=done)
         self.web_search_requests += 1
+        self.output.append(done)
+
+    def add_image_generation(self, result_b64: str) -> None:
+        """An ``image_generation_call`` item whose ``result`` is the base64 image."""
+        index, item_id = self._next_output_index(), ids.image_item_id()
+        item: dict[str, Any] = {"id": item_id, "type": "image_generation_call"}
+        self.emit(
+            "response.output_item.added", output_index=index, item=item | {"status": "in_progress"}
+        )
+        where = {"output_index": index, "item_id": item_id}
+        self.emit("response.image_generation_call.in_progress", **where)
+        self.emit("response.image_generation_call.generating", **where)
+        self.pause(self.pacing.inter_delta_delay_s)
+        self.emit("response.image_generation_call.completed", **where)
+        done = item | {"status": "completed", "result": result_b64}
+        self.emit("response.output_item.done", output_index=index, item=done)
+        self.images_generated += 1
         self.output.append(done)

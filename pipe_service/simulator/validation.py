@@ -1,7 +1,8 @@
 """Request validation like OpenRouter's: a zod-style issue list in a 400 ``invalid_prompt`` body.
 
 Only the checks the service can trip are modelled: JSON syntax, object body, ``model``/``models``,
-``input`` shape, ``stream`` type, ``tools`` shape, ``store: true`` and ``previous_response_id``.
+``input`` shape (replayed reasoning items need ``id`` and ``summary``), ``stream`` type,
+``tools`` shape, ``store: true`` and ``previous_response_id``.
 """
 
 from __future__ import annotations
@@ -57,11 +58,63 @@ def _input_issues(body: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if not isinstance(value, list):
         return [_invalid_type(["input"], "string | array", value)]
-    return [
-        _invalid_type(["input", index], "object", item)
-        for index, item in enumerate(value)
-        if not isinstance(item, dict)
-    ]
+    issues: list[dict[str, Any]] = []
+    for index, item in enumerate(value):
+        if not isinstance(item, dict):
+            issues.append(_invalid_type(["input", index], "object", item))
+            continue
+        if item.get("type") == "reasoning":
+            # Replayed reasoning: `id` and `summary` are required (reference §1.2).
+            if not isinstance(item.get("id"), str):
+                issues.append(_required(["input", index, "id"], "string"))
+            if not isinstance(item.get("summary"), list):
+                issues.append(_required(["input", index, "summary"], "array"))
+        content = item.get("content")
+        if isinstance(content, list):
+            for part_index, part in enumerate(content):
+                issues += _media_part_issues(["input", index, "content", part_index], part)
+    return issues
+
+
+_AUDIO_FORMATS = ("mp3", "wav")
+
+
+def _media_part_issues(path: list[str | int], part: Any) -> list[dict[str, Any]]:
+    """The shapes of ``input_image``/``input_file``/``input_audio``/``input_video`` parts."""
+    if not isinstance(part, dict):
+        return [_invalid_type(path, "object", part)]
+    kind = part.get("type")
+    if kind == "input_image":
+        url = part.get("image_url")
+        if not isinstance(url, str):
+            return [_invalid_type([*path, "image_url"], "string", url)]
+        if not url.startswith(("https://", "http://", "data:image/")):
+            return [zod_issue("custom", [*path, "image_url"], "Expected an image URL")]
+    elif kind == "input_file":
+        if not any(isinstance(part.get(key), str) for key in ("file_data", "file_url", "file_id")):
+            return [zod_issue("custom", path, "One of file_data, file_url or file_id is required")]
+        data = part.get("file_data")
+        if isinstance(data, str) and not data.startswith("data:"):
+            return [zod_issue("custom", [*path, "file_data"], "Expected a data: URL")]
+    elif kind == "input_audio":
+        audio = part.get("input_audio")
+        if not isinstance(audio, dict):
+            return [_required([*path, "input_audio"], "object")]
+        if not isinstance(audio.get("data"), str):
+            return [_required([*path, "input_audio", "data"], "string")]
+        if audio.get("format") not in _AUDIO_FORMATS:
+            return [
+                zod_issue(
+                    "invalid_enum_value",
+                    [*path, "input_audio", "format"],
+                    "Invalid enum value. Expected 'mp3' | 'wav'",
+                    options=list(_AUDIO_FORMATS),
+                    received=audio.get("format"),
+                )
+            ]
+    elif kind == "input_video" and not isinstance(part.get("video_url"), str):
+        return [_invalid_type([*path, "video_url"], "string", part.get("video_url"))]
+    return []
 
 
 def _tool_issues(body: dict[str, Any]) -> list[dict[str, Any]]:

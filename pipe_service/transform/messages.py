@@ -7,6 +7,7 @@ Rules (see docs/transform.md):
 * ``user`` messages become ``{type:"message", role:"user", content:[input_* parts]}``.
 * ``assistant`` text becomes a completed output message with a stable id derived from its
   position and text; its ``tool_calls`` become ``function_call`` items.
+* stored items named by the assistant message's hidden markers (replay) go right before it;
 * ``tool`` messages become ``function_call_output`` items. Calls without an output and outputs
   without a call are dropped (the Responses API rejects unpaired halves).
 * Image, audio and video parts for a model without that input modality are replaced by a short
@@ -19,20 +20,21 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError, field_path
 
-__all__ = ["ConvertedMessages", "convert_messages"]
+__all__ = ["ConvertedMessages", "convert_messages", "omitted_placeholder", "placeholder_kind"]
 
 _INSTRUCTION_ROLES = frozenset({"system", "developer"})
 _ROLES = frozenset({"system", "developer", "user", "assistant", "tool"})
 _IMAGE_DETAILS = frozenset({"auto", "low", "high", "original"})
 _AUDIO_FORMATS = frozenset({"mp3", "wav"})
 _TEXT_PART_TYPES = frozenset({"text", "input_text", "output_text"})
+_MEDIA_KINDS = ("image", "audio", "video")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,17 @@ class ConvertedMessages:
     notes: tuple[str, ...]
 
 
-def convert_messages(messages: object, *, model: ModelCapabilities) -> ConvertedMessages:
-    """Convert the chat body's ``messages`` list; raises :class:`RequestTransformError`."""
+def convert_messages(
+    messages: object,
+    *,
+    model: ModelCapabilities,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
+) -> ConvertedMessages:
+    """Convert the chat body's ``messages`` list; raises :class:`RequestTransformError`.
+
+    ``replayed``: stored items (reasoning, tool calls and results) to put before the answer of
+    the assistant message at each index (see :mod:`pipe_service.persistence.replay`).
+    """
     if not isinstance(messages, list):
         raise RequestTransformError("messages", "must be a list of message objects")
     instructions: list[str] = []
@@ -70,6 +81,8 @@ def convert_messages(messages: object, *, model: ModelCapabilities) -> Converted
             parts = _user_parts(message.get("content"), content_path, model, notes)
             items.append({"type": "message", "role": "user", "content": parts})
         elif role == "assistant":
+            if replayed:
+                items.extend(replayed.get(index, ()))
             items.extend(_assistant_items(message, path, index))
         else:
             items.append(_tool_output(message, path))
@@ -194,9 +207,25 @@ def _file(part: Mapping[str, Any], path: str) -> dict[str, Any]:
     return converted
 
 
+def omitted_placeholder(kind: str) -> str:
+    """The text that stands in for a ``kind`` part the model cannot read."""
+    return f"[{kind} omitted: this model cannot read {kind}]"
+
+
+def placeholder_kind(part: Mapping[str, Any]) -> str | None:
+    """``image``/``audio``/``video`` when ``part`` is an :func:`omitted_placeholder`."""
+    if part.get("type") != "input_text":
+        return None
+    text = part.get("text")
+    for kind in _MEDIA_KINDS:
+        if text == omitted_placeholder(kind):
+            return kind
+    return None
+
+
 def _placeholder(kind: str, model: ModelCapabilities, notes: list[str]) -> dict[str, Any]:
     notes.append(f"{kind} omitted: {model.slug} does not accept {kind} input")
-    return {"type": "input_text", "text": f"[{kind} omitted: this model cannot read {kind}]"}
+    return {"type": "input_text", "text": omitted_placeholder(kind)}
 
 
 def _assistant_items(message: Mapping[str, Any], path: str, index: int) -> list[dict[str, Any]]:

@@ -230,6 +230,20 @@ class UserOverrides(BaseModel):
     request_zdr: bool | None = Field(
         default=None, description="Default unset. true adds provider.zdr=true."
     )
+    persist_reasoning: Literal["off", "next_reply", "conversation"] | None = Field(
+        default=None,
+        description=(
+            "Default unset. Keep this user's reasoning for replay: off, next_reply or "
+            "conversation; only narrows persistence.reasoning_retention."
+        ),
+    )
+    persist_tool_results: bool | None = Field(
+        default=None,
+        description=(
+            "Default unset. false: this user's tool calls and results are not stored for "
+            "replay (true cannot enable what the administrator turned off)."
+        ),
+    )
 
 
 class RequestIdentity(BaseModel):

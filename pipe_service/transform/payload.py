@@ -22,7 +22,7 @@ Synopsis::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +50,7 @@ __all__ = [
     "TransformOptions",
     "TransformResult",
     "UserOverrides",
+    "add_file_parser",
     "build_responses_payload",
     "build_task_payload",
     "transform_request",
@@ -73,10 +74,11 @@ def build_responses_payload(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The Responses request for a chat turn; see :func:`transform_request` for the notes."""
     return transform_request(
-        body, model=model, options=options, user=user, identity=identity
+        body, model=model, options=options, user=user, identity=identity, replayed=replayed
     ).payload
 
 
@@ -87,12 +89,16 @@ def transform_request(
     options: TransformOptions,
     user: UserOverrides | None = None,
     identity: RequestIdentity | None = None,
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
 ) -> TransformResult:
-    """Build the Responses request for a chat turn and say what was left out."""
+    """Build the Responses request for a chat turn and say what was left out.
+
+    ``replayed``: stored items to insert before assistant messages, by message index.
+    """
     body = _require_mapping(body)
     user = user or _NO_OVERRIDES
     notes: list[str] = []
-    payload = _base_payload(body, model, options, user, notes)
+    payload = _base_payload(body, model, options, user, notes, replayed)
     payload["stream"] = _stream_flag(body)
 
     tools = convert_tools(body.get("tools"), strict=options.strict_tools)
@@ -111,6 +117,11 @@ def transform_request(
     text = text_field(body, model, notes)
     if text:
         payload["text"] = text
+    if model.output_image:
+        # OpenRouter draws only when asked for the image modality.
+        payload["modalities"] = (
+            ["image", "text"] if "text" in model.output_modalities else ["image"]
+        )
     payload.update(reasoning_fields(body, model, options, user))
     payload.update(identifier_fields(options, identity, notes))
     _add_web_search(payload, model, options, user)
@@ -150,9 +161,10 @@ def _base_payload(
     options: TransformOptions,
     user: UserOverrides,
     notes: list[str],
+    replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
-    messages = convert_messages(body.get("messages"), model=model)
+    messages = convert_messages(body.get("messages"), model=model, replayed=replayed)
     notes.extend(messages.notes)
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
@@ -204,10 +216,21 @@ def _add_server_tools(
             payload.setdefault("tools", []).append({"type": tool_type})
 
 
-def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
+def add_file_parser(payload: dict[str, Any], options: TransformOptions) -> None:
+    """Add the ``file-parser`` plugin (the configured PDF engine) when the input has a file.
+
+    Called again after the media intake, which may add files (direct uploads).
+    """
+    if options.file_parser_engine is None or not _has_file(payload["input"]):
+        return
     plugins: list[dict[str, Any]] = payload.setdefault("plugins", [])
-    if options.file_parser_engine is not None and _has_file(payload["input"]):
+    if not any(plugin.get("id") == "file-parser" for plugin in plugins):
         plugins.append({"id": "file-parser", "pdf": {"engine": options.file_parser_engine}})
+
+
+def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
+    add_file_parser(payload, options)
+    plugins: list[dict[str, Any]] = payload.setdefault("plugins", [])
     if options.auto_context_trimming:
         plugins.append({"id": "context-compression"})
     if not plugins:
@@ -216,9 +239,9 @@ def _add_plugins(payload: dict[str, Any], options: TransformOptions) -> None:
 
 def _has_file(items: list[dict[str, Any]]) -> bool:
     return any(
-        part.get("type") == "input_file"
+        isinstance(part, Mapping) and part.get("type") == "input_file"
         for item in items
-        if item.get("role") == "user"
+        if item.get("role") == "user" and isinstance(item.get("content"), list)
         for part in item["content"]
     )
 

@@ -131,13 +131,13 @@ def test_redacted_settings_never_show_secrets() -> None:
     settings, sources = load_settings(
         {
             "OPENROUTER_API_KEY": "sk-or-v1-topsecret",
-            "PIPE_SERVICE_API_TOKEN": "tok-secret",
+            "PIPE_SERVICE_API_TOKEN": "tok-secret-0123456789",
             "DATABASE_URL": "postgresql://user:dbpass@127.0.0.1/test",
             "REDIS_URL": "redis://:redispass@127.0.0.1:6379/0",
         }
     )
     rendered = str(redacted_settings(settings, sources))
-    for secret in ("topsecret", "tok-secret", "dbpass", "redispass"):
+    for secret in ("topsecret", "tok-secret-0123456789", "dbpass", "redispass"):
         assert secret not in rendered
     assert "<set, redacted>" in rendered
 

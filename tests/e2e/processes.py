@@ -97,6 +97,8 @@ class SidecarProcess:
             "PIPE_SERVICE_VAR_DIR": str(self.var_dir),
             "PIPE_SERVICE_PORT": str(self.port),
             "PIPE_SERVICE_UPSTREAM_MODE": "simulator",
+            # Tests read what reached the simulator (on its private socket in the var dir).
+            "PIPE_SERVICE_SIMULATOR_REQUEST_LOG": "100",
             "PIPE_SERVICE_SHUTDOWN_GRACE_S": "5",
             "PIPE_SERVICE_GRACEFUL_TIMEOUT_S": "2",
         }
@@ -134,6 +136,11 @@ class SidecarProcess:
     def client(self) -> httpx.Client:
         transport = httpx.HTTPTransport(uds=str(self.socket_path))
         return httpx.Client(transport=transport, base_url="http://sidecar", timeout=10)
+
+    def simulator_client(self) -> httpx.Client:
+        """The built-in simulator, on its private socket (``/_sim/requests``)."""
+        transport = httpx.HTTPTransport(uds=str(self.var_dir / "simulator.sock"))
+        return httpx.Client(transport=transport, base_url="http://simulator", timeout=10)
 
     def status(self) -> dict[str, Any]:
         with self.client() as client:

@@ -35,6 +35,7 @@ def emit(record: dict[str, Any]) -> None:
 
 def chat_body(args: argparse.Namespace, session_id: str) -> dict[str, Any]:
     user_message_id = str(uuid.uuid4())
+    files = json.loads(args.files_json) if args.files_json else []
     body: dict[str, Any] = {
         "model": args.model,
         "stream": True,
@@ -46,13 +47,13 @@ def chat_body(args: argparse.Namespace, session_id: str) -> dict[str, Any]:
             "childrenIds": [],
             "role": "user",
             "content": args.content,
-            "files": [],
+            "files": files,
             "models": [args.model],
             "timestamp": int(time.time()),
         },
         "id": str(uuid.uuid4()),
         "session_id": session_id,
-        "files": [],
+        "files": files,
         "background_tasks": {},
     }
     if args.chat_id:
@@ -118,6 +119,7 @@ def main() -> None:
     parser.add_argument("--parent-id", default=None)
     parser.add_argument("--tool-ids", default="", help="comma-separated workspace tool ids")
     parser.add_argument("--max-s", type=float, default=60.0)
+    parser.add_argument("--files-json", default="", help="JSON list of Open WebUI file items")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -18,6 +18,7 @@ import trio
 import trio.testing
 import trio_websocket
 
+from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.admission.gate import AdmissionGate, AdmissionLimits
 from pipe_service.catalog.actor import Catalog
 from pipe_service.catalog.filters import CatalogFilterOptions
@@ -109,6 +110,8 @@ async def open_memory_session(
                 outbox_size=8,
                 send_stall_s=send_stall_s,
                 handshake_timeout_s=handshake_timeout_s,
+                byte_budget=ByteBudget(64 * 1024 * 1024),
+                busy_retry_after_s=2,
             )
             await session.run()
 

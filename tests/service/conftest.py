@@ -30,10 +30,16 @@ def free_port() -> int:
         return port
 
 
+TEST_API_TOKEN = "test-api-token-0123456789abcdef"
+"""TCP always needs a token; tests set this one (the generated-token path has its own tests)."""
+
+
 def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "var_dir": tmp_path,
         "port": free_port(),
+        "api_token": TEST_API_TOKEN,
+        "simulator_request_log": 100,
         "log_format": "text",
         "simulator_retry_after_s": 0,
         "shutdown_grace_s": 5,
@@ -58,8 +64,22 @@ class Sidecar:
         transport = httpx.AsyncHTTPTransport(uds=str(self.settings.effective_socket_path))
         return httpx.AsyncClient(transport=transport, base_url="http://sidecar")
 
-    def tcp_client(self, **kwargs: Any) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, **kwargs)
+    def tcp_client(self, *, token: bool = True, **kwargs: Any) -> httpx.AsyncClient:
+        """An httpx client over TCP, sending the test token unless ``token=False``."""
+        headers = {"Authorization": f"Bearer {self.api_token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.base_url, headers=headers, **kwargs)
+
+    @property
+    def api_token(self) -> str:
+        assert self.settings.api_token is not None
+        return self.settings.api_token.get_secret_value()
+
+    def simulator_client(self) -> httpx.AsyncClient:
+        """An httpx client on the built-in simulator's private socket (``/_sim/requests``)."""
+        socket_path = self.running.simulator_socket
+        assert socket_path is not None, "the simulator is not the upstream"
+        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+        return httpx.AsyncClient(transport=transport, base_url="http://simulator")
 
 
 async def read_until_cancelled(response: httpx.Response) -> None:

@@ -40,8 +40,15 @@ async def test_an_injected_crash_is_restarted_and_counted(sidecar: Sidecar) -> N
 
 
 async def test_fault_injection_needs_the_token_over_tcp(sidecar: Sidecar) -> None:
-    # No api_token configured and TCP is loopback-only, so the call is allowed: but an
-    # unknown actor is refused rather than ignored.
+    async with sidecar.tcp_client(token=False) as client:
+        refused = await client.post("/admin/fault/catalog")
+    assert refused.status_code == 401
+    assert sidecar.running.catalog.statistics().fetches >= 1
+    assert all(stats.restarts == 0 for stats in sidecar.supervisor.statistics())
+
+
+async def test_fault_injection_of_an_unknown_actor_is_refused(sidecar: Sidecar) -> None:
+    # With the token the call is allowed, but an unknown actor is refused rather than ignored.
     async with sidecar.tcp_client() as client:
         response = await client.post("/admin/fault/front")
     assert response.status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import stat
 
 from tests.service.conftest import Sidecar, wait_until
@@ -30,16 +31,43 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     async with sidecar.uds_client() as client:
         status = (await client.get("/status")).json()
     assert status["upstream"]["mode"] == "simulator"
-    assert status["upstream"]["base_url"].startswith("http://127.0.0.1:")
-    assert status["upstream"]["base_url"].endswith("/api/v1")
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
-        "signals", "simulator", "upstream", "catalog", "tools", "sessions", "front"
+        "log_sink",
+        "instance_lock",
+        "storage",
+        "db_writer",
+        "cleanup",
+        "signals",
+        "simulator",
+        "upstream",
+        "catalog",
+        "tools",
+        "fetch",
+        "sessions",
+        "memory_return",
+        "front",
     ]
     assert all(actor["state"] == "running" for actor in status["actors"])
     assert status["catalog"]["models"] > 10
     assert status["storage"]["backend"] == "sqlite"
+    assert status["persistence"]["ready"] is True
+    assert len(status["persistence"]["current_key_id"]) == 12
     assert status["restarts_total"] == 0
+
+
+async def test_status_shows_no_reachable_simulator_address(sidecar: Sidecar) -> None:
+    async with sidecar.uds_client() as client:
+        status = (await client.get("/status")).json()
+    assert status["upstream"]["base_url"] == "built-in simulator (private socket)"
+    assert "127.0.0.1" not in json.dumps(status)
+    assert "simulator.sock" not in json.dumps(status)
+
+
+async def test_the_simulator_socket_is_private_to_the_sidecar_user(sidecar: Sidecar) -> None:
+    assert sidecar.running.simulator_socket is not None
+    mode = stat.S_IMODE(sidecar.running.simulator_socket.stat().st_mode)
+    assert mode == 0o600
 
 
 async def test_metrics_expose_actor_statistics_in_prometheus_text(sidecar: Sidecar) -> None:
@@ -50,9 +78,8 @@ async def test_metrics_expose_actor_statistics_in_prometheus_text(sidecar: Sidec
     text = response.text
     assert 'pipe_service_actor_up{actor="front"} 1.0' in text
     assert 'pipe_service_actor_restarts_total{actor="catalog"} 0.0' in text
-    assert "pipe_service_admission_queue_size 256.0" in text
+    assert "pipe_service_admission_queue_size 256.0" in text  # the queue, changeable live
     assert "pipe_service_admission_slots 64.0" in text
-    assert "pipe_service_admission_refused_total 0.0" in text
     assert 'upstream_mode="simulator"' in text
 
 

@@ -10,15 +10,14 @@ import logging
 import re
 from typing import Any
 
-import httpx
 import openai
 import pytest
 
-from tests.service.conftest import Sidecar, in_thread
+from tests.service.conftest import TEST_API_TOKEN, Sidecar, in_thread
 
 
 def _client(base_url: str) -> openai.OpenAI:
-    return openai.OpenAI(base_url=base_url, api_key="unused-on-loopback", max_retries=0)
+    return openai.OpenAI(base_url=base_url, api_key=TEST_API_TOKEN, max_retries=0)
 
 
 def _stream_chat(base_url: str, model: str, **extra: Any) -> list[Any]:
@@ -84,9 +83,8 @@ async def test_rate_limit_surfaces_as_429_with_retry_after_once_retries_are_spen
     assert error.response.headers["retry-after"] == "1"
     assert error.code == "rate_limited"
     # Three attempts reached the simulator (retry_max_attempts = 3) before giving up.
-    simulator = sidecar.running.context.upstream_base_url.removesuffix("/api/v1")
-    async with httpx.AsyncClient() as client:
-        log = (await client.get(f"{simulator}/_sim/requests")).json()
+    async with sidecar.simulator_client() as client:
+        log = (await client.get("/_sim/requests")).json()
     assert [record["model"] for record in log["data"]].count("sim/error-429") == 3
 
 

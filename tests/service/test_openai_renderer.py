@@ -32,7 +32,12 @@ async def _render(nursery: trio.Nursery, items: list[TurnOutput]) -> list[Any]:
     exits = AsyncExitStack()
     handle = await exits.enter_async_context(sessions.open_turn(body))
     first = await handle.receive()
-    stream = ChatCompletionSSE(exits, handle, first, "chatcmpl-1", "acme/chat", 0, gateway)
+    trace = exits.enter_context(
+        gateway.telemetry.track_request(front="openai", model="acme/chat", stream=True)
+    )
+    stream = ChatCompletionSSE(
+        exits, handle, first, "chatcmpl-1", "acme/chat", 0, gateway, trace
+    )
     chunks = [chunk async for chunk in stream]
     assert chunks[-1] == b"data: [DONE]\n\n"
     return [json.loads(chunk.removeprefix(b"data: ")) for chunk in chunks[:-1]]

@@ -191,7 +191,8 @@ async def test_a_chat_fails_over_to_the_next_sidecar(
 ) -> None:
     pipe = shim.Pipe()
     pipe.valves = shim.Pipe.Valves(
-        SIDECAR_ADDRESSES=f"unix:{tmp_path / 'nobody.sock'},{sidecar.base_url}"
+        SIDECAR_ADDRESSES=f"unix:{tmp_path / 'nobody.sock'},{sidecar.base_url}",
+        SIDECAR_TOKEN=sidecar.api_token,
     )
     owui = OwuiSide()
     items = await run_shim(lambda: owui.invoke(pipe, chat_body(shim, "sim/text")))

@@ -72,3 +72,17 @@ def test_enumerated_valves_render_as_dropdowns(shim: types.ModuleType) -> None:
     }
     assert schema["USAGE_STATUS_STYLE"]["input"]["options"] == ["text", "icons"]
     assert schema["TOOL_EXECUTION_MODE"]["input"]["options"] == ["pipeline", "passthrough"]
+
+
+def test_persistence_user_valves_are_forwarded_when_set(shim: types.ModuleType) -> None:
+    valves = shim.Pipe.UserValves(PERSIST_REASONING_TOKENS="disabled", PERSIST_TOOL_RESULTS="false")
+    assert shim._user_valves(valves) == {
+        "PERSIST_REASONING_TOKENS": "disabled",
+        "PERSIST_TOOL_RESULTS": False,
+    }
+    schema = shim.Pipe.UserValves.model_json_schema()["properties"]
+    assert schema["PERSIST_REASONING_TOKENS"]["input"]["options"] == [
+        "disabled",
+        "next_reply",
+        "conversation",
+    ]

@@ -15,7 +15,7 @@ from tests.service.conftest import Sidecar, free_port
 from tests.shim.conftest import uds_address
 from tests.shim.harness import run_shim
 
-TOKEN = "shim-test-token"
+TOKEN = "shim-test-token-0123456789"
 
 
 def _dead_addresses(tmp_path: Path) -> list[str]:
@@ -37,7 +37,7 @@ async def test_lists_the_sidecar_models_over_the_unix_socket(
 
 
 async def test_lists_the_sidecar_models_over_tcp(shim: types.ModuleType, sidecar: Sidecar) -> None:
-    models = await run_shim(_pipe(shim, sidecar.base_url).pipes)
+    models = await run_shim(_pipe(shim, sidecar.base_url, SIDECAR_TOKEN=sidecar.api_token).pipes)
     assert {"id": "sim__tool-call", "name": "Simulator: Tool calls"} in models
 
 

@@ -10,7 +10,7 @@ import httpx
 import trio
 
 from pipe_service.simulator import SimulatorConfig, serve_simulator
-from tests.simulator.conftest import FIXTURE_CATALOG, StartSimulator, read_sse
+from tests.simulator.conftest import API_KEY, FIXTURE_CATALOG, StartSimulator, read_sse
 
 ROW_KEYS = {
     "id", "canonical_slug", "hugging_face_id", "name", "created", "description",
@@ -102,16 +102,57 @@ async def test_key_reports_usage_without_the_key(client: httpx.AsyncClient) -> N
     assert "sk-or-v1-test" not in data["label"]
 
 
-async def test_request_log_records_body_and_redacts_key(
-    client: httpx.AsyncClient, base_url: str
-) -> None:
-    with trio.fail_after(10):
-        await client.post("/responses", json={"model": "sim/text", "input": "logged"})
-        records = (await client.get(f"{base_url}/_sim/requests")).json()["data"]
+async def test_request_log_records_body_and_redacts_key(start_simulator: StartSimulator) -> None:
+    root = await start_simulator(request_log_size=10)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=root, headers=headers) as http:
+        with trio.fail_after(10):
+            await http.post("/api/v1/responses", json={"model": "sim/text", "input": "logged"})
+            records = (await http.get("/_sim/requests")).json()["data"]
     assert records[-1]["model"] == "sim/text"
     assert records[-1]["body"] == {"model": "sim/text", "input": "logged"}
     assert records[-1]["headers"]["authorization"] == "Bearer <redacted>"
     assert isinstance(records[-1]["received_at"], float)
+
+
+async def test_request_log_is_off_unless_configured(
+    client: httpx.AsyncClient, base_url: str
+) -> None:
+    with trio.fail_after(10):
+        await client.post("/responses", json={"model": "sim/text", "input": "private prompt"})
+        reply = await client.get(f"{base_url}/_sim/requests")
+    assert reply.status_code == 404
+    assert "private prompt" not in reply.text
+    assert reply.json()["error"]["message"].startswith("the request log is off")
+
+
+async def test_request_log_keeps_large_bodies_by_size_only(start_simulator: StartSimulator) -> None:
+    root = await start_simulator(request_log_size=10, request_log_max_body_bytes=1000)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    big = {"model": "sim/text", "input": "word " * 1000}
+    async with httpx.AsyncClient(base_url=root, headers=headers) as http:
+        with trio.fail_after(10):
+            await http.post("/api/v1/responses", json=big)
+            records = (await http.get("/_sim/requests")).json()["data"]
+    assert records[-1]["body"] is None
+    assert records[-1]["body_bytes"] > 5000
+
+
+async def test_request_log_drops_the_oldest_bodies_past_its_byte_bound(
+    start_simulator: StartSimulator,
+) -> None:
+    root = await start_simulator(
+        request_log_size=100, request_log_max_body_bytes=10_000, request_log_max_total_bytes=10_000
+    )
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(base_url=root, headers=headers) as http:
+        with trio.fail_after(10):
+            for index in range(6):
+                body = {"model": "sim/text", "input": f"{index} " + "x" * 3000}
+                await http.post("/api/v1/responses", json=body)
+            records = (await http.get("/_sim/requests")).json()["data"]
+    assert sum(record["body_bytes"] for record in records) <= 10_000
+    assert [record["body"]["input"][0] for record in records] == ["3", "4", "5"]
 
 
 async def test_request_log_is_bounded_and_clearable(start_simulator: StartSimulator) -> None:

@@ -57,6 +57,13 @@ async def test_configured_key_list_is_enforced(start_simulator: StartSimulator) 
             ["previous_response_id"],
         ),
         ({"model": "sim/text", "input": 5}, ["input"]),
+        (
+            {
+                "model": "sim/text",
+                "input": [{"type": "reasoning", "id": "rs_1", "encrypted_content": "gAAAA"}],
+            },
+            ["input", 0, "summary"],
+        ),
     ],
 )
 async def test_invalid_body_is_invalid_prompt(
@@ -172,3 +179,26 @@ async def test_invalid_pacing_override_is_rejected(client: httpx.AsyncClient) ->
         client, {"model": "sim/text", "input": "hi"}, headers={"X-Sim-Answer-Words": "many"}
     )
     assert reply.status_code == 400
+
+
+async def test_media_parts_of_the_wrong_shape_are_invalid_prompts(
+    client: httpx.AsyncClient,
+) -> None:
+    content = [
+        {"type": "input_image", "image_url": "file:///etc/passwd"},
+        {"type": "input_file", "filename": "a.pdf"},
+        {"type": "input_file", "file_data": "JVBERi0="},
+        {"type": "input_audio", "input_audio": {"data": "AA==", "format": "ogg"}},
+        {"type": "input_video"},
+    ]
+    body = {"model": "sim/vision", "input": [{"role": "user", "content": content}]}
+    response = await client.post("/responses", json=body)
+    assert response.status_code == 400
+    issues = json.loads(response.json()["metadata"]["raw"])
+    assert [issue["path"][-1] for issue in issues] == [
+        "image_url",
+        1,
+        "file_data",
+        "format",
+        "video_url",
+    ]

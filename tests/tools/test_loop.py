@@ -7,6 +7,7 @@ upstream on each run.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import trio
@@ -334,3 +335,19 @@ async def test_citations_are_numbered_across_runs() -> None:
         ("https://a.example", 1),
         ("https://b.example", 2),
     ]
+
+
+async def test_each_round_is_handed_to_the_on_tool_round_hook_before_the_next_run() -> None:
+    rounds: list[list[str]] = []
+    upstream = ScriptedUpstream(
+        calls_script(("c1", "get_weather", "{}"), reasoning="Need the weather."),
+        text_script("ok"),
+    )
+
+    async def on_round(items: list[dict[str, Any]]) -> None:
+        assert len(upstream.payloads) == 1  # before the next run starts
+        rounds.append([item["type"] for item in items])
+
+    request = dataclasses.replace(turn(RecordingExecutor()), on_tool_round=on_round)
+    await collect_turn(request, upstream, tools())
+    assert rounds == [["reasoning", "function_call", "function_call_output"]]

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipe_service.catalog.capabilities import ModelCapabilities
+from pipe_service.strict_json import UnacceptableJsonError, loads_strict
 from pipe_service.transform.payload import (
     RequestIdentity,
     RequestTransformError,
@@ -18,6 +19,7 @@ from pipe_service.transform.payload import (
     build_responses_payload,
     build_task_payload,
 )
+from tests.hostile_json import Hostile, hostile_documents
 from tests.transform.models import BARE, FULL
 
 JSON_SCALARS = (
@@ -181,3 +183,26 @@ def test_task_bodies_build_or_raise_request_errors(
         return
     check(payload)
     assert payload["stream"] is False
+
+
+@settings(max_examples=300, deadline=None)
+@given(case=hostile_documents(BODY), model=MODELS)
+def test_client_json_through_the_door_builds_a_sendable_payload_or_a_clear_error(
+    case: tuple[str, Hostile], model: ModelCapabilities
+) -> None:
+    """The OpenAI body as a client sends it (text): deep nesting, NaN/Infinity and lone
+    surrogates planted anywhere are refused by the strict parser; anything else builds a
+    payload httpx can encode (no NaN, valid UTF-8) or raises RequestTransformError."""
+    text, hostile = case
+    try:
+        body = loads_strict(text)
+    except UnacceptableJsonError:
+        assert hostile.must_refuse, hostile.kind
+        return
+    assert not hostile.must_refuse, hostile.kind
+    try:
+        payload = build_responses_payload(body, model=model, options=TransformOptions())
+    except RequestTransformError:
+        return
+    check(payload)
+    json.dumps(payload, allow_nan=False, ensure_ascii=False).encode("utf-8")

@@ -19,11 +19,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BeforeValidator, TypeAdapter, ValidationError
 
 from pipe_service.chat.usage_line import UsageLineStyle
+from pipe_service.media.intake import Attachment
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
     ReasoningEffort,
@@ -49,6 +50,7 @@ class RenderOptions:
     show_usage: bool = True
     usage_style: UsageLineStyle = "text"
     thinking_output: ThinkingOutput = "open_webui"
+    show_timing: bool = False  # phase timings appended to the usage line (diagnosis)
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class TurnArguments:
     tool_specs: list[dict[str, Any]]
     tool_mode: ToolMode
     render: RenderOptions = field(default_factory=RenderOptions)
+    attachments: tuple[Attachment, ...] = ()
 
     @property
     def whole_answer(self) -> bool:
@@ -79,6 +82,13 @@ _EFFORT: Final[TypeAdapter[Any]] = TypeAdapter(ReasoningEffort)
 _SUMMARY: Final[TypeAdapter[Any]] = TypeAdapter(ReasoningSummary)
 _STYLE: Final[TypeAdapter[Any]] = TypeAdapter(UsageLineStyle)
 _THINKING: Final[TypeAdapter[Any]] = TypeAdapter(ThinkingOutput)
+# The seed's PERSIST_REASONING_TOKENS says "disabled" for off.
+_PERSIST_REASONING: Final[TypeAdapter[Any]] = TypeAdapter(
+    Annotated[
+        Literal["off", "next_reply", "conversation"],
+        BeforeValidator(lambda value: "off" if value == "disabled" else value),
+    ]
+)
 _TOOL_MODE_ALIASES: Final = {
     "pipeline": "pipeline",
     "passthrough": "passthrough",
@@ -101,6 +111,8 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "usage_status_style": _Valve("render", "usage_style", _STYLE),
     "usage_display_style": _Valve("render", "usage_style", _STYLE),
     "thinking_output_mode": _Valve("render", "thinking_output", _THINKING),
+    "show_timing": _Valve("render", "show_timing", _BOOL),
+    "show_phase_timing": _Valve("render", "show_timing", _BOOL),
     "tool_execution_mode": _Valve("tools", "tool_mode", TypeAdapter(str)),
 }
 
@@ -113,6 +125,8 @@ _USER_VALVES: Final[dict[str, _Valve]] = {
     "web_search": _Valve("user", "web_search", _BOOL),
     "enable_web_search": _Valve("user", "web_search", _BOOL),
     "request_zdr": _Valve("user", "request_zdr", _BOOL),
+    "persist_reasoning_tokens": _Valve("user", "persist_reasoning", _PERSIST_REASONING),
+    "persist_tool_results": _Valve("user", "persist_tool_results", _BOOL),
 }
 
 # The seed's admin Valves that map onto TransformOptions fields (field names work too).
@@ -159,7 +173,33 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
         tool_specs=tool_specs,
         tool_mode=tool_mode,
         render=render,
+        attachments=_attachments(frame.files),
     )
+
+
+def _attachments(files: list[dict[str, Any]]) -> tuple[Attachment, ...]:
+    """The ``files`` entries that carry content (direct uploads the shim read from storage).
+
+    Entries without ``data_b64`` are Open WebUI's file summaries (its RAG handles those).
+    """
+    found: list[Attachment] = []
+    for index, entry in enumerate(files):
+        data = entry.get("data_b64")
+        if data is None:
+            continue
+        if not isinstance(data, str) or not data:
+            raise ProtocolError(
+                ErrorCode.INVALID_REQUEST, f"files[{index}].data_b64 must be a base64 string"
+            )
+        found.append(
+            Attachment(
+                name=str(entry.get("name") or "attachment")[:255],
+                content_type=str(entry.get("content_type") or "application/octet-stream")[:255],
+                data_b64=data,
+                file_id=str(entry["id"])[:256] if entry.get("id") else None,
+            )
+        )
+    return tuple(found)
 
 
 def _is_unset(value: Any) -> bool:
@@ -258,7 +298,12 @@ def _function_spec(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     inner = spec.get("function") if spec.get("type") == "function" else spec
     if not isinstance(inner, Mapping):
         raise ProtocolError(ErrorCode.INVALID_REQUEST, f"tools[{name[:64]}].spec is not an object")
-    return {**inner, "name": inner.get("name") or name}
+    spec_name = inner.get("name")
+    if spec_name is not None and not isinstance(spec_name, str):
+        raise ProtocolError(
+            ErrorCode.INVALID_REQUEST, f"tools[{name[:64]}].spec.name is not a string"
+        )
+    return {**inner, "name": spec_name or name}
 
 
 def _body_with_tools(body: Mapping[str, Any], specs: list[dict[str, Any]]) -> dict[str, Any]:

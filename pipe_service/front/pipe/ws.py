@@ -1,9 +1,10 @@
 """``/v1/pipe``: the shim protocol endpoint (one WebSocket per chat request).
 
 Auth: a Unix-socket peer is trusted by the socket's file mode (0660); a TCP peer must send
-``Authorization: Bearer <api_token>`` when a token is configured, or the handshake is refused
-with HTTP 401. The session itself lives in :mod:`pipe_service.front.pipe.session`; the frames
-are :mod:`pipe_service.protocol`; ``docs/protocol.md`` is the reference.
+``Authorization: Bearer <token>`` or the handshake is refused with HTTP 401 (checked before the
+route, :mod:`pipe_service.front.auth`). The session itself lives in
+:mod:`pipe_service.front.pipe.session`; the frames are :mod:`pipe_service.protocol`;
+``docs/protocol.md`` is the reference.
 
 This handler is the error boundary of one connection: a broken frame is answered with an
 ``error`` frame by the session, a peer that vanishes mid-close is benign, and an unexpected
@@ -12,7 +13,6 @@ failure is logged here and ends only this connection.
 
 from __future__ import annotations
 
-import json
 import logging
 
 import trio
@@ -21,7 +21,6 @@ from quart.wrappers import Websocket
 
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.config import Settings
-from pipe_service.front.auth import is_authorized
 from pipe_service.front.pipe import transport as pipe_transport
 from pipe_service.front.pipe.session import PipeSession
 from pipe_service.protocol import Error, ErrorCode, encode
@@ -36,10 +35,6 @@ async def pipe_endpoint() -> Response | None:
     """Serve one shim-protocol session (see the module docstring)."""
     settings: Settings = current_app.config["SERVICE_CONTEXT"].settings
     ws: Websocket = websocket._get_current_object()  # type: ignore[attr-defined]
-    if not is_authorized(ws, settings):
-        logger.info("pipe connection refused: missing or invalid bearer token")
-        body = json.dumps({"error": {"code": ErrorCode.UNAUTHORIZED, "message": "bad token"}})
-        return Response(body, status=401, content_type="application/json")
     gateway: ChatGateway | None = current_app.config.get("CHAT_GATEWAY")
     await ws.accept()
     if gateway is None:
@@ -51,6 +46,8 @@ async def pipe_endpoint() -> Response | None:
         outbox_size=settings.streaming.pipe_outbox_size,
         send_stall_s=settings.send_stall_s,
         handshake_timeout_s=settings.pipe_handshake_timeout_s,
+        byte_budget=current_app.config["BYTE_BUDGET"],
+        busy_retry_after_s=settings.admission.retry_after_s,
     )
     try:
         await session.run()

@@ -18,6 +18,7 @@ from pipe_service.simulator.scenarios.base import (
 )
 from pipe_service.simulator.scenarios.citations import search_and_cite
 from pipe_service.simulator.scenarios.failures import disconnect, fail_mid_stream
+from pipe_service.simulator.scenarios.images import draw_image
 from pipe_service.simulator.scenarios.reasoning import (
     add_encrypted_reasoning,
     add_visible_reasoning,
@@ -43,6 +44,7 @@ SIM_SCENARIOS: dict[str, Scenario] = {
     "sim/tool-call": call_tools_or_answer,
     "sim/web-citations": search_and_cite,
     "sim/vision": describe_attachments,
+    "sim/image": draw_image,
     "sim/fail-mid-stream": fail_mid_stream,
     "sim/disconnect": disconnect,
     "sim/stall": stall_then_text,

@@ -13,6 +13,12 @@ from pipe_service.simulator.request_view import TurnRequest
 from pipe_service.simulator.stream_writer import StreamWriter
 
 ECHO_WORDS = 12
+ECHO_SCAN_CHARS = 4096
+"""Only the start of the user's text is looked at for the echo: splitting a 30 MiB message into
+words would cost the simulator a gigabyte for twelve words."""
+QUOTE_CHARS = 2 * 1024 * 1024
+"""Longest piece of client text (a tool output) quoted back in an answer: large enough for
+the stall tests to fill socket buffers, bounded so a 30 MiB output costs no more."""
 FILLER = [
     "the",
     "simulator",
@@ -72,8 +78,13 @@ def chunk_chars(text: str, size: int) -> list[str]:
 
 def echo_of(request: TurnRequest) -> str:
     """The first words of the last user message (so tests see their request arrived)."""
-    echo = " ".join(request.last_user_text.split()[:ECHO_WORDS])
+    echo = " ".join(request.last_user_text[:ECHO_SCAN_CHARS].split()[:ECHO_WORDS])
     return echo.rstrip(".!?,;:")
+
+
+def quoted(text: str) -> str:
+    """``text`` bounded to ``QUOTE_CHARS`` (an ellipsis marks the cut)."""
+    return text if len(text) <= QUOTE_CHARS else text[:QUOTE_CHARS] + "…"
 
 
 def filler(words: int) -> str:

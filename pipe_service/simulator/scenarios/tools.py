@@ -17,6 +17,7 @@ from pipe_service.simulator.scenarios.base import (
     ScenarioContext,
     add_text,
     chunk_chars,
+    quoted,
     text_answer,
 )
 from pipe_service.simulator.sse import compact_json
@@ -80,7 +81,7 @@ def answer_text(context: ScenarioContext) -> str:
     """The text answer, quoting tool outputs on a tool-loop turn."""
     outputs = context.request.tool_outputs
     if outputs:
-        return text_answer(context, f"Tool results: {'; '.join(outputs)}.")
+        return text_answer(context, f"Tool results: {'; '.join(quoted(o) for o in outputs)}.")
     return text_answer(context)
 
 

@@ -1,0 +1,1 @@
+"""Remote downloads behind the SSRF guard: guard, pinned transport, fetcher and its actor."""

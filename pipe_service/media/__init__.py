@@ -1,0 +1,1 @@
+"""Media in and out: inline payload validation, attachments, generated files."""
