@@ -23,16 +23,15 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from actors import ActorSpec, RestartIntensityExceeded, RestartPolicy, Supervisor, open_supervisor
 from actors.signals import watch_signals
-from pipe_service.admission import actor as admission_actor
 from pipe_service.admission import memory_return
-from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
 from pipe_service.admission.byte_budget import ByteBudget
+from pipe_service.admission.gate import AdmissionGate, AdmissionLimits
 from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
 from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.catalog.sources import SourcePlan, fetch_sources
-from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
+from pipe_service.chat.gateway import ChatGateway, StreamingOptions
 from pipe_service.config import ConfigError, Settings
 from pipe_service.config.reload_actor import watch_reload_signal
 from pipe_service.config.session_secret import load_session_secret
@@ -56,6 +55,7 @@ from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatist
 from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.service_operations import ServiceParts, wire_operations
 from pipe_service.sessions import actor as sessions_actor
+from pipe_service.sessions.actor import Sessions, ShutdownPolicy
 from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
@@ -94,9 +94,6 @@ request log, which holds prompts when enabled)."""
 SIMULATOR_LOG_MAX_BODY_BYTES = 1024 * 1024
 SIMULATOR_LOG_MAX_TOTAL_BYTES = 16 * 1024 * 1024
 
-# Running chats may finish during this share of the front's graceful timeout; the rest is
-# left for their "restarting" notice to reach the client before hypercorn closes connections.
-SHUTDOWN_DRAIN_FRACTION = 0.8
 DATABASE_PROBE_LIMIT_S = 5.0  # a /metrics scrape waits this long for the database at most
 
 
@@ -307,12 +304,7 @@ async def start_service(
         queue=settings.admission.queue,
         retry_after_s=settings.admission.retry_after_s,
     )
-    gate = AdmissionGate(open_admission_queue(limits), limits)
-    await supervisor.start(
-        ActorSpec(
-            "admission", admission_actor.run, args=(gate,), inbox=gate.queue, restart=restarts
-        )
-    )
+    gate = AdmissionGate(limits)
     tool_runner = ToolRunner(settings.tools)
     await supervisor.start(
         ActorSpec("tools", tools_actor.run, args=(tool_runner,), restart=restarts)
@@ -321,7 +313,16 @@ async def start_service(
         settings.media.fetch_limits(), settings.media.url_policy(), SystemResolver()
     )
     await supervisor.start(ActorSpec("fetch", fetch_actor.run, args=(fetcher,), restart=restarts))
-    sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
+    sessions = Sessions(
+        ShutdownPolicy(
+            wait_requested=supervisor.wait_shutdown_requested,
+            drain_s=settings.graceful_timeout_s * settings.shutdown_drain_fraction,
+        ),
+        outbox_size=settings.streaming.turn_outbox_size,
+    )
+    await supervisor.start(
+        ActorSpec("sessions", sessions_actor.run, args=(sessions,), restart=restarts)
+    )
     cost_export: CostExport | None = None
     if link is not None and settings.redis.cost_snapshots:
         cost_inbox = open_cost_inbox()
@@ -367,15 +368,15 @@ async def start_service(
         streaming=StreamingOptions(
             flush_bytes=settings.streaming.flush_bytes,
             flush_interval_s=settings.streaming.flush_interval_s,
+            waiting_status_after_s=settings.streaming.waiting_status_after_s,
+            waiting_status_every_s=settings.streaming.waiting_status_every_s,
+            raw_outbox_size=settings.streaming.raw_outbox_size,
+            max_event_bytes=settings.streaming.max_event_bytes,
         ),
         messages=settings.messages,
         tools=tool_runner,
         session_secret=session_secret,
         media=MediaIntake(settings.media, fetcher),
-        shutdown=ShutdownPolicy(
-            wait_requested=supervisor.wait_shutdown_requested,
-            drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
-        ),
         persistence=persistence.persistence if persistence is not None else None,
         cost_export=cost_export,
         user_breaker=user_breaker,

@@ -17,7 +17,7 @@ from functools import partial
 
 import trio
 
-from pipe_service.admission.actor import AdmissionGate
+from pipe_service.admission.gate import AdmissionGate
 from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog.actor import Catalog
 from pipe_service.chat.gateway import ChatGateway, StreamingOptions

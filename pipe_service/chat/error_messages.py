@@ -92,6 +92,8 @@ class LocalErrorKind(enum.StrEnum):
     INVALID_REQUEST = "invalid_request"
     INTERNAL = "internal"
     RESTRICTED_MODEL = "restricted_model"
+    SHUTTING_DOWN = "shutting_down"
+    TOOL_HOST_GONE = "tool_host_gone"
 
 
 @dataclass(frozen=True)
@@ -150,19 +152,22 @@ _UPSTREAM_COPY: dict[UpstreamErrorKind, tuple[str, str]] = {
     ),
     _K.NETWORK: (
         "Connection problem",
-        "The gateway could not reach OpenRouter (network error).",
+        "The network between the gateway and OpenRouter failed; OpenRouter and the model may "
+        "be fine.",
     ),
     _K.STREAM_FAILED: (
         "The answer was interrupted",
-        "The provider failed while generating the answer.",
+        "The model's provider failed while generating the answer, and OpenRouter passed the "
+        "failure on.",
     ),
     _K.STREAM_INCOMPLETE: (
         "The answer was interrupted",
-        "The stream ended before the answer was complete.",
+        "OpenRouter ended the stream before the answer was complete.",
     ),
     _K.STALLED: (
         "The answer was interrupted",
-        "The provider stopped sending data for too long.",
+        "Neither OpenRouter nor the model sent anything for too long (the model stopped sending "
+        "data), so the gateway stopped waiting.",
     ),
 }
 
@@ -188,6 +193,15 @@ _LOCAL_COPY: dict[LocalErrorKind, tuple[str, str]] = {
         "Model not available here",
         "This model is not offered on this server: the administrator's model filters hide it, "
         "or it is not in the OpenRouter catalog. Pick another model.",
+    ),
+    LocalErrorKind.SHUTTING_DOWN: (
+        "The gateway is restarting",
+        "The pipe-service sidecar is restarting, so this answer was cut short. OpenRouter and "
+        "the model are not at fault.",
+    ),
+    LocalErrorKind.TOOL_HOST_GONE: (
+        "Tools unavailable",
+        "Open WebUI, which runs this chat's tools, went away before the tools could run.",
     ),
 }
 
@@ -247,6 +261,8 @@ def _retry_hint(err: UpstreamError | LocalError) -> str:
     if err.retry_after_s is not None:
         return f"You can try again in {_wait_phrase(err.retry_after_s)}."
     if isinstance(err, LocalError):
+        if err.kind is LocalErrorKind.SHUTTING_DOWN:
+            return "Please send it again in a moment."
         return "Please try again in a moment." if err.kind is LocalErrorKind.BUSY else ""
     if err.kind in _INTERRUPTED_KINDS:
         return "You can regenerate the answer."
@@ -260,10 +276,18 @@ def _upstream_detail(err: UpstreamError) -> str:
     if err.moderation_reasons:
         lines.append("Reasons: " + ", ".join(_safe_inline(r) for r in err.moderation_reasons))
     if err.message:
-        source = "Details" if err.local else "OpenRouter said"
+        source = "OpenRouter said" if said_by_openrouter(err) else "Details"
         provider = f" (provider: {_safe_inline(err.provider_name)})" if err.provider_name else ""
         lines.append(f"> {source}{provider}: {_safe_inline(err.message)}")
     return "\n\n".join(lines)
+
+
+def said_by_openrouter(err: UpstreamError) -> bool:
+    """True when ``err.message`` is OpenRouter's own words (an HTTP error body or a stream's
+    failure event), not the gateway's description of a transport failure."""
+    if err.local:
+        return False
+    return err.status is not None or err.kind is _K.STREAM_FAILED
 
 
 def _values(err: UpstreamError | LocalError, support: str | None = None) -> dict[str, str]:

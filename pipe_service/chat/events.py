@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pipe_service.chat.failure import TurnFailure, failure_for_code
+
 FinishReason = Literal["stop", "length", "content_filter", "tool_calls"]
 
 
@@ -148,12 +150,24 @@ class Completed:
 
 @dataclass(frozen=True, slots=True)
 class Failed:
-    """The upstream response failed; ``code`` is stable and machine-readable."""
+    """The turn failed after it started; ``code`` is stable and machine-readable.
+
+    ``failure`` is the one error value (kind, status, retry-after, provider, error id) both
+    renderers show and the log names; built from the code where the failure happened when the
+    producer does not pass one.
+    """
 
     code: str
     message: str
     error_type: str | None
     response_id: str | None
+    failure: TurnFailure = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        given: TurnFailure | None = self.failure
+        if given is None:
+            failure = failure_for_code(self.code, self.message, self.error_type)
+            object.__setattr__(self, "failure", failure)
 
 
 TurnEvent = (

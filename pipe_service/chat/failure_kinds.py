@@ -38,6 +38,8 @@ FailureKind = Literal[
     "slow_down",
     "invalid_request",
     "internal",
+    "shutting_down",
+    "tool_host_gone",
 ]
 FAILURE_KINDS: Final[tuple[str, ...]] = get_args(FailureKind)
 
@@ -63,6 +65,8 @@ _BY_LOCAL_KIND: Final[dict[LocalErrorKind, FailureKind]] = {
     LocalErrorKind.INVALID_REQUEST: "invalid_request",
     LocalErrorKind.INTERNAL: "internal",
     LocalErrorKind.RESTRICTED_MODEL: "restricted_model",
+    LocalErrorKind.SHUTTING_DOWN: "shutting_down",
+    LocalErrorKind.TOOL_HOST_GONE: "tool_host_gone",
 }
 _CONTEXT_ERROR_TYPES: Final = frozenset(
     {"context_length_exceeded", "token_limit_exceeded", "max_tokens_exceeded", "string_too_long"}

@@ -8,16 +8,16 @@ with the right status code.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 from prometheus_client import CollectorRegistry
 
-from pipe_service.admission.actor import AdmissionGate, ServerBusyError
+from pipe_service.admission.gate import AdmissionGate, ServerBusyError
 from pipe_service.admission.user_breaker import UserRequestBreaker, UserThrottledError
 from pipe_service.catalog.actor import Catalog, CatalogUnavailableError
 from pipe_service.catalog.capabilities import ModelCapabilities
@@ -27,14 +27,16 @@ from pipe_service.chat.coalesce import coalesce_events
 from pipe_service.chat.cost_stage import relay_with_cost_snapshots
 from pipe_service.chat.error_messages import (
     LocalError,
+    LocalErrorKind,
     render_error_markdown,
     render_interrupted_notice,
 )
 from pipe_service.chat.events import Failed, Status
-from pipe_service.chat.failure_kinds import failure_kind
-from pipe_service.chat.turn import SHUTTING_DOWN, run_turn
+from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
+from pipe_service.chat.failure_kinds import FailureKind, failure_kind
+from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import RouteCounters, TurnError, TurnOutput, TurnRequest
-from pipe_service.config.settings import MessageSettings
+from pipe_service.chat.upstream_relay import StallPolicy
 from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
@@ -52,30 +54,44 @@ from pipe_service.transform.session_affinity import affinity_key
 from pipe_service.writebehind.cost_snapshots import CostExport
 
 
+class ErrorTemplates(Protocol):
+    """The configured wording of errors (``settings.messages``); None keeps the default."""
+
+    @property
+    def error_template(self) -> str | None: ...
+
+    @property
+    def interrupted_template(self) -> str | None: ...
+
+    @property
+    def support_contact(self) -> str | None: ...
+
+    def template_for(self, kind: FailureKind) -> str | None:
+        """The template for one failure kind (its own, else the general one)."""
+        ...
+
+
 @dataclass(frozen=True)
-class ShutdownPolicy:
-    """How running turns end when the sidecar stops: ``drain_s`` after ``wait_requested``
-    returns they are cut with a notice (shorter than the front's graceful timeout, so the
-    notice still reaches the client)."""
+class DefaultTemplates:
+    error_template: str | None = None
+    interrupted_template: str | None = None
+    support_contact: str | None = None
 
-    wait_requested: Callable[[], Awaitable[None]]
-    drain_s: float
-
-
-async def cut_after_shutdown(scope: trio.CancelScope, policy: ShutdownPolicy) -> None:
-    """Cancel ``scope`` ``policy.drain_s`` after shutdown is requested."""
-    await policy.wait_requested()
-    await trio.sleep(policy.drain_s)
-    scope.cancel()
+    def template_for(self, kind: FailureKind) -> str | None:
+        return self.interrupted_template if kind == "interrupted" else self.error_template
 
 
 @dataclass(frozen=True)
 class StreamingOptions:
-    """Delta coalescing: flush at this many bytes or after this long, whichever first."""
+    """Delta coalescing (flush at this many bytes or after this long, whichever first) and the
+    waiting status a silent provider gets."""
 
     flush_bytes: int = 256
     flush_interval_s: float = 0.025
     raw_outbox_size: int = 64
+    waiting_status_after_s: float = 5.0
+    waiting_status_every_s: float = 5.0
+    max_event_bytes: int = 8 * 1024 * 1024
 
 
 class ChatGateway:
@@ -90,10 +106,9 @@ class ChatGateway:
         client: OpenRouterClient,
         options: TransformOptions,
         streaming: StreamingOptions,
-        messages: MessageSettings | None = None,
+        messages: ErrorTemplates | None = None,
         tools: ToolRunner | None = None,
         media: MediaIntake | None = None,
-        shutdown: ShutdownPolicy | None = None,
         session_secret: bytes | None = None,
         persistence: ArtifactPersistence | None = None,
         cost_export: CostExport | None = None,
@@ -104,7 +119,7 @@ class ChatGateway:
         """``tools`` is the tools actor's runner; without one, a private runner with default
         settings serves (tools still run, but its statistics reach no /status). ``media``:
         without one, media parts go upstream as the transform built them (tests only).
-        ``shutdown``: without one, running turns are never cut when the process stops.
+        When the sidecar stops, ``sessions`` cuts running turns (its ``ShutdownPolicy``).
         ``persistence``: without it nothing is stored or replayed (hidden markers are still
         stripped). ``user_breaker``: users whose requests keep failing are told to slow down.
         ``attach_request_log``: an error shown to the user carries the request's recent log
@@ -118,8 +133,7 @@ class ChatGateway:
         self.options = options
         self.streaming = streaming
         self.tools = tools if tools is not None else ToolRunner(ToolSettings())
-        self.messages = messages or MessageSettings()
-        self.shutdown = shutdown
+        self.messages: ErrorTemplates = messages or DefaultTemplates()
         self.persistence = persistence
         self.cost_export = cost_export
         self.media = media
@@ -239,15 +253,44 @@ class ChatGateway:
             attachments=attachments,
         )
 
-        async def turn_body(send: trio.MemorySendChannel[TurnOutput]) -> None:
-            await self._admitted_turn(request, send)
+        async def turn_body(
+            send: trio.MemorySendChannel[TurnOutput], cut: trio.CancelScope
+        ) -> None:
+            await self._bounded_turn(request, send, cut)
 
         async with self.sessions.open_turn(turn_body) as handle:
             yield handle
 
-    async def _admitted_turn(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
+    async def _bounded_turn(
+        self,
+        request: TurnRequest,
+        send: trio.MemorySendChannel[TurnOutput],
+        cut: trio.CancelScope,
     ) -> None:
+        """The error boundary of one turn: every way it can end reaches the renderer as one
+        terminal item — busy, the shutdown cut, or a crash as an internal error — and a
+        cancellation reaches the scope that asked for it."""
+        ending = send.clone()  # the coalescer closes ``send``; this end outlives it
+        async with ending:
+            last: TurnOutput | None = None
+            try:
+                last = await self._admitted_turn(request, send, cut)
+            except* trio.BrokenResourceError:
+                pass  # the renderer left (client gone): nobody to tell
+            except* Exception as group:
+                last = crashed(request, group)
+            if last is not None:
+                with suppress(trio.BrokenResourceError):  # the renderer left meanwhile
+                    await ending.send(last)
+
+    async def _admitted_turn(
+        self,
+        request: TurnRequest,
+        send: trio.MemorySendChannel[TurnOutput],
+        cut: trio.CancelScope,
+    ) -> TurnOutput | None:
+        """Run the turn under admission inside the shutdown ``cut`` scope; returns the item
+        still owed to the renderer (busy, slow down, or the shutdown notice), or None."""
         user_id = request.identity.user_id if request.identity is not None else None
         trace = current_trace()
         if user_id is None and trace is not None:
@@ -258,41 +301,27 @@ class ChatGateway:
             waiting = phase_timer("admission_wait")
             async with self.admission.admit():
                 waiting.stop()
-                await self._turn_until_shutdown(request, send)
-        except (ServerBusyError, UserThrottledError) as refused:
-            async with send:
-                await send.send(TurnError(refused))
-
-    async def _turn_until_shutdown(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
-    ) -> None:
-        """Run the turn; when the sidecar stops, give it ``drain_s`` to finish, then cut it
-        with a clear notice instead of letting the connection drop mid-answer."""
-        if self.shutdown is None:
-            await self._coalesced_turn(request, send)
-            return
-        notice = send.clone()  # the coalescer closes ``send``; this end outlives it
-        async with notice:
-            turn_scope = trio.CancelScope()
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(cut_after_shutdown, turn_scope, self.shutdown)
-                with turn_scope:
+                with cut:
                     await self._coalesced_turn(request, send)
-                nursery.cancel_scope.cancel()
-            if turn_scope.cancelled_caught:
-                await notice.send(
-                    Failed(
-                        code=SHUTTING_DOWN,
-                        message="The service is restarting; this answer was cut short. "
-                        "Please send it again in a moment.",
-                        error_type=None,
-                        response_id=None,
-                    )
-                )
+        except (ServerBusyError, UserThrottledError) as refused_by:
+            refused = TurnError(refused_by)
+            log_terminal_failure(refused, request)
+            return refused
+        if cut.cancelled_caught:
+            notice = shutdown_cut()
+            log_terminal_failure(notice, request)
+            return notice
+        return None
 
     async def _coalesced_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
     ) -> None:
+        stall = StallPolicy(
+            status_after_s=self.streaming.waiting_status_after_s,
+            status_every_s=self.streaming.waiting_status_every_s,
+            stall_timeout_s=self.client.stall_timeout_s,
+            max_event_bytes=self.streaming.max_event_bytes,
+        )
         request, recording, status = await prepare_turn_persistence(self.persistence, request)
         if status is not None:
             await send.send(Status(status, done=True))
@@ -305,6 +334,7 @@ class ChatGateway:
                     self.client,
                     raw_send,
                     tool_runner=self.tools,
+                    stall=stall,
                     media=self.media,
                 )
             )
@@ -329,3 +359,36 @@ class ChatGateway:
                 flush_bytes=self.streaming.flush_bytes,
                 flush_interval_s=self.streaming.flush_interval_s,
             )
+
+
+def crashed(request: TurnRequest, group: BaseExceptionGroup[Exception]) -> Failed:
+    """The item for a turn that crashed (a bug): an internal error, logged with its
+    traceback and error id."""
+    failure = LocalError(LocalErrorKind.INTERNAL)
+    log_failure(
+        failure,
+        request_id=request.request_id,
+        identity=request.identity,
+        model=request.model.slug,
+        stage="crashed",
+        exc_info=group,
+    )
+    return Failed(
+        code=INTERNAL_ERROR,
+        message="the answer ended unexpectedly",
+        error_type=None,
+        response_id=None,
+        failure=failure,
+    )
+
+
+def shutdown_cut() -> Failed:
+    """The item for a turn cut because the sidecar is stopping (the sidecar's doing, not
+    OpenRouter's or the model's)."""
+    return Failed(
+        code=SHUTTING_DOWN,
+        message="the sidecar is restarting",
+        error_type=None,
+        response_id=None,
+        failure=LocalError(LocalErrorKind.SHUTTING_DOWN),
+    )

@@ -44,12 +44,12 @@ from pipe_service.chat.events import (
     ToolCallRequest,
     TurnEvent,
 )
+from pipe_service.chat.failure import STREAM_ENDED_WITHOUT_COMPLETION
 from pipe_service.chat.json_fields import as_dict, as_list, as_optional_str, as_str
 from pipe_service.chat.responses_usage import usage_from_responses
 from pipe_service.chat.surrogates import SurrogateCarry
 from pipe_service.media.inline import sniff_mime
 
-STREAM_ENDED_WITHOUT_COMPLETION: Final = "stream_ended_without_completion"
 UPSTREAM_ERROR: Final = "upstream_error"
 RESPONSE_CANCELLED: Final = "response_cancelled"
 REASONING_PART_SEPARATOR: Final = "\n\n"

@@ -5,7 +5,7 @@ The turn writes :data:`~pipe_service.chat.events.TurnEvent` values (and at most 
 the shim protocol next — read that channel; nothing here knows about HTTP or frames.
 
 A turn whose :class:`ToolContext` has an executor (and is not passthrough) runs the function-call
-loop of :mod:`pipe_service.tools.loop`: several upstream runs, tools run in between.
+loop of :mod:`pipe_service.chat.tool_loop`: several upstream runs, tools run in between.
 """
 
 from __future__ import annotations
@@ -16,15 +16,17 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from pipe_service.chat.events import Completed, Failed, Status
+from pipe_service.chat.failure import TurnFailure, log_failure
+from pipe_service.chat.tool_loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.upstream_relay import StallPolicy, mid_stream_failure, relay_events
 from pipe_service.chat.upstream_route import run_routed_upstream
 from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
-from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
-from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
-from pipe_service.telemetry.trace import mark, phase_timer, time_phase
-from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
+from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
+from pipe_service.telemetry.trace import phase_timer, time_phase
 from pipe_service.tools.registry import ToolRegistry
 from pipe_service.transform.payload import (
     add_file_parser,
@@ -34,11 +36,6 @@ from pipe_service.transform.payload import (
 
 if TYPE_CHECKING:
     from pipe_service.tools.runner import ToolRunner
-
-MAX_SSE_EVENT_BYTES = 8 * 1024 * 1024
-
-SHUTTING_DOWN = "shutting_down"
-"""``Failed.code`` of a turn cut because the sidecar is stopping."""
 
 
 def build_payload(request: TurnRequest) -> dict[str, Any]:
@@ -70,6 +67,7 @@ async def run_turn(
     send: trio.MemorySendChannel[TurnOutput],
     *,
     tool_runner: ToolRunner | None = None,
+    stall: StallPolicy | None = None,
     media: MediaIntake | None = None,
 ) -> None:
     """Run one turn, writing its events to ``send`` (closed on return).
@@ -81,7 +79,12 @@ async def run_turn(
     ``media``, the payload's images, files, audio and video are validated (and attachments
     added) first; what is left out is said in ``Status`` events.
     """
-    async with send:
+
+    async def emit(item: TurnOutput) -> None:
+        log_terminal_failure(item, request)
+        await send.send(item)
+
+    with send:  # closed without a checkpoint, so a cancelled turn cannot mask its own error
         runner = tool_runner if wants_tool_loop(request) else None
         registry = ToolRegistry.from_specs(request.tools.specs if request.tools else [])
         if runner is not None:
@@ -95,18 +98,18 @@ async def run_turn(
                 if media is not None:
                     payload = await _prepared_media(media, request, payload, send.send)
         except ValueError as exc:  # RequestTransformError is a ValueError naming the field
-            await send.send(TurnError(exc))
+            await emit(TurnError(exc))
             return
         if runner is None:
-            await run_upstream(request, client, payload, send.send)
+            await run_upstream(request, client, payload, emit, stall=stall)
             return
         await run_tool_loop(
             request,
             payload,
             registry=registry,
             runner=runner,
-            run_once=partial(run_upstream, request, client),
-            send=send.send,
+            run_once=partial(run_upstream, request, client, stall=stall),
+            send=emit,
         )
 
 
@@ -123,23 +126,46 @@ async def _prepared_media(
 
 
 async def run_upstream(
-    request: TurnRequest, client: OpenRouterClient, payload: dict[str, Any], emit: Emit
+    request: TurnRequest,
+    client: OpenRouterClient,
+    payload: dict[str, Any],
+    emit: Emit,
+    *,
+    stall: StallPolicy | None = None,
 ) -> None:
     """One upstream call for ``payload``; its events (or one :class:`TurnError`) go to ``emit``.
 
     The endpoint (``/responses`` or ``/chat/completions``), the fallback between them and the
-    reasoning-recovery retry are chosen in :mod:`pipe_service.chat.upstream_route`.
+    reasoning-recovery retry are chosen in :mod:`pipe_service.chat.upstream_route`; both
+    endpoints' streams go through the one relay (:mod:`pipe_service.chat.upstream_relay`).
+
+    ``stall``: when a silent stream shows a waiting status and when it is abandoned; by
+    default the status timing's defaults and the client's ``stall_timeout_s``.
     """
-    await run_routed_upstream(request, client, payload, emit, run_responses=_run_responses)
+    if stall is None:
+        stall = StallPolicy(stall_timeout_s=client.stall_timeout_s)
+    await run_routed_upstream(
+        request,
+        client,
+        payload,
+        emit,
+        run_responses=partial(_run_responses, stall=stall),
+        stall=stall,
+    )
 
 
 async def _run_responses(
-    request: TurnRequest, client: OpenRouterClient, payload: dict[str, Any], emit: Emit
+    request: TurnRequest,
+    client: OpenRouterClient,
+    payload: dict[str, Any],
+    emit: Emit,
+    *,
+    stall: StallPolicy,
 ) -> None:
     if not request.stream or request.task is not None:
         await _run_whole(request, client, payload, emit)
-    else:
-        await _run_streaming(request, client, payload, emit)
+        return
+    await _run_streaming(request, client, payload, emit, stall)
 
 
 async def _run_whole(
@@ -166,9 +192,9 @@ async def _run_streaming(
     client: OpenRouterClient,
     payload: dict[str, Any],
     emit: Emit,
+    stall: StallPolicy,
 ) -> None:
     translator = ResponsesStreamTranslator()
-    decoder = SSEDecoder(max_event_bytes=MAX_SSE_EVENT_BYTES)
     try:
         stream_cm = client.stream_responses(
             payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
@@ -177,17 +203,12 @@ async def _run_streaming(
         async with stream_cm as upstream:
             connect.stop()
             try:
-                async for chunk in upstream.aiter_bytes():
-                    mark("first_byte")
-                    for sse in decoder.feed(chunk):
-                        if sse.is_done:
-                            break
-                        for event in translator.feed(sse.json()):
-                            await emit(event)
-                    if translator.finished:
-                        break
+                async with iter_sse_json(
+                    upstream.aiter_bytes(), max_event_bytes=stall.max_event_bytes
+                ) as events:
+                    await relay_events(events, upstream, translator, emit, stall)
             except (UpstreamError, SSEProtocolError) as exc:
-                await emit(_mid_stream_failure(exc))
+                await emit(mid_stream_failure(exc))
                 return
     except UpstreamError as exc:
         await emit(TurnError(exc))
@@ -196,46 +217,29 @@ async def _run_streaming(
         await emit(event)
 
 
-def _mid_stream_failure(exc: Exception) -> Failed:
-    if isinstance(exc, UpstreamError):
-        return Failed(
-            code=exc.kind.value, message=exc.message, error_type=exc.error_type, response_id=None
-        )
-    return Failed(
-        code=UpstreamErrorKind.STREAM_FAILED.value,
-        message=f"OpenRouter sent a malformed stream: {exc}"[:300],
-        error_type="protocol",
-        response_id=None,
-    )
-
-
-_MID_STREAM_KINDS = frozenset(
-    {
-        UpstreamErrorKind.NETWORK,
-        UpstreamErrorKind.STALLED,
-        UpstreamErrorKind.TIMEOUT,
-        UpstreamErrorKind.STREAM_INCOMPLETE,
-    }
-)
-
-
-def failure_as_error(failure: Failed) -> UpstreamError:
-    """The error a mid-stream :class:`Failed` stands for, for rendering the user's notice.
-
-    Transport failures keep their kind; an ended-without-completion stream is incomplete;
-    everything the upstream reported itself (``response.failed``, ``error`` events) is a
-    stream failure whatever code it carried.
-    """
-    try:
-        kind = UpstreamErrorKind(failure.code)
-    except ValueError:
-        kind = UpstreamErrorKind.STREAM_FAILED
-    if failure.code == "stream_ended_without_completion":
-        kind = UpstreamErrorKind.STREAM_INCOMPLETE
-    elif kind not in _MID_STREAM_KINDS:
-        kind = UpstreamErrorKind.STREAM_FAILED
-    return UpstreamError(kind, failure.message, code=failure.code, error_type=failure.error_type)
+def failure_as_error(failed: Failed) -> TurnFailure:
+    """The one error value a :class:`Failed` carries (for rendering the user's notice)."""
+    return failed.failure
 
 
 def is_terminal(event: TurnOutput) -> bool:
     return isinstance(event, Completed | Failed | TurnError)
+
+
+def log_terminal_failure(item: TurnOutput, request: TurnRequest) -> None:
+    """Log a failure once, where the turn emits it (renderers never log what they show)."""
+    if isinstance(item, TurnError):
+        stage = "before output"
+        failure = item.failure
+    elif isinstance(item, Failed):
+        stage = "mid-stream"
+        failure = item.failure
+    else:
+        return
+    log_failure(
+        failure,
+        request_id=request.request_id,
+        identity=request.identity,
+        model=request.model.slug,
+        stage=stage,
+    )

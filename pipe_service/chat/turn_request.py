@@ -1,17 +1,19 @@
 """What a turn is asked to do (:class:`TurnRequest`) and what it writes (:data:`TurnOutput`).
 
 Kept apart from :mod:`pipe_service.chat.turn` so the tool loop, which the turn drives, can name
-these types without importing the turn: the dependency runs turn → tools.loop → turn_request.
+these types without importing the turn: the dependency runs turn → tool_loop → turn_request.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import TurnEvent
+from pipe_service.chat.failure import TurnFailure, failure_for_exception
 from pipe_service.media.intake import Attachment
 from pipe_service.tools.contract import ToolContext
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
@@ -52,6 +54,8 @@ class TurnRequest:
     route: RouteMemory = field(default_factory=RouteMemory)
     counters: RouteCounters = field(default_factory=RouteCounters)
     """Shared by every turn of a gateway, so ``/status`` can show them."""
+    request_id: str = field(default_factory=lambda: f"req_{secrets.token_hex(6)}")
+    """Names this turn in every log line about it."""
     owner: str | None = None
     """Who owns the turn's stored artifacts; None: ``user:<identity.user_id>`` if known."""
     replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None
@@ -65,9 +69,19 @@ class TurnRequest:
 
 @dataclass(frozen=True)
 class TurnError:
-    """The turn failed before any output; renderers answer with an error, not a stream."""
+    """The turn failed before any output; renderers answer with an error, not a stream.
+
+    ``error`` is what was raised (its type picks the status code / frame); ``failure`` is the one
+    error value shown and logged, minted here when the raiser did not carry one.
+    """
 
     error: Exception
+    failure: TurnFailure = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        given: TurnFailure | None = self.failure
+        if given is None:
+            object.__setattr__(self, "failure", failure_for_exception(self.error))
 
 
 TurnOutput = TurnEvent | TurnError

@@ -32,6 +32,7 @@ from typing import Any, Final
 from pipe_service.chat.chat_upstream import run_chat_completions
 from pipe_service.chat.events import Failed
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.upstream_relay import StallPolicy
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.transform.endpoint_choice import (
@@ -109,8 +110,12 @@ async def run_routed_upstream(
     emit: Emit,
     *,
     run_responses: RunUpstream,
+    stall: StallPolicy,
 ) -> None:
-    """Run ``payload`` on the model's endpoint, retrying only failures before any output."""
+    """Run ``payload`` on the model's endpoint, retrying only failures before any output.
+
+    ``stall`` is the silence policy of the /chat/completions stream (the Responses run carries
+    its own in ``run_responses``)."""
     options, model = request.options, request.model
     headers = family_headers(model, options, payload)
     if headers:
@@ -118,7 +123,7 @@ async def run_routed_upstream(
     choice = choose_endpoint(model, options)
     if choice.endpoint == "chat_completions" or request.route.fell_back_to_chat:
         request.counters.chat_completions_runs += 1
-        await run_chat_completions(request, client, payload, emit)
+        await run_chat_completions(request, client, payload, emit, stall=stall)
         return
     gate = _Gate(emit)
     await run_responses(request, client, payload, gate)
@@ -147,6 +152,6 @@ async def run_routed_upstream(
         request.route.fell_back_to_chat = True  # later runs of this turn go straight to chat
         request.counters.fallbacks_to_chat += 1
         request.counters.chat_completions_runs += 1
-        await run_chat_completions(request, client, payload, emit)
+        await run_chat_completions(request, client, payload, emit, stall=stall)
         return
     await emit(held)

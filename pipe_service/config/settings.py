@@ -228,7 +228,8 @@ class MessageSettings(BaseModel):
 
 
 class StreamingSettings(BaseModel):
-    """Delta coalescing between the upstream stream and the client."""
+    """Delta coalescing between the upstream stream and the client, and what a silent
+    provider looks like to the user (the stall limit itself is ``upstream.stall_timeout_s``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -237,6 +238,44 @@ class StreamingSettings(BaseModel):
     )
     flush_interval_s: float = Field(
         0.025, ge=0, le=5, description="Flush buffered text after this long; 0 = every delta."
+    )
+    waiting_status_after_s: float = Field(
+        5.0,
+        gt=0,
+        le=600,
+        description=(
+            "After this long without output from the provider, show the status line "
+            "\"Waiting for the provider (N s)…\"."
+        ),
+    )
+    waiting_status_every_s: float = Field(
+        5.0, gt=0, le=600, description="Refresh that status line this often while it lasts."
+    )
+    max_event_bytes: int = Field(
+        8 * 1024 * 1024,
+        ge=64 * 1024,
+        le=256 * 1024 * 1024,
+        description="Largest single upstream SSE event accepted; a bigger one fails the stream "
+        "instead of growing memory without bound.",
+    )
+    raw_outbox_size: int = Field(
+        64,
+        ge=1,
+        le=65536,
+        description="Events buffered between the upstream translator and the coalescer.",
+    )
+    turn_outbox_size: int = Field(
+        32,
+        ge=1,
+        le=65536,
+        description="Coalesced events buffered between a turn and its renderer; a slow client "
+        "back-pressures the upstream stream once it is full.",
+    )
+    pipe_outbox_size: int = Field(
+        64,
+        ge=1,
+        le=65536,
+        description="Shim-protocol frames buffered between a request's renderer and its socket.",
     )
 
 
@@ -294,6 +333,21 @@ class Settings(BaseModel):
         description="A client (shim, SSE stream) that has not taken a write for this long "
         "stopped reading: its connection is closed and its request cancelled.",
     )
+    pipe_handshake_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="A shim connection must send each handshake frame (hello, then request) "
+        "within this long of the last one, or it gets a `timeout` error.",
+    )
+    shutdown_drain_fraction: float = Field(
+        0.8,
+        ge=0.1,
+        le=0.95,
+        description="Share of `graceful_timeout_s` that running chats may use to finish when "
+        "the sidecar stops; then they are cut with a \"restarting\" notice, which the rest of "
+        "the timeout leaves time to deliver.",
+    )
     shutdown_grace_s: float = Field(
         15.0,
         gt=0,
@@ -336,7 +390,8 @@ class Settings(BaseModel):
         default_factory=AdmissionSettings, description="Concurrency slots and the queue."
     )
     streaming: StreamingSettings = Field(
-        default_factory=StreamingSettings, description="Delta coalescing."
+        default_factory=StreamingSettings,
+        description="Delta coalescing, buffer sizes, and the waiting status of a silent provider.",
     )
     tools: ToolSettings = Field(
         default_factory=ToolSettings,

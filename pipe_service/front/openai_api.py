@@ -16,21 +16,23 @@ from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from typing import Any, Final
 
+import trio
 from quart import Blueprint, Response, current_app, request
 
 from pipe_service.admission.byte_budget import ByteBudget
+from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.owui_metadata import owui_model_metadata
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
+from pipe_service.chat.failure import INTERNAL_ERROR
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
-from pipe_service.chat.turn import failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
 from pipe_service.front.auth import caller_identity, client_openrouter_key, tcp_access
 from pipe_service.front.http_errors import error_response
-from pipe_service.front.openai_errors import ApiError, api_error_for
+from pipe_service.front.openai_errors import ApiError, api_error_for, api_error_for_failure
 from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
 from pipe_service.sessions.actor import TurnHandle
 from pipe_service.telemetry.trace import RequestTrace
@@ -95,7 +97,7 @@ async def list_models() -> Response:
         return error_response(ApiError(503, "chat is not configured", "unavailable"))
     try:
         registry = gateway.catalog.current()
-    except Exception as exc:  # CatalogUnavailableError: no catalog yet
+    except CatalogUnavailableError as exc:  # no catalog yet
         return error_response(api_error_for(exc))
     icons = _settings().model_entries.icon_urls
     data = [_model_entry(model, icons) for model in registry.list()]
@@ -152,7 +154,7 @@ async def chat_completions() -> Response:
             await exits.aclose()
             return error_response(refusal)
         model = gateway.resolve_model(body["model"])
-    except Exception as exc:  # unknown model or no catalog yet: both are client-visible answers
+    except (UnknownModelError, CatalogUnavailableError) as exc:  # both are client answers
         trace.fail("unknown_model" if isinstance(exc, UnknownModelError) else "catalog")
         await exits.aclose()
         return error_response(api_error_for(exc))
@@ -168,14 +170,16 @@ async def chat_completions() -> Response:
             )
         )
         first = await handle.receive()
+    except trio.EndOfChannel:  # the turn ended without a word: its crash is already logged
+        await exits.aclose()
+        return error_response(ApiError(500, "the answer ended unexpectedly", "internal_error"))
     except BaseException:
         await exits.aclose()
         raise
     gateway.telemetry.observe(trace, first)
     if isinstance(first, TurnError):
         await exits.aclose()
-        logger.info("chat request refused", extra={"error": type(first.error).__name__})
-        return error_response(api_error_for(first.error))
+        return error_response(api_error_for(first.error, failure=first.failure))
     completion_id = f"chatcmpl-{secrets.token_hex(12)}"
     created = int(time.time())
     if not stream:
@@ -184,20 +188,18 @@ async def chat_completions() -> Response:
             async for item in handle:
                 gateway.telemetry.observe(trace, item)
                 if isinstance(item, TurnError):
-                    return error_response(api_error_for(item.error))
+                    return error_response(api_error_for(item.error, failure=item.failure))
                 events.append(item)
         finally:
             await exits.aclose()
         failure = next((event for event in events if isinstance(event, Failed)), None)
         if failure is not None and not any(isinstance(event, TextDelta) for event in events):
-            return error_response(api_error_for(failure_as_error(failure)))
+            return error_response(api_error_for_failure(failure.failure))
         completion = to_chat_completion(
             events, completion_id=completion_id, model=model.slug, created=created
         )
         if failure is not None:
-            _append_interrupted_notice(
-                completion, gateway.interrupted_notice(failure_as_error(failure))
-            )
+            _append_interrupted_notice(completion, gateway.interrupted_notice(failure.failure))
         return Response(json.dumps(completion), content_type="application/json")
     sse = ChatCompletionSSE(
         exits, handle, first, completion_id, model.slug, created, gateway, trace
@@ -251,13 +253,17 @@ class ChatCompletionSSE:
             else:
                 try:
                     item = await self._handle.receive()
-                except Exception:  # EndOfChannel: the turn ended (or crashed) without a terminal
+                except trio.EndOfChannel:  # the turn ended (or crashed) without a terminal
                     self._trace.fail("internal")
                     item = Failed(
-                        code="internal_error",
+                        code=INTERNAL_ERROR,
                         message="the answer ended unexpectedly",
                         error_type=None,
                         response_id=None,
+                    )
+                    logger.error(
+                        "turn ended without a terminal event",
+                        extra={"error_id": item.failure.error_id},
                     )
                 else:
                     self._gateway.telemetry.observe(self._trace, item)
@@ -265,11 +271,17 @@ class ChatCompletionSSE:
         return self._pending.pop(0)
 
     def _render(self, item: TurnOutput) -> list[bytes]:
-        if isinstance(item, TurnError):
-            item = Failed(code="error", message=str(item.error), error_type=None, response_id=None)
+        if isinstance(item, TurnError):  # a later tool round failed before its output
+            item = Failed(
+                code="error",
+                message=str(item.error),
+                error_type=None,
+                response_id=None,
+                failure=item.failure,
+            )
         if isinstance(item, Failed):
             self._done = True
-            notice = self._gateway.interrupted_notice(failure_as_error(item))
+            notice = self._gateway.interrupted_notice(item.failure)
             chunks = [
                 self._chunk({"content": notice}, None),
                 self._chunk({}, "error"),

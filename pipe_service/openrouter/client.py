@@ -8,10 +8,11 @@ Synopsis::
                 ...
         models = await client.list_models()
 
-**Timeouts** come from the config (connect 5 s, read 300 s between bytes,
-write 30 s, pool 30 s); callers bound whole operations with
-``trio.fail_after``. **Retries** follow :class:`RetryPolicy` and happen only
-before OpenRouter's 200; a stream handed out is never replayed.
+**Timeouts** come from the config (connect 5 s, read 300 s, write 30 s,
+pool 30 s); a stream's response head is bounded by ``read_timeout_s`` and its
+body has no per-read timeout: the consumer bounds silence with one deadline
+per stream (``stall_timeout_s``). **Retries** follow :class:`RetryPolicy` and
+happen only before OpenRouter's 200; a stream handed out is never replayed.
 **Resource handling:** ``async with`` opens and closes all shards; each
 response is closed when its context exits, and on cancellation the
 connection is dropped (not pooled) so OpenRouter aborts the generation.
@@ -108,6 +109,14 @@ class _OneChunk:
         return body
 
 
+def closed_by_server_before_answering(exc: httpx.HTTPError) -> bool:
+    """True for the ways a reused keep-alive connection that the server had closed fails
+    before any response byte: no response at all, or a reset on write or on the first read."""
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "without sending a response" in str(exc)
+    return isinstance(exc, httpx.ReadError | httpx.WriteError)
+
+
 class OpenRouterClient:
     """Talks to OpenRouter's REST API; one instance per process."""
 
@@ -122,6 +131,7 @@ class OpenRouterClient:
         built-in simulator listens on a private socket in the var dir)."""
         self._config = config
         self._policy = config.retry_policy()
+        self._stream_timeout = config.stream_timeout()
         self._rng = rng or random.Random()
         self._shards = ShardPool(config, _attribution_headers(config), unix_socket=unix_socket)
         self._latch = AuthLatch(
@@ -239,6 +249,11 @@ class OpenRouterClient:
         """``GET /key``: label, limits and usage of the key in use."""
         return await self._request_json("GET", "/key", api_key=api_key)
 
+    @property
+    def stall_timeout_s(self) -> float:
+        """How long a stream may stay silent before its consumer abandons it."""
+        return self._config.stall_timeout_s
+
     def statistics(self) -> UpstreamClientStatistics:
         latch = self._latch.statistics()
         return UpstreamClientStatistics(
@@ -282,7 +297,12 @@ class OpenRouterClient:
         body = {**payload, "stream": True}
         headers = {"Accept": "text/event-stream", **(extra_headers or {})}
         async with self._open_response(
-            "POST", path, json_body=body, headers=headers, api_key=api_key
+            "POST",
+            path,
+            json_body=body,
+            headers=headers,
+            api_key=api_key,
+            streamed=True,
         ) as (response, attempts):
             stream = UpstreamStream(response, attempts=attempts, on_error=self._count_error)
             log.info(
@@ -360,8 +380,12 @@ class OpenRouterClient:
         headers: Mapping[str, str] | None = None,
         api_key: str | None = None,
         key_required: bool = True,
+        streamed: bool = False,
     ) -> AsyncIterator[tuple[httpx.Response, int]]:
         """Send with retries until a 2xx arrives; yield it with the attempt count.
+
+        ``streamed``: the body is read without a per-read timeout (see the module docstring);
+        the wait for the response head is bounded here by ``read_timeout_s`` instead.
 
         The response is closed on exit (shielded, bounded): early exit or
         cancellation closes the connection instead of pooling it.
@@ -371,6 +395,7 @@ class OpenRouterClient:
         if key is not None:
             request_headers["Authorization"] = f"Bearer {key}"
         attempt = 0
+        stale_retried = False
         while True:
             attempt += 1
             if key is not None and (latched := self._latch.check(key)) is not None:
@@ -381,14 +406,33 @@ class OpenRouterClient:
                 raise latched
             with self._shards.lease() as shard:
                 request = shard.client.build_request(
-                    method, path, json=json_body, params=params, headers=request_headers
+                    method,
+                    path,
+                    json=json_body,
+                    params=params,
+                    headers=request_headers,
+                    timeout=self._stream_timeout if streamed else httpx.USE_CLIENT_DEFAULT,
                 )
                 if request.content:
                     request.stream = OneChunkBody(request.content)
                 self._requests += 1
                 try:
-                    response = await shard.client.send(request, stream=True)
+                    response = await self._send(shard.client, request, streamed=streamed)
                 except httpx.HTTPError as exc:
+                    if not stale_retried and closed_by_server_before_answering(exc):
+                        # A pooled keep-alive connection the server closed as we reused it:
+                        # the request never reached OpenRouter. Once, at once, on another
+                        # connection (the closed one has left the pool) before classifying.
+                        stale_retried = True
+                        self._retries += 1
+                        log.info(
+                            "upstream %s %s: pooled connection closed by the server (%s); "
+                            "retrying on a fresh connection",
+                            method,
+                            path,
+                            type(exc).__name__,
+                        )
+                        continue
                     err = classify_transport_error(exc)
                 else:
                     self._status_codes[response.status_code] += 1
@@ -433,16 +477,28 @@ class OpenRouterClient:
             self._retries += 1
             await trio.sleep(delay)
 
+    async def _send(
+        self, client: httpx.AsyncClient, request: httpx.Request, *, streamed: bool
+    ) -> httpx.Response:
+        """Send and wait for the response head; a streamed request's wait is bounded here."""
+        if not streamed:
+            return await client.send(request, stream=True)
+        with trio.move_on_after(self._config.read_timeout_s):
+            return await client.send(request, stream=True)
+        raise httpx.ReadTimeout("no response head within read_timeout_s", request=request)
+
     async def _read_error(self, response: httpx.Response) -> UpstreamError:
         """Read at most ``max_error_body_bytes`` of an error body, close, classify."""
         limit = self._config.max_error_body_bytes
         body = bytearray()
         chunks = response.aiter_bytes()
         try:
-            async for chunk in chunks:
-                body += chunk
-                if len(body) >= limit:
-                    break
+            # Bounded here too: a streamed request's reads carry no per-read timeout.
+            with trio.move_on_after(self._config.read_timeout_s):
+                async for chunk in chunks:
+                    body += chunk
+                    if len(body) >= limit:
+                        break
         except httpx.HTTPError as exc:
             # A half-read error body is still worth classifying by its status.
             log.info("upstream error body unreadable (%s)", type(exc).__name__)

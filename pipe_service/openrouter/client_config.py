@@ -44,7 +44,20 @@ class UpstreamClientConfig(BaseModel):
         300.0,
         gt=0,
         le=3600,
-        description="Longest silence allowed between bytes; reasoning models pause for minutes.",
+        description=(
+            "Longest wait for OpenRouter to start answering (the response head), and for the "
+            "silence between bytes of a body that is not streamed."
+        ),
+    )
+    stall_timeout_s: float = Field(
+        120.0,
+        gt=0,
+        le=3600,
+        description=(
+            "A streamed answer that sends not a byte for this long is abandoned as stalled. "
+            "OpenRouter sends keep-alive comments every few seconds while a model thinks, so "
+            "two minutes of total silence means a dead stream, not a slow model."
+        ),
     )
     write_timeout_s: float = Field(30.0, gt=0, le=600, description="Sending the request body.")
     pool_timeout_s: float = Field(
@@ -119,6 +132,17 @@ class UpstreamClientConfig(BaseModel):
             max_backoff_s=self.retry_max_backoff_s,
             jitter=self.retry_jitter,
             max_retry_after_s=self.retry_max_wait_s,
+        )
+
+    def stream_timeout(self) -> httpx.Timeout:
+        """For streamed responses: no per-read timeout (each read would pay a cancel scope);
+        the response head is bounded by ``read_timeout_s`` in the client, and the body's
+        silence by ``stall_timeout_s``, one deadline per stream moved on progress."""
+        return httpx.Timeout(
+            connect=self.connect_timeout_s,
+            read=None,
+            write=self.write_timeout_s,
+            pool=self.pool_timeout_s,
         )
 
     def httpx_timeout(self) -> httpx.Timeout:

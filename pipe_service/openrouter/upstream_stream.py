@@ -4,7 +4,9 @@ An :class:`UpstreamStream` is handed out only after OpenRouter answered 200;
 from then on nothing is retried. It does not decode SSE (that is
 ``pipe_service.openrouter.sse``); it yields the raw chunks and turns transport
 failures into :class:`UpstreamError` values: a dropped connection becomes
-``network``, and silence longer than ``read_timeout_s`` becomes ``stalled``.
+``network``. Silence is the consumer's to bound (``chat.upstream_relay``: one deadline per
+stream, moved on progress, against :attr:`UpstreamStream.last_byte_at`); reads carry no
+per-read timeout.
 
 Synopsis::
 
@@ -69,6 +71,7 @@ class _MappedByteIterator:
             self._stream.report_error(err)
             raise err from exc
         self._stream.bytes_received += len(chunk)
+        self._stream.last_byte_at = trio.current_time()
         return chunk
 
 
@@ -93,6 +96,8 @@ class UpstreamStream:
         self.attempts = attempts
         """How many HTTP attempts it took to get this 200 (1 = no retry)."""
         self.bytes_received = 0
+        self.last_byte_at = trio.current_time()
+        """When the last body byte (keep-alive comments included) arrived, on trio's clock."""
 
     @property
     def status(self) -> int:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from pipe_service.admission.actor import AdmissionStatistics
+from pipe_service.admission.gate import AdmissionStatistics
 from pipe_service.admission.user_breaker import UserBreakerStatistics
 from pipe_service.catalog.actor import CatalogStatistics
 from pipe_service.logsink.startup import LogSinkStatistics

@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import trio
 
-from pipe_service.chat.events import Status
 from pipe_service.tools.batching import Batch, PlannedCall, Stage, plan_stages
 from pipe_service.tools.breaker import BreakerBoard
 from pipe_service.tools.contract import (
@@ -46,7 +45,8 @@ from pipe_service.tools.statistics import ToolCounters, ToolStatistics
 
 logger = logging.getLogger("pipe_service.tools")
 
-StatusSink = Callable[[Status], Awaitable[None]]
+StatusSink = Callable[[str], Awaitable[None]]
+"""Receives a finished status line to show the user (e.g. a tool disabled by its breaker)."""
 _MAX_ERROR_CHARS = 500
 
 
@@ -311,7 +311,7 @@ class ToolRunner:
         context.state.results[call.position] = _error(invocation, message)
         context.state.last_progress = trio.current_time()
         if context.on_status is not None:
-            await context.on_status(Status(message[:1].upper() + message[1:], done=True))
+            await context.on_status(message[:1].upper() + message[1:])
 
 
 def _error(invocation: ToolInvocation, message: str) -> ToolOutcome:

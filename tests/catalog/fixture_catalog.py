@@ -1,33 +1,32 @@
-"""Loads the real OpenRouter ``/models`` snapshot shared by the catalog and transform tests."""
+"""The real OpenRouter ``/models`` snapshot shared by the catalog, transform and shim tests.
+
+The file ships in the repo (``tests/fixtures/openrouter-models.json``, derived from the shared
+371-model payload; see ``tests/fixtures/README.md``), so these tests run on any fresh clone.
+"""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-import pytest
+FIXTURE_PATH = Path(__file__).resolve().parents[1] / "fixtures" / "openrouter-models.json"
 
-FIXTURE_PATH = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "openrouter-models.json"
-)
-SKIP_REASON = f"real catalog fixture not found at {FIXTURE_PATH}"
+
+@cache
+def _rows() -> tuple[dict[str, Any], ...]:
+    raw = json.loads(FIXTURE_PATH.read_text(encoding="utf-8"))
+    rows = raw["data"]
+    assert isinstance(rows, list)
+    return tuple(rows)
 
 
 def load_fixture_rows() -> list[dict[str, Any]]:
-    """The fixture's model rows (``{"data": [...]}`` or a bare list); skips the test if absent."""
-    if not FIXTURE_PATH.is_file():
-        pytest.skip(SKIP_REASON)
-    raw = json.loads(FIXTURE_PATH.read_text(encoding="utf-8"))
-    rows = raw["data"] if isinstance(raw, dict) else raw
-    assert isinstance(rows, list)
-    return rows
+    """The fixture's model rows (fresh copies: callers may mutate them)."""
+    return json.loads(json.dumps(list(_rows())))  # type: ignore[no-any-return]
 
 
-def fixture_ids_or_empty() -> list[str]:
-    """Model ids for parametrization at collection time; empty when the fixture is absent."""
-    if not FIXTURE_PATH.is_file():
-        return []
-    raw = json.loads(FIXTURE_PATH.read_text(encoding="utf-8"))
-    rows = raw["data"] if isinstance(raw, dict) else raw
-    return [row["id"] for row in rows]
+def fixture_ids() -> list[str]:
+    """Every model id of the fixture, for parametrization at collection time."""
+    return [str(row["id"]) for row in _rows()]

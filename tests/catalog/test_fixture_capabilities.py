@@ -14,8 +14,6 @@ import pytest
 from pipe_service.catalog.capabilities import ModelCapabilities, capabilities_from_row
 from tests.catalog.fixture_catalog import load_fixture_rows
 
-pytestmark = pytest.mark.fixture_catalog
-
 D = Decimal
 ZERO = Decimal(0)
 

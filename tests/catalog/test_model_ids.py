@@ -15,7 +15,7 @@ from pipe_service.catalog.model_ids import (
     split_owui_model_id,
     sub_id_to_slug,
 )
-from tests.catalog.fixture_catalog import fixture_ids_or_empty, load_fixture_rows
+from tests.catalog.fixture_catalog import fixture_ids, load_fixture_rows
 
 SAFE_SUB_ID = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -118,7 +118,6 @@ def test_decoding_is_canonical(sub_id: str) -> None:
     assert slug_to_owui_id(slug) == sub_id
 
 
-@pytest.mark.fixture_catalog
 def test_every_fixture_id_round_trips() -> None:
     slugs = [str(row["id"]) for row in load_fixture_rows()]
     encoded = {slug_to_owui_id(slug) for slug in slugs}
@@ -129,7 +128,6 @@ def test_every_fixture_id_round_trips() -> None:
         assert owui_id_to_slug(f"pipe.{sub_id}") == slug
 
 
-@pytest.mark.fixture_catalog
-@pytest.mark.parametrize("slug", fixture_ids_or_empty())
+@pytest.mark.parametrize("slug", fixture_ids())
 def test_fixture_id_is_url_safe(slug: str) -> None:
     assert SAFE_SUB_ID.fullmatch(slug_to_owui_id(slug))

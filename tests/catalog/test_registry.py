@@ -93,14 +93,12 @@ def test_fetched_at_defaults_to_a_wall_clock_time() -> None:
     assert registry.fetched_at > 1_700_000_000
 
 
-@pytest.mark.fixture_catalog
 def test_real_catalog_builds_all_rows() -> None:
     registry = ModelRegistry.from_payload({"data": load_fixture_rows()}, CatalogFilterOptions())
     assert len(registry) == 371
     assert registry.skipped_rows == 0
 
 
-@pytest.mark.fixture_catalog
 def test_real_catalog_glob_allowlist() -> None:
     options = CatalogFilterOptions(model_allowlist="anthropic/*")
     registry = ModelRegistry.from_payload({"data": load_fixture_rows()}, options)

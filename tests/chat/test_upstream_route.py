@@ -6,6 +6,7 @@ from typing import Any
 
 from pipe_service.chat.events import Completed, Failed, TextDelta
 from pipe_service.chat.turn_request import TurnError, TurnRequest
+from pipe_service.chat.upstream_relay import StallPolicy
 from pipe_service.chat.upstream_route import looks_like_reasoning_rejected, run_routed_upstream
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.transform.options import TransformOptions
@@ -65,7 +66,14 @@ async def route(turn: TurnRequest, run: Any, client: ChatClient, payload: Any) -
     async def emit(event: Any) -> None:
         out.append(event)
 
-    await run_routed_upstream(turn, client, payload, emit, run_responses=run)  # type: ignore[arg-type]
+    await run_routed_upstream(
+        turn,
+        client,  # type: ignore[arg-type]
+        payload,
+        emit,
+        run_responses=run,
+        stall=StallPolicy(),
+    )
     return out
 
 

@@ -173,7 +173,9 @@ def set_hidden_models(stack: Stack, hidden: list[str]) -> None:
 
     def sidecar_agrees() -> bool:
         with stack.sidecar.client() as client:
-            listed = {row["id"] for row in client.get("/v1/models").json()["data"]}
+            rows = client.get("/v1/models").json()["data"]
+        # The admin's variants (processes.py configures one) are listed beside the catalog.
+        listed = {row["id"] for row in rows if "variant_of" not in row}
         return listed == stack.simulator.model_ids()
 
     wait_until(sidecar_agrees, limit_s=CATALOG_CHANGE_S, what="sidecar catalog refresh", step_s=0.2)

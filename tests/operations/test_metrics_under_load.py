@@ -116,7 +116,6 @@ async def test_every_family_moves_under_a_short_simulated_load(ops_sidecar: OpsS
     assert seen_during("pipe_service_requests_in_flight")
     assert seen_during("pipe_service_streams_in_flight")
     assert seen_during("pipe_service_admission_queued")
-    assert seen_during("pipe_service_inbox_depth")  # the queued tickets in admission's inbox
     assert total(after, "pipe_service_requests_in_flight") == 0
     assert moved("pipe_service_requests_total", outcome="completed")
     assert moved("pipe_service_time_to_first_token_seconds_count")
@@ -140,7 +139,9 @@ async def test_every_family_moves_under_a_short_simulated_load(ops_sidecar: OpsS
     assert moved("pipe_service_admission_refused_total")
     assert moved("pipe_service_admission_admitted_total")
     assert total(after, "pipe_service_admission_slots") == 1
-    assert moved("pipe_service_inbox_processed_total", actor="admission")
+    # Admission has no inbox (a CapacityLimiter and a waiter count): its queue is the
+    # admission_queued gauge above; inboxes are read through the log sink's.
+    assert moved("pipe_service_inbox_processed_total", actor="log_sink")
     assert moved("pipe_service_log_records_total")
     assert moved("pipe_service_catalog_age_seconds")
     assert total(after, "pipe_service_database_up") == 1

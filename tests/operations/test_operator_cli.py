@@ -70,7 +70,7 @@ async def test_status_renders_actors_slots_breakers_and_error_rates(
     for expected in (
         "Actors",
         "log_sink",
-        "admission",
+        "sessions",
         "running",
         "Requests (last 60 s)",
         "error rate",

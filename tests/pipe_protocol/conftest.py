@@ -60,11 +60,46 @@ class Session:
         return "".join(frame["text"] for frame in self.of_type("delta"))
 
 
+class PausableStream(trio.abc.Stream):
+    """A socket stream whose reads can be paused: a shim that stops reading for real.
+
+    trio-websocket reads whole messages into memory whatever their size, so only holding back
+    the socket reads themselves leaves the sidecar's writes to fill the kernel buffers.
+    """
+
+    def __init__(self, inner: trio.abc.Stream) -> None:
+        self.inner = inner
+        self._reading = trio.Event()
+        self._reading.set()
+
+    def pause_reading(self) -> None:
+        self._reading = trio.Event()
+
+    def resume_reading(self) -> None:
+        self._reading.set()
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        await self._reading.wait()
+        return await self.inner.receive_some(max_bytes)
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        await self.inner.send_all(data)
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self.inner.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
 class ShimClient:
     """One WebSocket to ``/v1/pipe``, speaking JSON frames."""
 
-    def __init__(self, connection: trio_websocket.WebSocketConnection) -> None:
+    def __init__(
+        self, connection: trio_websocket.WebSocketConnection, stream: PausableStream
+    ) -> None:
         self.connection = connection
+        self.stream = stream
 
     async def send(self, frame: dict[str, Any] | str | bytes) -> None:
         if isinstance(frame, dict):
@@ -116,9 +151,10 @@ async def open_shim(
 ) -> AsyncIterator[ShimClient]:
     """Connect to the sidecar's ``/v1/pipe`` (Unix socket by default)."""
     if tcp:
-        stream: trio.SocketStream = await trio.open_tcp_stream("127.0.0.1", sidecar.settings.port)
+        socket_stream = await trio.open_tcp_stream("127.0.0.1", sidecar.settings.port)
     else:
-        stream = await trio.open_unix_socket(str(sidecar.settings.effective_socket_path))
+        socket_stream = await trio.open_unix_socket(str(sidecar.settings.effective_socket_path))
+    stream = PausableStream(socket_stream)
     headers = [(b"authorization", f"Bearer {token}".encode())] if token else None
     try:
         async with trio.open_nursery() as nursery:
@@ -132,7 +168,7 @@ async def open_shim(
                 max_message_size=CLIENT_MAX_MESSAGE_BYTES,
             )
             try:
-                yield ShimClient(connection)
+                yield ShimClient(connection, stream)
             finally:
                 with trio.move_on_after(2, shield=True):
                     await connection.aclose()

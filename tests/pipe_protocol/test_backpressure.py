@@ -2,7 +2,11 @@
 
 hypercorn's writes are shielded, so the front bounds them itself (``send_stall_s``): a write the
 shim has not taken within the bound closes the connection. To fill the socket buffers the
-request asks ``sim/tool-call`` to quote a large tool output back (a few 200 KB deltas).
+request asks ``sim/tool-call`` to quote a large tool output back: 2 MB in ~4000 deltas of 500
+bytes, so far more *frames* than the sidecar's queues hold (the turn cannot finish into them) and
+far more bytes than any kernel socket buffer holds; and the test client stops reading at the
+socket itself (:class:`~tests.pipe_protocol.conftest.PausableStream`): trio-websocket would
+otherwise read a whole message into memory however large.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from tests.pipe_protocol.conftest import ShimClient, open_shim, request_frame
 from tests.service.conftest import Sidecar, wait_until
 
 STALL_S = 0.3
-BIG_WORD = "x" * 200_000
+BIG_WORD = "x" * 500
 
 
 @pytest.fixture
@@ -25,7 +29,7 @@ def sidecar_overrides() -> dict[str, Any]:
 
 
 def _large_answer_request() -> dict[str, Any]:
-    big_output = " ".join([BIG_WORD] * 8)  # quoted back as ~1.6 MB of text
+    big_output = " ".join([BIG_WORD] * 4000)  # quoted back as ~2 MB of text
     messages = [
         {"role": "user", "content": "what is the weather"},
         {
@@ -46,8 +50,10 @@ def _large_answer_request() -> dict[str, Any]:
 
 async def _stop_reading_after_request(shim: ShimClient) -> None:
     await shim.hello()
+    shim.stream.pause_reading()
     await shim.send(_large_answer_request())
-    # From here on nothing reads: trio-websocket's one-message queue fills, then the socket.
+    # From here on nothing reads the socket: the kernel buffers fill, then the sidecar's write
+    # stalls.
 
 
 async def test_a_shim_that_stops_reading_is_disconnected_and_its_request_cancelled(
@@ -61,6 +67,7 @@ async def test_a_shim_that_stops_reading_is_disconnected_and_its_request_cancell
             await wait_until(lambda: gateway.sessions.statistics().active == 0)
             assert gateway.admission.statistics().running == 0
             # Reading again: whatever was buffered, then the cut (no close frame: 1006).
+            shim.stream.resume_reading()
             session = await shim.until_closed()
     assert session.close_code == 1006
     assert session.of_type("done") == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -94,3 +95,26 @@ async def test_the_admins_interrupted_template_words_the_notice(sidecar: Sidecar
     session = await run_request(sidecar, request)
     assert session.last["code"] == "interrupted"
     assert session.last["message"].startswith("\n\n[cut off: ")
+
+
+@pytest.mark.parametrize("model", ["sim/fail-mid-stream", "sim/disconnect", "sim/error-429"])
+async def test_the_error_id_a_user_sees_is_logged_once_with_request_user_and_chat(
+    sidecar: Sidecar, caplog: pytest.LogCaptureFixture, model: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipe_service.chat.failure")
+    error = (await run_request(sidecar, request_frame(model))).last
+    assert error["type"] == "error"
+    logged = [
+        record
+        for record in caplog.records
+        if getattr(record, "error_id", None) == error["error_id"]
+    ]
+    assert len(logged) == 1
+    record = logged[0]
+    assert (record.user_id, record.chat_id, record.model) == (  # type: ignore[attr-defined]
+        "user-1",
+        "chat-1",
+        model,
+    )
+    assert record.request_id.startswith("req_")  # type: ignore[attr-defined]
+    assert error["error_id"] in record.getMessage()

@@ -42,7 +42,6 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
         "simulator",
         "upstream",
         "catalog",
-        "admission",
         "tools",
         "fetch",
         "sessions",
@@ -80,6 +79,7 @@ async def test_metrics_expose_actor_statistics_in_prometheus_text(sidecar: Sidec
     assert 'pipe_service_actor_up{actor="front"} 1.0' in text
     assert 'pipe_service_actor_restarts_total{actor="catalog"} 0.0' in text
     assert "pipe_service_admission_queue_size 256.0" in text  # the queue, changeable live
+    assert "pipe_service_admission_slots 64.0" in text
     assert 'upstream_mode="simulator"' in text
 
 

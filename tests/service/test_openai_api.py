@@ -6,6 +6,8 @@ simulator upstream) run on the test's trio loop.
 
 from __future__ import annotations
 
+import logging
+import re
 from typing import Any
 
 import openai
@@ -203,3 +205,16 @@ async def test_models_carry_open_webui_capabilities(sidecar: Sidecar) -> None:
     assert vision["file_upload"] is True
     assert text["vision"] is False
     assert text["file_upload"] is False
+
+
+async def test_a_mid_stream_failure_shows_the_error_id_that_was_logged(
+    sdk_base_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="pipe_service.chat.failure")
+    chunks = await in_thread(_stream_chat, sdk_base_url, "sim/fail-mid-stream")
+    notice = [chunk.choices[0].delta.content for chunk in chunks if chunk.choices][-2]
+    error_id = re.search(r"err_[0-9a-f]{8}", notice or "")
+    assert error_id is not None
+    logged = [r for r in caplog.records if getattr(r, "error_id", None) == error_id.group()]
+    assert len(logged) == 1
+    assert logged[0].stage == "mid-stream"  # type: ignore[attr-defined]

@@ -502,3 +502,21 @@ async def test_a_malformed_routing_valve_is_refused_naming_it(sidecar: Sidecar) 
     error = (await run_request(sidecar, request)).last
     assert error["code"] == "invalid_request"
     assert "MODEL_ROUTING" in error["message"]
+
+
+async def test_a_silent_provider_on_chat_completions_gets_the_same_status_and_stall_error(
+    open_sidecar: Any,
+) -> None:
+    # Both endpoints' streams go through the one relay (chat/upstream_relay.py).
+    async with open_sidecar(
+        streaming={"waiting_status_after_s": 0.2, "waiting_status_every_s": 0.2},
+        upstream={"stall_timeout_s": 1.5},
+        chat={"chat_completions_models": ["sim/stall"]},
+    ) as sidecar:
+        session = await run_request(sidecar, request_frame("sim/stall"))
+        records = await sim_requests(sidecar)
+    assert [record["path"] for record in records] == ["/api/v1/chat/completions"]
+    statuses = [frame for frame in session.frames if frame["type"] == "event"]
+    assert statuses
+    assert session.last["type"] == "error"
+    assert "Neither OpenRouter nor the model sent anything" in session.last["message"]

@@ -10,7 +10,6 @@ import pytest
 import trio
 import trio.testing
 
-from pipe_service.chat.gateway import ShutdownPolicy, cut_after_shutdown
 from tests.pipe_protocol.conftest import open_shim, request_frame
 from tests.service.conftest import Sidecar, wait_until
 
@@ -20,24 +19,6 @@ STALL_BODY = {"model": "sim/stall", "stream": True, "messages": [{"role": "user"
 @pytest.fixture
 def sidecar_overrides() -> dict[str, Any]:
     return {"graceful_timeout_s": 0.5}
-
-
-async def test_cut_comes_drain_s_after_shutdown_is_requested(
-    autojump_clock: trio.testing.MockClock,
-) -> None:
-    requested = trio.Event()
-    scope = trio.CancelScope()
-    policy = ShutdownPolicy(wait_requested=requested.wait, drain_s=4.0)
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(cut_after_shutdown, scope, policy)
-        await trio.sleep(10)
-        assert not scope.cancel_called
-        requested.set()
-        await trio.sleep(3.5)
-        assert not scope.cancel_called
-        await trio.sleep(1)
-        assert scope.cancel_called
-    assert trio.current_time() == 14.5
 
 
 async def test_an_openai_stream_running_at_shutdown_ends_with_the_restart_notice(

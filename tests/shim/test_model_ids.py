@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import types
-from pathlib import Path
 
 import pytest
 
 from pipe_service.catalog.model_ids import slug_to_owui_id
-
-FIXTURE = (
-    Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "openrouter-models.json"
-)
+from tests.catalog.fixture_catalog import fixture_ids
 
 
 def _fixture_slugs() -> list[str]:
-    if not FIXTURE.exists():
-        pytest.skip(f"{FIXTURE} is absent (the shared OpenRouter catalog fixture)")
-    document = json.loads(FIXTURE.read_text(encoding="utf-8"))
-    rows = document["data"] if isinstance(document, dict) else document
-    return [row["id"] for row in rows]
+    return fixture_ids()
 
 
 def test_every_catalog_slug_encodes_like_the_sidecar(shim: types.ModuleType) -> None:

@@ -9,7 +9,6 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,11 +16,10 @@ import pytest
 import trio
 
 from pipe_service.simulator import SimulatorConfig, serve_simulator
+from tests.catalog.fixture_catalog import FIXTURE_PATH
 
 API_KEY = "sk-or-v1-test"
-FIXTURE_CATALOG = (
-    Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "openrouter-models.json"
-)
+FIXTURE_CATALOG = FIXTURE_PATH  # the real 371-model payload, shipped under tests/fixtures
 
 StartSimulator = Callable[..., Any]
 

@@ -7,7 +7,6 @@ from functools import partial
 from pathlib import Path
 
 import httpx
-import pytest
 import trio
 
 from pipe_service.simulator import SimulatorConfig, serve_simulator
@@ -63,10 +62,7 @@ async def test_models_filters_by_output_modalities(
     assert [r["id"] for r in images] == ["a/image"]
 
 
-@pytest.mark.fixture_catalog
 async def test_fixture_catalog_is_served_wrapped(start_simulator: StartSimulator) -> None:
-    if not FIXTURE_CATALOG.exists():
-        pytest.skip(f"fixture catalog absent: {FIXTURE_CATALOG}")
     document = json.loads(FIXTURE_CATALOG.read_text())
     rows = document["data"] if isinstance(document, dict) else document
     root = await start_simulator(catalog_path=FIXTURE_CATALOG)

@@ -39,6 +39,7 @@ class _Stream:
             f"data: {json.dumps({**e, 'sequence_number': n})}\n\n" for n, e in enumerate(events)
         ]
         self._chunks = [chunk.encode() for chunk in chunks] + [b"data: [DONE]\n\n"]
+        self.last_byte_at = trio.current_time()  # the whole script is already "received"
 
     def aiter_bytes(self) -> AsyncIterator[bytes]:
         return _Chunks(self._chunks)
@@ -63,6 +64,8 @@ class _Chunks:
 
 class ScriptedUpstream:
     """Replays one script per upstream call, in order."""
+
+    stall_timeout_s = 120.0
 
     def __init__(self, *scripts: Script) -> None:
         self._scripts = list(scripts)

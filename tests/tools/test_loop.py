@@ -23,6 +23,7 @@ from pipe_service.chat.events import (
     ToolCallRequest,
     Usage,
 )
+from pipe_service.chat.tool_loop import TOOL_EXECUTOR_GONE
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.tools.contract import (
@@ -31,7 +32,6 @@ from pipe_service.tools.contract import (
     ToolInvocation,
     ToolOutcome,
 )
-from pipe_service.tools.loop import TOOL_EXECUTOR_GONE
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions

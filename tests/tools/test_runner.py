@@ -13,7 +13,6 @@ import pytest
 import trio
 import trio.testing
 
-from pipe_service.chat.events import Status
 from pipe_service.tools.contract import (
     ToolExecutorGoneError,
     ToolInvocation,
@@ -198,9 +197,9 @@ async def test_breaker_opens_after_repeated_failures_and_skips_the_tool(
 ) -> None:
     tools = runner(breaker_failures=2, breaker_window_s=60)
     executor = RecordingExecutor(fail)
-    statuses: list[Status] = []
+    statuses: list[str] = []
 
-    async def on_status(status: Status) -> None:
+    async def on_status(status: str) -> None:
         statuses.append(status)
 
     for _ in range(2):
@@ -210,7 +209,7 @@ async def test_breaker_opens_after_repeated_failures_and_skips_the_tool(
     )
     assert skipped.error == "tool flaky temporarily disabled after repeated failures"
     assert len(executor.started) == 2
-    assert statuses == [Status("Tool flaky temporarily disabled after repeated failures", True)]
+    assert statuses == ["Tool flaky temporarily disabled after repeated failures"]
     assert tools.statistics().breakers_open == 1
 
 

@@ -31,7 +31,9 @@ class Reply:
     ``chunks`` are sent with chunked encoding; a float in it means "sleep that
     many seconds" at that point. Without chunks, ``body`` is sent with a
     Content-Length. ``hang`` keeps the response open after the chunks until the
-    client disconnects; ``drop`` closes the socket mid-body.
+    client disconnects; ``drop`` closes the socket mid-body; ``close_unanswered`` closes the
+    connection as soon as the request arrived, without a byte of answer (a keep-alive connection
+    the server closed just as the client reused it).
     """
 
     status: int = 200
@@ -41,6 +43,7 @@ class Reply:
     hang: bool = False
     drop: bool = False
     delay_before_headers: float = 0.0
+    close_unanswered: bool = False
 
 
 @dataclass
@@ -120,6 +123,8 @@ class ScriptedUpstream:
 
     async def _send_reply(self, stream: trio.SocketStream, reply: Reply) -> bool:
         """Send one reply; False when the connection must end afterwards."""
+        if reply.close_unanswered:
+            return False
         await trio.sleep(reply.delay_before_headers)
         reason = _REASONS.get(reply.status, "Status")
         head = [f"HTTP/1.1 {reply.status} {reason}"]

@@ -150,3 +150,30 @@ async def test_repeated_401s_latch_the_key(
         with trio.fail_after(60), pytest.raises(UpstreamError):
             await client.get_key()  # the probe reaches the server
         assert len(upstream.requests) == 3
+
+
+async def test_a_pooled_connection_closed_by_the_server_is_retried_once_on_a_fresh_one(
+    upstream: ScriptedUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    # The 502's keep-alive connection is reused for the retry, but the server closed it.
+    upstream.script(_error(502), Reply(close_unanswered=True), Reply(chunks=list(SSE)))
+    async with OpenRouterClient(make_config(upstream.base_url, shards=1)) as client:
+        with trio.fail_after(60):
+            assert await _drain(client) == SSE
+    first, reused, fresh = upstream.requests
+    assert reused.connection_id == first.connection_id
+    assert fresh.connection_id != reused.connection_id
+    assert fresh.at == reused.at  # at once: no backoff for a connection that never answered
+    assert client.statistics().errors_by_kind == {}
+    assert client.statistics().retries == 2
+
+
+async def test_a_second_closed_connection_is_a_network_error(
+    upstream: ScriptedUpstream, autojump_clock: trio.testing.MockClock
+) -> None:
+    upstream.script(Reply(close_unanswered=True), Reply(close_unanswered=True))
+    async with OpenRouterClient(make_config(upstream.base_url, retry_max_attempts=1)) as client:
+        with trio.fail_after(60), pytest.raises(UpstreamError) as caught:
+            await _drain(client)
+    assert caught.value.kind is K.NETWORK
+    assert len(upstream.requests) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from pipe_service.chat.error_messages import (
@@ -13,7 +14,11 @@ from pipe_service.chat.error_messages import (
     render_interrupted_notice,
     validate_error_template,
 )
-from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.openrouter.errors import (
+    UpstreamError,
+    UpstreamErrorKind,
+    classify_transport_error,
+)
 
 K = UpstreamErrorKind
 
@@ -57,7 +62,10 @@ CASES = [
         ["Connection problem", "could not connect"],
     ),
     (UpstreamError(K.STREAM_FAILED, "server_error"), ["interrupted", "regenerate"]),
-    (UpstreamError(K.STREAM_INCOMPLETE, "ended early"), ["interrupted", "ended before"]),
+    (
+        UpstreamError(K.STREAM_INCOMPLETE, "ended early"),
+        ["interrupted", "OpenRouter ended the stream before"],
+    ),
     (UpstreamError(K.STALLED, "no data"), ["interrupted", "stopped sending"]),
     (LocalError(LocalErrorKind.BUSY, retry_after_s=5), ["Server busy", "try again in 5 seconds"]),
     (
@@ -141,3 +149,32 @@ def test_invalid_templates_are_rejected_with_a_clear_reason(template: str, compl
 def test_rendering_with_an_invalid_template_raises_config_error() -> None:
     with pytest.raises(ErrorTemplateError):
         render_error_markdown(UpstreamError(K.NETWORK, "x"), template="{nope}")
+
+
+def test_a_dropped_upstream_connection_blames_the_network_not_openrouter() -> None:
+    dropped = classify_transport_error(httpx.RemoteProtocolError("peer closed"), mid_stream=True)
+    notice = render_interrupted_notice(dropped)
+    assert "network" in notice
+    assert "OpenRouter said" not in notice
+    assert "Details: connection to OpenRouter failed mid-stream" in notice
+
+
+def test_a_shutdown_cut_names_the_sidecar_not_the_provider() -> None:
+    cut = LocalError(LocalErrorKind.SHUTTING_DOWN)
+    for text in (render_interrupted_notice(cut), render_error_markdown(cut)):
+        assert "sidecar is restarting" in text
+        assert "provider failed" not in text
+        assert "OpenRouter said" not in text
+
+
+def test_what_openrouter_reported_is_quoted_as_openrouter() -> None:
+    failed = UpstreamError(K.STREAM_FAILED, "overloaded", provider_name="Acme")
+    assert "> OpenRouter said (provider: Acme): overloaded" in render_interrupted_notice(failed)
+    assert "provider failed" in render_interrupted_notice(failed)
+
+
+def test_a_stall_names_openrouter_and_the_model() -> None:
+    stalled = classify_transport_error(httpx.ReadTimeout("read"), mid_stream=True)
+    notice = render_interrupted_notice(stalled)
+    assert "Neither OpenRouter nor the model sent anything" in notice
+    assert "OpenRouter said" not in notice

@@ -24,8 +24,8 @@ import logging
 from dataclasses import dataclass
 from typing import Final, Protocol
 
-from pipe_service.admission.actor import ServerBusyError
 from pipe_service.admission.byte_budget import ByteBudgetExceededError
+from pipe_service.admission.gate import ServerBusyError
 from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
@@ -46,9 +46,9 @@ from pipe_service.chat.events import (
     ToolRan,
     Usage,
 )
+from pipe_service.chat.failure import SHUTTING_DOWN, TurnFailure
 from pipe_service.chat.openai_chunks import usage_dict
 from pipe_service.chat.owui_events import citation_event, status_event, tool_card_markdown
-from pipe_service.chat.turn import SHUTTING_DOWN, failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.chat.usage_line import format_usage_line
 from pipe_service.front.pipe.request import RenderOptions
@@ -171,7 +171,7 @@ class TurnRenderer:
             return [self._failed(item)]
         if isinstance(item, TurnError):
             self.finished = True
-            return [error_frame_for(item.error, self._wording)]
+            return [error_frame_for(item.error, self._wording, failure=item.failure)]
         return []  # ReasoningItem: kept for replay by the turn, not shown
 
     def ended_without_terminal(self) -> ServerFrame:
@@ -234,7 +234,7 @@ class TurnRenderer:
         return [done]
 
     def _failed(self, failed: Failed) -> ServerFrame:
-        error = failure_as_error(failed)
+        error = failed.failure
         if self._output_started:
             return Error(
                 code=ErrorCode.INTERRUPTED,
@@ -244,7 +244,7 @@ class TurnRenderer:
                 content=self._partial_content(),
             )
         return Error(
-            code=ErrorCode.SHUTTING_DOWN if failed.code == SHUTTING_DOWN else ErrorCode.UPSTREAM,
+            code=_frame_code(failed.code, error),
             message=self._wording.error_markdown(error),
             error_id=error.error_id,
             retry_after_s=error.retry_after_s,
@@ -255,8 +255,36 @@ class TurnRenderer:
         return "".join(self._text) if self._whole_answer else None
 
 
-def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
-    """The terminal frame for a failure before any output (admission, catalog, upstream)."""
+def _frame_code(code: str, failure: TurnFailure) -> str:
+    if code == SHUTTING_DOWN:
+        return ErrorCode.SHUTTING_DOWN
+    if isinstance(failure, LocalError) and failure.kind is LocalErrorKind.INTERNAL:
+        return ErrorCode.INTERNAL
+    return ErrorCode.UPSTREAM
+
+
+def error_frame_for(
+    exc: BaseException, wording: ErrorWording, *, failure: TurnFailure | None = None
+) -> Error | Busy:
+    """The terminal frame for a failure before any output (admission, catalog, upstream).
+
+    ``failure``: the error value the turn already minted (and logged) for ``exc``; its id is
+    the one shown. Failures found by the front itself (protocol, catalog) are minted here.
+    """
+    if isinstance(failure, LocalError) and failure.kind is not LocalErrorKind.INTERNAL:
+        if isinstance(exc, ServerBusyError):
+            return Busy(
+                message=wording.error_markdown(failure), retry_after_s=failure.retry_after_s
+            )
+        if failure.kind is LocalErrorKind.SLOW_DOWN:
+            return Error(
+                code=ErrorCode.SLOW_DOWN,
+                message=wording.error_markdown(failure),
+                error_id=failure.error_id,
+                retry_after_s=failure.retry_after_s,
+            )
+        code = ErrorCode.INVALID_REQUEST
+        return Error(code=code, message=wording.error_markdown(failure), error_id=failure.error_id)
     if isinstance(exc, ProtocolError):
         if exc.code != ErrorCode.INVALID_REQUEST:
             return exc.frame()  # a shim bug, not a user mistake: the plain reason is enough
@@ -303,10 +331,13 @@ def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
         return _local_error(
             ErrorCode.INVALID_REQUEST, LocalError(LocalErrorKind.INVALID_REQUEST, str(exc)), wording
         )
-    local = LocalError(LocalErrorKind.INTERNAL)
-    logger.error(
-        "chat turn failed", extra={"error_id": local.error_id, "error": type(exc).__name__}
-    )
+    if isinstance(failure, LocalError):
+        local = failure  # minted and logged where the turn failed
+    else:
+        local = LocalError(LocalErrorKind.INTERNAL)
+        logger.error(
+            "chat turn failed", extra={"error_id": local.error_id, "error": type(exc).__name__}
+        )
     return Error(
         code=ErrorCode.INTERNAL, message=wording.error_markdown(local), error_id=local.error_id
     )

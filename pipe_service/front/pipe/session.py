@@ -2,7 +2,7 @@
 
 Tasks of one session (all in the endpoint's nursery, so a closed socket cancels them all)::
 
-    conversation ──frames──▶ outbox (PIPE_OUTBOX_SIZE) ──▶ writer ──▶ socket
+    conversation ──frames──▶ outbox (streaming.pipe_outbox_size) ──▶ writer ──▶ socket
       │  reads hello/request, runs the turn and renders it
       │  a generated image: store_file out, the relay waits for its file_stored
       └─ reader (during the turn): tool_result → executor, file_stored → file store,
@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import Any, Protocol
 
 import trio
-from quart.wrappers import Websocket
 
 from pipe_service import __version__
 from pipe_service.admission.byte_budget import ByteBudget, ByteBudgetExceededError
@@ -70,12 +69,23 @@ MAX_STORE_FILE_B64_CHARS = MAX_SERVER_FRAME_BYTES - 64 * 1024
 """A ``store_file`` frame must fit in one server frame (the rest is the frame's other fields)."""
 
 
+class FrameSocket(Protocol):
+    """The WebSocket calls a session makes (quart's ``Websocket`` has them; unit tests pass
+    trio-websocket over a ``trio.testing.memory_stream_pair``)."""
+
+    async def receive(self) -> str | bytes | None: ...
+
+    async def send(self, data: str | bytes) -> None: ...
+
+    async def close(self, code: int) -> None: ...
+
+
 class PipeSession:
     """Serve one WebSocket connection of the shim protocol."""
 
     def __init__(
         self,
-        websocket: Websocket,
+        websocket: FrameSocket,
         gateway: ChatGateway,
         *,
         outbox_size: int,

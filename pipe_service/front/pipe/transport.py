@@ -9,9 +9,5 @@ from __future__ import annotations
 
 from typing import Final
 
-PIPE_OUTBOX_SIZE: Final = 64
-"""Frames buffered between a request's renderer and the socket writer; a full outbox
-back-pressures the turn (and so the upstream stream)."""
-
 CLOSE_LIMIT_S: Final = 1.0
 """Bound on sending the close frame (and on closing the socket) at the end of a session."""

@@ -14,7 +14,6 @@ failure is logged here and ends only this connection.
 from __future__ import annotations
 
 import logging
-from typing import Final
 
 import trio
 from quart import Blueprint, Response, current_app, websocket
@@ -30,10 +29,6 @@ logger = logging.getLogger("pipe_service.front.pipe.ws")
 
 pipe_ws = Blueprint("pipe_ws", __name__)
 
-PIPE_HANDSHAKE_TIMEOUT_S: Final = 10.0
-"""The shim must send ``hello`` within this long of connecting, and ``request`` within this
-long of ``welcome``; an idle half-open connection cannot hold a socket forever."""
-
 
 @pipe_ws.websocket("/v1/pipe")
 async def pipe_endpoint() -> Response | None:
@@ -48,10 +43,9 @@ async def pipe_endpoint() -> Response | None:
     session = PipeSession(
         ws,
         gateway,
-        # Read at connection time so operators (and tests) can tune the module constants.
-        outbox_size=pipe_transport.PIPE_OUTBOX_SIZE,
+        outbox_size=settings.streaming.pipe_outbox_size,
         send_stall_s=settings.send_stall_s,
-        handshake_timeout_s=PIPE_HANDSHAKE_TIMEOUT_S,
+        handshake_timeout_s=settings.pipe_handshake_timeout_s,
         byte_budget=current_app.config["BYTE_BUDGET"],
         busy_retry_after_s=settings.admission.retry_after_s,
     )

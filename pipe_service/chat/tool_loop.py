@@ -38,6 +38,7 @@ from pipe_service.chat.events import (
     ToolRan,
     Usage,
 )
+from pipe_service.chat.failure import TOOL_HOST_GONE
 from pipe_service.chat.tool_citations import harvest_citations
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError
@@ -53,7 +54,7 @@ from pipe_service.tools.runner import ToolRunner
 
 RunOnce = Callable[[dict[str, Any], Emit], Awaitable[None]]
 
-TOOL_EXECUTOR_GONE: Final = "tool_executor_gone"
+TOOL_EXECUTOR_GONE: Final = TOOL_HOST_GONE
 REPLAYED_ITEM_TYPES: Final = frozenset({"reasoning", "message", "function_call"})
 _MAX_STATUS_NAMES = 3
 
@@ -216,7 +217,7 @@ class _ToolLoop:
                     known,
                     self._tools.executor,
                     user_id=self._user_id,
-                    on_status=self._emit,
+                    on_status=self._notice,
                 )
             outcomes.update((outcome.call_id, outcome) for outcome in ran)
         ordered = [outcomes[call.call_id] for call in calls]
@@ -273,6 +274,10 @@ class _ToolLoop:
     async def _emit(self, item: TurnOutput) -> None:
         self._forwarded = True
         await self._send(item)
+
+    async def _notice(self, text: str) -> None:
+        """A finished status line from the tools runner (e.g. a breaker skipping a tool)."""
+        await self._emit(Status(text, done=True))
 
 
 async def run_tool_loop(
@@ -332,12 +337,23 @@ def _output_item(outcome: ToolOutcome) -> dict[str, Any]:
 
 
 def _as_failed(error: TurnError) -> Failed:
+    """A later round's error, after output was forwarded: same failure value, same id."""
     exc = error.error
     if isinstance(exc, UpstreamError):
         return Failed(
-            code=exc.kind.value, message=exc.message, error_type=exc.error_type, response_id=None
+            code=exc.kind.value,
+            message=exc.message,
+            error_type=exc.error_type,
+            response_id=None,
+            failure=error.failure,
         )
-    return Failed(code="error", message=str(exc)[:300], error_type=None, response_id=None)
+    return Failed(
+        code="error",
+        message=str(exc)[:300],
+        error_type=None,
+        response_id=None,
+        failure=error.failure,
+    )
 
 
 def _executor_gone(gone: ToolExecutorGoneError, response_id: str | None) -> Failed:

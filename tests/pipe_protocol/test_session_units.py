@@ -1,0 +1,156 @@
+"""PipeSession as a unit: memory streams, virtual time, the real gateway over a scripted
+upstream (see ``tests.pipe_protocol.memory_session``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+from tests.pipe_protocol.conftest import request_frame
+from tests.pipe_protocol.memory_session import open_memory_session
+from tests.tools.fakes import ScriptedUpstream, text_script
+
+HELLO = {"type": "hello", "protocols": [1], "shim_version": "test"}
+CREATED = b'data: {"type":"response.created","response":{"id":"resp_1","status":"in_progress"}}\n\n'
+
+
+class HangingUpstream:
+    """Opens a stream, sends ``response.created``, then says nothing until cancelled."""
+
+    stall_timeout_s = 3600.0
+
+    def __init__(self) -> None:
+        self.cancelled = trio.Event()
+
+    @asynccontextmanager
+    async def stream_responses(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        api_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> AsyncIterator[HangingUpstream]:
+        self.last_byte_at = trio.current_time()
+        self._sent = False
+        yield self
+
+    def aiter_bytes(self) -> HangingUpstream:
+        return self
+
+    def __aiter__(self) -> HangingUpstream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if not self._sent:
+            self._sent = True
+            return CREATED
+        try:
+            await trio.sleep_forever()
+        finally:
+            self.cancelled.set()
+        raise AssertionError("unreachable")
+
+
+class CrashingUpstream:
+    """A bug below the gateway: opening the stream raises something no one expects."""
+
+    stall_timeout_s = 3600.0
+
+    @asynccontextmanager
+    async def stream_responses(self, payload: Mapping[str, Any], **_: Any) -> AsyncIterator[None]:
+        raise RuntimeError("a bug in the upstream layer")
+        yield
+
+
+async def _start(shim: Any, model: str = "acme/chat") -> None:
+    await shim.send(HELLO)
+    assert (await shim.receive())["type"] == "welcome"
+    await shim.send(request_frame(model))
+
+
+async def test_a_request_streams_its_answer_then_the_sidecar_closes(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_memory_session(ScriptedUpstream(text_script("Hello there"))) as (shim, _):
+        await _start(shim)
+        frames, close_code = await shim.until_closed()
+    assert [frame["type"] for frame in frames] == ["delta", "done"]
+    assert frames[0]["text"] == "Hello there"
+    assert close_code == 1000
+
+
+async def test_a_silent_shim_gets_timeout_exactly_at_the_handshake_deadline(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    start = trio.current_time()
+    async with open_memory_session(ScriptedUpstream(), handshake_timeout_s=7) as (shim, _):
+        frames, close_code = await shim.until_closed()
+    assert trio.current_time() - start == 7
+    assert [(frame["type"], frame["code"]) for frame in frames] == [("error", "timeout")]
+    assert close_code == 1000
+
+
+async def test_a_shim_silent_after_welcome_gets_timeout_too(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    async with open_memory_session(ScriptedUpstream(), handshake_timeout_s=7) as (shim, _):
+        await shim.send(HELLO)
+        assert (await shim.receive())["type"] == "welcome"
+        welcomed = trio.current_time()
+        frames, _ = await shim.until_closed()
+    assert trio.current_time() - welcomed == 7
+    assert frames[-1]["code"] == "timeout"
+
+
+async def test_cancel_during_a_turn_stops_it_and_answers_cancelled(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    upstream = HangingUpstream()
+    async with open_memory_session(upstream) as (shim, gateway):
+        await _start(shim)
+        await trio.sleep(30)
+        assert gateway.sessions.statistics().active == 1
+        await shim.send({"type": "cancel"})
+        frames, close_code = await shim.until_closed()
+        await upstream.cancelled.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        assert gateway.sessions.statistics().active == 0
+        assert gateway.admission.statistics().running == 0
+    statuses = [frame for frame in frames if frame["type"] == "event"]
+    assert statuses[0]["event"]["data"]["description"] == "Waiting for the provider (5 s)…"
+    assert frames[-1] == {"type": "error", "code": "cancelled", "message": "request cancelled"}
+    assert close_code == 1000
+
+
+async def test_an_unexpected_frame_during_a_turn_is_out_of_order_and_stops_it(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    upstream = HangingUpstream()
+    async with open_memory_session(upstream) as (shim, _):
+        await _start(shim)
+        await shim.send(HELLO)
+        frames, _ = await shim.until_closed()
+        await upstream.cancelled.wait()
+    assert frames[-1]["type"] == "error"
+    assert frames[-1]["code"] == "out_of_order"
+
+
+async def test_a_turn_that_crashes_ends_with_an_internal_error_and_the_gateway_lives(
+    autojump_clock: trio.testing.MockClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with open_memory_session(CrashingUpstream()) as (shim, gateway):
+        await _start(shim)
+        frames, close_code = await shim.until_closed()
+        assert gateway.sessions.statistics().crashed == 0  # caught at the turn's boundary
+    error = frames[-1]
+    assert (error["type"], error["code"]) == ("error", "internal")
+    assert error["error_id"] in error["message"]
+    crash_logs = [r for r in caplog.records if getattr(r, "error_id", None) == error["error_id"]]
+    assert len(crash_logs) == 1
+    assert crash_logs[0].exc_info is not None
+    assert close_code == 1000
