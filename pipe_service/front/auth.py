@@ -31,7 +31,6 @@ OPEN_ON_LOOPBACK: Final = frozenset({"/healthz"})
 """Routes a TCP caller may reach without the token while TCP is bound to loopback."""
 
 
-
 @dataclass(frozen=True)
 class TcpAccess:
     """The TCP side of the policy: the effective token and whether TCP is loopback-only."""
