@@ -137,6 +137,8 @@ def test_tree_cpu_counts_a_child_process() -> None:
     finally:
         child.kill()
         child.wait(timeout=60)
+        if child.stdout is not None:
+            child.stdout.close()
 
 
 def test_charts_and_docs_section_are_written_from_a_report(tmp_path: Path) -> None:
