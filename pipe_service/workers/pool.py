@@ -200,8 +200,10 @@ class WorkerPool:
         workers = [_Worker(index) for index in range(self.handoff.count)]
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async with trio.open_nursery() as nursery:
-                for worker in workers:
-                    await nursery.start(self._keep_running, worker)
+                # Start them side by side: each takes seconds to import and warm up.
+                async with trio.open_nursery() as starting:
+                    for worker in workers:
+                        starting.start_soon(nursery.start, self._keep_running, worker)
                 if not self._stopping.is_set():
                     logger.info(
                         "serving on %s with %d workers",
