@@ -172,9 +172,7 @@ async def start_service(
     persistence = await start_persistence(supervisor, settings, database, restarts)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
     if worker is not None:
-        await supervisor.start(
-            ActorSpec("supervisor_process", watch_supervisor_process, args=(supervisor,))
-        )
+        await supervisor.start(ActorSpec("supervisor_process", watch_supervisor_process))
     if worker is None:
         # Refuse a taken socket path before starting anything else (the front binds it last).
         claim_socket_path(settings.effective_socket_path, field="socket_path")

@@ -92,3 +92,19 @@ async def test_sigterm_stops_every_worker_and_the_supervisor_exits_0(tmp_path: P
     assert returncode == 0
     assert not any(_alive(pid) for pid in pids.values())
     assert not service.socket_path.exists()
+
+
+async def test_workers_end_with_their_supervisor_when_it_is_killed(tmp_path: Path) -> None:
+    with trio.fail_after(120):
+        async with serve_workers(tmp_path) as service:
+            await service.wait_for_log("with 2 workers")
+            pids = await _worker_pids(service, 2)
+            service.process.kill()
+            await service.process.wait()
+            while any(_alive(pid) for pid in pids.values()):
+                await trio.sleep(0.05)
+        # Nothing answers on the socket any more: the next start can claim it.
+        async with serve_workers(tmp_path) as again:
+            await again.wait_for_log("with 2 workers")
+            again.process.send_signal(signal.SIGTERM)
+            assert await again.process.wait() == 0
