@@ -90,8 +90,10 @@ def write_charts(report: BenchReport, out_dir: Path) -> list[Path]:
 def update_docs(doc: Path, report: BenchReport, charts: list[Path], command: str) -> None:
     """Replace the text between the markers of ``doc`` with this run's tables and charts."""
     text = doc.read_text()
-    if START_MARKER not in text or END_MARKER not in text:
-        raise ValueError(f"{doc} has no {START_MARKER} … {END_MARKER} section to replace")
+    # The markers count on lines of their own (the page may also quote them in prose).
+    start, end = f"\n{START_MARKER}\n", f"\n{END_MARKER}\n"
+    if start not in text or end not in text:
+        raise ValueError(f"{doc} has no {START_MARKER} … {END_MARKER} lines to replace between")
     body = [
         START_MARKER,
         f"Latest full run (`{command}`), written by the bench itself:",
@@ -101,9 +103,9 @@ def update_docs(doc: Path, report: BenchReport, charts: list[Path], command: str
         *(f"![{chart.stem}]({chart.name})" for chart in charts),
         END_MARKER,
     ]
-    head, rest = text.split(START_MARKER, 1)
-    _, tail = rest.split(END_MARKER, 1)
-    doc.write_text(head + "\n".join(body) + tail)
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(head + "\n" + "\n".join(body) + "\n" + tail)
 
 
 def _values(series: list[dict[str, Any]], key: str) -> list[float]:

@@ -155,7 +155,7 @@ def test_charts_and_docs_section_are_written_from_a_report(tmp_path: Path) -> No
     report = BenchReport(Machine(2, "cpu", "3.11", (1.0, 1.0, 1.0)), {}, levels=[level])
     directory = tmp_path
     doc = directory / "benchmarks.md"
-    doc.write_text(f"intro\n{START_MARKER}\nold\n{END_MARKER}\noutro\n")
+    doc.write_text(f"intro `{START_MARKER}`\n{START_MARKER}\nold\n{END_MARKER}\noutro\n")
 
     charts = write_charts(report, directory)
     update_docs(doc, report, charts, "pipe-service bench")
