@@ -11,6 +11,7 @@ Synopsis::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -88,11 +89,13 @@ def write_charts(report: BenchReport, out_dir: Path) -> list[Path]:
 
 
 def update_docs(doc: Path, report: BenchReport, charts: list[Path], command: str) -> None:
-    """Replace the text between the markers of ``doc`` with this run's tables and charts."""
+    """Replace the lines between the markers of ``doc`` with this run's tables and charts."""
     text = doc.read_text()
     # The markers count on lines of their own (the page may also quote them in prose).
-    start, end = f"\n{START_MARKER}\n", f"\n{END_MARKER}\n"
-    if start not in text or end not in text:
+    section = re.compile(
+        rf"^{re.escape(START_MARKER)}$.*?^{re.escape(END_MARKER)}$", re.DOTALL | re.MULTILINE
+    )
+    if section.search(text) is None:
         raise ValueError(f"{doc} has no {START_MARKER} … {END_MARKER} lines to replace between")
     body = [
         START_MARKER,
@@ -103,9 +106,7 @@ def update_docs(doc: Path, report: BenchReport, charts: list[Path], command: str
         *(f"![{chart.stem}]({chart.name})" for chart in charts),
         END_MARKER,
     ]
-    head, rest = text.split(start, 1)
-    _, tail = rest.split(end, 1)
-    doc.write_text(head + "\n" + "\n".join(body) + "\n" + tail)
+    doc.write_text(section.sub(lambda _match: "\n".join(body), text, count=1))
 
 
 def _values(series: list[dict[str, Any]], key: str) -> list[float]:

@@ -10,7 +10,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipe_service.bench.results import BenchReport
+
+Progress = Callable[[str], None]
 
 
 def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -155,23 +162,29 @@ def run_bench_command(args: argparse.Namespace) -> int:
             print(f"pipe-service bench: {error}", file=sys.stderr)
     if report is None:
         return 1
-    if args.docs is not None:
-        from pipe_service.bench.charts import ChartsUnavailableError, update_docs, write_charts
-
-        try:
-            charts = write_charts(report, args.docs.parent)
-            update_docs(args.docs, report, charts, "pipe-service " + " ".join(sys.argv[1:]))
-        except (ChartsUnavailableError, ValueError, OSError) as exc:
-            print(f"pipe-service bench: {exc}", file=sys.stderr)
-            return 1
-        progress(f"tables and {len(charts)} chart(s) written to {args.docs}")
     if args.json == Path("-"):
         print(json.dumps(report_as_json(report), indent=2))
-        return 0
+        return _write_docs(args, report, progress)
     print(render_markdown(report))
     if args.json is not None:
         write_json(report, args.json)
         progress(f"JSON written to {args.json}")
+    return _write_docs(args, report, progress)
+
+
+def _write_docs(args: argparse.Namespace, report: BenchReport, progress: Progress) -> int:
+    """With ``--docs``: the tables into the page, one chart per scenario beside it."""
+    if args.docs is None:
+        return 0
+    from pipe_service.bench.charts import ChartsUnavailableError, update_docs, write_charts
+
+    try:
+        charts = write_charts(report, args.docs.parent)
+        update_docs(args.docs, report, charts, "pipe-service " + " ".join(sys.argv[1:]))
+    except (ChartsUnavailableError, ValueError, OSError) as exc:
+        print(f"pipe-service bench: {exc}", file=sys.stderr)
+        return 1
+    progress(f"tables and {len(charts)} chart(s) written to {args.docs}")
     return 0
 
 

@@ -159,6 +159,7 @@ def test_charts_and_docs_section_are_written_from_a_report(tmp_path: Path) -> No
 
     charts = write_charts(report, directory)
     update_docs(doc, report, charts, "pipe-service bench")
+    update_docs(doc, report, charts, "pipe-service bench")  # a second run replaces the first
 
     text = doc.read_text()
     assert [chart.name for chart in charts] == ["bench-paced.png"]
@@ -166,4 +167,20 @@ def test_charts_and_docs_section_are_written_from_a_report(tmp_path: Path) -> No
     assert "old" not in text
     assert text.startswith("intro")
     assert text.endswith("outro\n")
-    assert "![bench-paced](bench-paced.png)" in text
+    assert text.count("![bench-paced](bench-paced.png)") == 1
+
+
+def test_docs_markers_with_nothing_between_them_are_filled(tmp_path: Path) -> None:
+    from pipe_service.bench.charts import END_MARKER, START_MARKER, update_docs
+    from pipe_service.bench.results import BenchReport, Machine
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"intro\n\n{START_MARKER}\n{END_MARKER}\n\noutro\n")
+
+    update_docs(doc, BenchReport(Machine(2, "cpu", "3.11", (1.0, 1.0, 1.0)), {}), [], "bench")
+
+    lines = doc.read_text().splitlines()
+    assert lines[2] == START_MARKER
+    assert lines[3].startswith("Latest full run (`bench`)")
+    assert lines[-3] == END_MARKER
+    assert lines[-1] == "outro"
