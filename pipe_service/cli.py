@@ -7,18 +7,20 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
 import trio
+from pydantic import BaseModel
 
 from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
+from pipe_service.console.parser import CONSOLE_COMMANDS, add_console_commands
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
-from pipe_service.logs import configure_logging
+from pipe_service.logsink.handler import install_sink_handler
 from pipe_service.simulator.standalone import add_pacing_options
 from pipe_service.storage.commands import add_storage_commands, run_storage_command
 
@@ -52,13 +54,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(json.dumps(redacted_settings(settings, sources), indent=2))
         return 0
-    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "log-archive":
+        return show_log_archive(args.file, settings)
+    if args.command in CONSOLE_COMMANDS:
+        from pipe_service.console.commands import run_console_command
+
+        return run_console_command(args, settings)
+    install_sink_handler(settings.log_level, settings.log_format, settings.logging.user_levels)
     if args.command in ("db", "keys"):
         return run_storage_command(args, settings)
     if args.command == "serve":
         return _serve(settings, args)
     if args.command == "worker":
-        return _worker(settings)
+        return _worker(settings, args)
     if args.command == "simulator":
         from pipe_service.simulator.standalone import config_from_args, run_standalone
 
@@ -74,11 +82,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if count == 1:
         from pipe_service.service import run_service
 
-        return trio.run(run_service, settings)
+        return trio.run(partial(run_service, settings, reload_source=_reload_source(args)))
     return _exit_now(trio.run(partial(run_workers, settings, count, config_path=args.config)))
 
 
-def _worker(settings: Settings) -> int:
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
     from pipe_service.service import run_service
     from pipe_service.workers.handoff import HandoffError, WorkerHandoff
 
@@ -87,7 +95,15 @@ def _worker(settings: Settings) -> int:
     except HandoffError as exc:
         print(exc, file=sys.stderr)
         return 2
-    return _exit_now(trio.run(run_service, settings, handoff))
+    service = partial(run_service, settings, reload_source=_reload_source(args), worker=handoff)
+    return _exit_now(trio.run(service))
+
+
+def _reload_source(args: argparse.Namespace) -> Callable[[], Settings]:
+    def reload_source() -> Settings:
+        return load_settings(os.environ, config_path=args.config)[0]
+
+    return reload_source
 
 
 def _exit_now(code: int) -> NoReturn:
@@ -109,6 +125,12 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
     for name, field in Settings.model_fields.items():
         if "SecretStr" in str(field.annotation):
             values[name] = "<set, redacted>" if getattr(settings, name) is not None else None
+        section = getattr(settings, name)
+        if isinstance(section, BaseModel):
+            for inner, inner_field in type(section).model_fields.items():
+                if "SecretStr" in str(inner_field.annotation):
+                    secret = getattr(section, inner)
+                    values[name][inner] = "<set, redacted>" if secret is not None else None
     if settings.database_url:
         from pipe_service.storage.engine import redact_database_url
 
@@ -124,6 +146,26 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
             "upstream": "simulator" if settings.uses_simulator else settings.upstream.base_url,
         },
     }
+
+
+def show_log_archive(path: Path, settings: Settings) -> int:
+    from cryptography.fernet import InvalidToken
+
+    from pipe_service.logsink.archive import LZ4FernetCodec, read_archive
+
+    key = settings.logging.archive_key
+    if key is None:
+        print("pipe-service: set logging.archive_key to read archives", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        print(read_archive(path, LZ4FernetCodec(key.get_secret_value().encode())))
+    except InvalidToken:
+        print(f"pipe-service: {path}: wrong archive key or damaged file", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"pipe-service: {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _tcp_token_source(settings: Settings) -> str:
@@ -202,6 +244,11 @@ def _parser() -> argparse.ArgumentParser:
     add_shim_commands(commands)
     add_pacing_options(simulator)
     add_bench_command(commands)
+    add_console_commands(commands)
+    archive = commands.add_parser(
+        "log-archive", help="decrypt one request log archive (needs logging.archive_key)"
+    )
+    archive.add_argument("file", type=Path)
     add_storage_commands(commands)
     return parser
 

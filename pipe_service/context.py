@@ -8,10 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from prometheus_client import CollectorRegistry
 
 from actors import Supervisor
 from pipe_service.config import Settings
+
+if TYPE_CHECKING:
+    from pipe_service.config.live import LiveSettings
 
 ReadinessCheck = Callable[[], Awaitable[str | None]]
 """Returns None when the dependency is usable, else a short reason it is not."""
@@ -28,6 +33,12 @@ class ServiceContext:
     readiness_checks: dict[str, ReadinessCheck] = field(default_factory=dict)
     details: dict[str, object] = field(default_factory=dict)
     details_providers: dict[str, Callable[[], object]] = field(default_factory=dict)
+    metrics_registry: CollectorRegistry | None = None
+    """The service's registry (request metrics, scrape-time collectors); None: actors only."""
+    scrape_probes: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run by ``/metrics`` before collecting (e.g. the database ping)."""
+    live: LiveSettings | None = None
+    """Run-time settings (``pipe-service set`` / reload); None when the process has none."""
 
     def status_details(self) -> dict[str, object]:
         """Static details plus live ones, read at call time (for ``/status``)."""

@@ -1,4 +1,4 @@
-"""Process logging: JSON lines (default) or text, to stderr, with secrets kept out.
+"""The JSON-lines log format (the sink in ``pipe_service/logsink/`` writes it), secrets kept out.
 
 Records carry the logger name and any ``extra`` fields the caller passed. Nothing here formats
 request bodies: callers log ids, sizes and outcomes, never payloads or keys.
@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-import time
-from typing import Any, Literal
+from typing import Any
 
 _STANDARD_ATTRS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
 
@@ -33,17 +31,3 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False)
-
-
-def configure_logging(level: str, fmt: Literal["json", "text"]) -> None:
-    """Route every ``pipe_service``/``actors`` logger to stderr in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
-    if fmt == "json":
-        handler.setFormatter(JsonFormatter())
-    else:
-        formatter = logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-        formatter.converter = time.gmtime
-        handler.setFormatter(formatter)
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level)

@@ -57,6 +57,7 @@ class ErrorCode:
     UPSTREAM = "upstream_error"  # OpenRouter answered with an error
     INTERRUPTED = "interrupted"  # the answer failed after output had started
     SHUTTING_DOWN = "shutting_down"
+    SLOW_DOWN = "slow_down"  # this user's recent requests kept failing; paused for a while
     CANCELLED = "cancelled"  # the shim sent ``cancel``; the request was stopped
     TIMEOUT = "timeout"  # no hello/request within the handshake deadline
     STALLED = "stalled"  # the shim stopped reading; the request was stopped

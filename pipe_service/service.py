@@ -10,7 +10,7 @@ import logging
 import os
 import secrets
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import trio
+from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -27,10 +28,12 @@ from pipe_service.admission import actor as admission_actor
 from pipe_service.admission import memory_return
 from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_admission_queue
 from pipe_service.admission.byte_budget import ByteBudget
+from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import ConfigError, Settings
+from pipe_service.config.reload_actor import watch_reload_signal
 from pipe_service.config.settings import is_loopback
 from pipe_service.context import ServiceContext
 from pipe_service.fetch import actor as fetch_actor
@@ -41,12 +44,15 @@ from pipe_service.front.app import create_front_app
 from pipe_service.front.auth import TcpAccess
 from pipe_service.front.serve import serve_front
 from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, prepare_var_dir
+from pipe_service.logsink.startup import start_log_sink
+from pipe_service.logsink.writer import LogWriter
 from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.persistence import cleanup_actor
 from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
 from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.service_operations import ServiceParts, wire_operations
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
@@ -56,6 +62,8 @@ from pipe_service.storage import db_writer
 from pipe_service.storage.bootstrap import ArtifactStorage, BootstrapPolicy
 from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database
+from pipe_service.telemetry.request_metrics import RequestMetrics
+from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.workers.handoff import WorkerHandoff
@@ -78,6 +86,7 @@ SIMULATOR_LOG_MAX_TOTAL_BYTES = 16 * 1024 * 1024
 # Running chats may finish during this share of the front's graceful timeout; the rest is
 # left for their "restarting" notice to reach the client before hypercorn closes connections.
 SHUTDOWN_DRAIN_FRACTION = 0.8
+DATABASE_PROBE_LIMIT_S = 5.0  # a /metrics scrape waits this long for the database at most
 
 
 @dataclass(frozen=True)
@@ -102,11 +111,18 @@ def restart_policy(settings: Settings) -> RestartPolicy:
     )
 
 
-async def run_service(settings: Settings, worker: WorkerHandoff | None = None) -> int:
+async def run_service(
+    settings: Settings,
+    *,
+    reload_source: Callable[[], Settings] | None = None,
+    worker: WorkerHandoff | None = None,
+) -> int:
     """Run until SIGTERM/SIGINT (exit 0), an actor fails past its restart limit (exit 70), or
     the configuration cannot be served (exit 78, one line on stderr naming the setting).
 
-    ``worker``: run as one worker of ``serve --workers N`` (:mod:`pipe_service.workers`)."""
+    ``reload_source`` reads the configuration again (SIGHUP, ``pipe-service reload``).
+    ``worker``: run as one worker of ``serve --workers N`` (:mod:`pipe_service.workers`).
+    """
     exit_code = EXIT_OK
     try:
         prepare_var_dir(settings)
@@ -114,7 +130,9 @@ async def run_service(settings: Settings, worker: WorkerHandoff | None = None) -
             open_database(settings) as database,
             open_supervisor(grace_s=settings.shutdown_grace_s) as supervisor,
         ):
-            await start_service(supervisor, settings, database, worker=worker)
+            await start_service(
+                supervisor, settings, database, reload_source=reload_source, worker=worker
+            )
             await supervisor.wait_shutdown_requested()
             logger.info("shutting down: %s", supervisor.shutdown_reason)
     except* ConfigError as refused:
@@ -156,15 +174,24 @@ async def start_service(
     settings: Settings,
     database: Database,
     *,
+    reload_source: Callable[[], Settings] | None = None,
+    log_writer: LogWriter | None = None,
     worker: WorkerHandoff | None = None,
 ) -> RunningService:
     """Start every actor of the service under ``supervisor``, the front last.
 
+    The log sink starts first (and, as a sink, stops last). When the CLI installed the sink
+    handler on the root logger it is used; otherwise (tests) a detached handler is made, so
+    the sink and its metrics exist without taking over the test's logging.
+
     ``worker``: one worker of several; its supervisor process holds the instance lock, bound
-    the sockets, prepared the storage and the token, and runs the simulator."""
+    the sockets, prepared the storage and the token, and runs the simulator.
+    """
     restarts = restart_policy(settings)
+    log_sink = await start_log_sink(supervisor, settings, restart=restarts, writer=log_writer)
     if worker is None:
-        # First: nothing in the var dir (sockets, token file) is touched without the lock.
+        # The log sink came first (it writes to stderr, so even a refused lock is logged);
+        # next, nothing in the var dir (sockets, token file) is touched without the lock.
         await supervisor.start(
             ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
         )
@@ -270,6 +297,19 @@ async def start_service(
     await supervisor.start(ActorSpec("fetch", fetch_actor.run, args=(fetcher,), restart=restarts))
     sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
 
+    registry = CollectorRegistry(auto_describe=False)
+    user_breaker = UserRequestBreaker(
+        failures=settings.admission.user_breaker_failures,
+        window_s=settings.admission.user_breaker_window_s,
+    )
+    telemetry = Telemetry(
+        RequestMetrics(registry),
+        log_buffer_lines=settings.logging.request_buffer_lines,
+        user_breaker=user_breaker,
+    )
+    if log_sink.archive is not None:
+        telemetry.archive = log_sink.handler.offer
+
     gateway = ChatGateway(
         catalog=catalog,
         sessions=sessions,
@@ -288,6 +328,9 @@ async def start_service(
             drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
         ),
         persistence=persistence.persistence if persistence is not None else None,
+        user_breaker=user_breaker,
+        attach_request_log=settings.logging.attach_to_errors,
+        telemetry=telemetry,
     )
     context = ServiceContext(
         settings=settings,
@@ -297,7 +340,24 @@ async def start_service(
         upstream_base_url="built-in simulator (private socket)"
         if settings.uses_simulator
         else upstream_config.base_url,
+        metrics_registry=registry,
     )
+    parts = ServiceParts(
+        gate=gate,
+        client=client,
+        tools=tool_runner,
+        catalog=catalog,
+        sessions=sessions,
+        gateway=gateway,
+        telemetry=telemetry,
+        user_breaker=user_breaker,
+        log_sink=log_sink,
+        persistence_writer=persistence.writer.statistics if persistence is not None else None,
+        persistence_ready=(lambda: persistence.storage.ready) if persistence is not None else None,
+    )
+    live = wire_operations(context, parts, database, reload_source=reload_source)
+    if reload_source is not None:
+        await supervisor.start(ActorSpec("reload", watch_reload_signal, args=(live,)))
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
     context.readiness_checks["storage"] = partial(
         _storage_ready, database, persistence.storage if persistence is not None else None
@@ -309,12 +369,7 @@ async def start_service(
         "count": worker.count if worker else 1,
         "pid": os.getpid(),
     }
-    context.details_providers["catalog"] = lambda: asdict(catalog.statistics())
-    context.details_providers["admission"] = lambda: asdict(gate.statistics())
-    context.details_providers["sessions"] = lambda: asdict(sessions.statistics())
-    context.details_providers["tools"] = lambda: asdict(tool_runner.statistics())
     context.details_providers["fetch"] = lambda: asdict(fetcher.statistics())
-    context.details_providers["upstream_client"] = lambda: asdict(client.statistics())
     if persistence is not None:
         context.details_providers["persistence"] = persistence.details
 

@@ -24,6 +24,9 @@ import trio
 from actors.inbox import Inbox, InboxFull, InboxReceiver, OverloadPolicy
 
 ADMISSION_INBOX = "admission"
+# The channel holds up to the largest queue the settings allow, so the queue limit can change
+# at run time; ``admit()`` enforces the configured one (a refusal never depends on this size).
+ADMISSION_INBOX_CAPACITY = 100_000
 
 
 class ServerBusyError(Exception):
@@ -90,16 +93,54 @@ class AdmissionGate:
             raise ValueError("admission needs at least one slot and a queue of at least one")
         self.queue = queue
         self.limits = limits
-        self.slots = trio.Semaphore(limits.slots, max_value=limits.slots)
+        # No max_value: raising the limit at run time releases extra tokens.
+        self.slots = trio.Semaphore(limits.slots)
+        self.slot_debt = 0  # tokens the actor must swallow after the limit was lowered
         self.admitted = 0
         self.refused = 0
         self.running = 0
+
+    @property
+    def retry_after_s(self) -> int:
+        return self.limits.retry_after_s
+
+    @retry_after_s.setter
+    def retry_after_s(self, seconds: int) -> None:
+        self.limits = AdmissionLimits(self.limits.slots, self.limits.queue, seconds)
+
+    def resize(self, *, slots: int | None = None, queue: int | None = None) -> None:
+        """Change the limits at run time.
+
+        Running requests keep their slots. A lower slot count takes effect as slots come
+        free (the actor keeps freed slots back until the new count is met); a higher one
+        admits queued requests at once. A shorter queue refuses new arrivals only.
+        """
+        limits = AdmissionLimits(
+            slots=self.limits.slots if slots is None else slots,
+            queue=self.limits.queue if queue is None else queue,
+            retry_after_s=self.limits.retry_after_s,
+        )
+        if limits.slots < 1 or limits.queue < 1:
+            raise ValueError("admission needs at least one slot and a queue of at least one")
+        if limits.queue > self.queue.size:
+            raise ValueError(f"admission queue cannot exceed {self.queue.size}")
+        delta = limits.slots - self.limits.slots
+        if delta < 0:
+            self.slot_debt += -delta
+        else:
+            repaid = min(self.slot_debt, delta)
+            self.slot_debt -= repaid
+            for _ in range(delta - repaid):
+                self.slots.release()
+        self.limits = limits
 
     @asynccontextmanager
     async def admit(self) -> AsyncIterator[None]:
         """Hold one slot for the body; raise :class:`ServerBusyError` at once if none is free."""
         ticket = Ticket()
         try:
+            if self.queue.statistics().depth >= self.limits.queue:
+                raise InboxFull(self.queue.name, self.limits.queue)
             self.queue.send_nowait(ticket)
         except InboxFull:
             self.refused += 1
@@ -136,8 +177,10 @@ class AdmissionGate:
 
 
 def open_admission_queue(limits: AdmissionLimits) -> Inbox[Ticket]:
-    """The queue: REJECT policy, sized by the configured queue length."""
-    return Inbox[Ticket](ADMISSION_INBOX, limits.queue, OverloadPolicy.REJECT)
+    """The queue: REJECT policy; its length is enforced by ``admit()`` (changeable)."""
+    return Inbox[Ticket](
+        ADMISSION_INBOX, max(ADMISSION_INBOX_CAPACITY, limits.queue), OverloadPolicy.REJECT
+    )
 
 
 async def run(
@@ -159,6 +202,10 @@ async def run(
     async with inbox:
         while True:
             await gate.slots.acquire()
+            if gate.slot_debt > 0:
+                # The limit was lowered: this freed slot is retired, not handed out.
+                gate.slot_debt -= 1
+                continue
             handed_out = False
             try:
                 ticket = await inbox.receive()

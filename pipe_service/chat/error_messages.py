@@ -59,6 +59,7 @@ class LocalErrorKind(enum.StrEnum):
     """Failures that happen in the gateway, not at OpenRouter."""
 
     BUSY = "busy"
+    SLOW_DOWN = "slow_down"
     INVALID_REQUEST = "invalid_request"
     INTERNAL = "internal"
 
@@ -139,6 +140,11 @@ _LOCAL_COPY: dict[LocalErrorKind, tuple[str, str]] = {
     LocalErrorKind.BUSY: (
         "Server busy",
         "The gateway is handling too many requests right now.",
+    ),
+    LocalErrorKind.SLOW_DOWN: (
+        "Slow down",
+        "Too many of your recent requests failed, so new ones are paused for a short while. "
+        "Check the error shown before (an API key, a model setting) before trying again.",
     ),
     LocalErrorKind.INVALID_REQUEST: (
         "Invalid request",

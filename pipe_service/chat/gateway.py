@@ -15,8 +15,10 @@ from functools import partial
 from typing import Any
 
 import trio
+from prometheus_client import CollectorRegistry
 
 from pipe_service.admission.actor import AdmissionGate, ServerBusyError
+from pipe_service.admission.user_breaker import UserRequestBreaker, UserThrottledError
 from pipe_service.catalog.actor import Catalog
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
@@ -37,6 +39,9 @@ from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.persistence.turn_stage import prepare_turn_persistence, relay_with_persistence
 from pipe_service.sessions.actor import Sessions, TurnHandle
+from pipe_service.telemetry.request_metrics import RequestMetrics
+from pipe_service.telemetry.requests import Telemetry
+from pipe_service.telemetry.trace import current_trace, phase_timer
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
@@ -86,13 +91,18 @@ class ChatGateway:
         media: MediaIntake | None = None,
         shutdown: ShutdownPolicy | None = None,
         persistence: ArtifactPersistence | None = None,
+        user_breaker: UserRequestBreaker | None = None,
+        attach_request_log: bool = False,
+        telemetry: Telemetry | None = None,
     ) -> None:
         """``tools`` is the tools actor's runner; without one, a private runner with default
         settings serves (tools still run, but its statistics reach no /status). ``media``:
         without one, media parts go upstream as the transform built them (tests only).
         ``shutdown``: without one, running turns are never cut when the process stops.
         ``persistence``: without it nothing is stored or replayed (hidden markers are still
-        stripped)."""
+        stripped). ``user_breaker``: users whose requests keep failing are told to slow down.
+        ``attach_request_log``: an error shown to the user carries the request's recent log
+        lines (for diagnosis)."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -104,14 +114,34 @@ class ChatGateway:
         self.shutdown = shutdown
         self.persistence = persistence
         self.media = media
+        self.user_breaker = user_breaker
+        self.attach_request_log = attach_request_log
+        # Without a service's telemetry (tests building a gateway), requests are still
+        # traced, into a private registry nobody scrapes.
+        self.telemetry = telemetry or Telemetry(
+            RequestMetrics(CollectorRegistry()), user_breaker=user_breaker
+        )
 
     def error_markdown(self, error: UpstreamError | LocalError) -> str:
         """The user-facing Markdown for an error, in the configured wording."""
-        return render_error_markdown(error, template=self.messages.error_template)
+        text = render_error_markdown(error, template=self.messages.error_template)
+        return text + self._request_log_details()
 
     def interrupted_notice(self, error: UpstreamError | LocalError) -> str:
         """The notice appended after partial text when an answer fails mid-stream."""
-        return render_interrupted_notice(error, template=self.messages.interrupted_template)
+        text = render_interrupted_notice(error, template=self.messages.interrupted_template)
+        return text + self._request_log_details()
+
+    def _request_log_details(self) -> str:
+        """The request's recent log lines as a collapsed block, when the setting asks for it."""
+        trace = current_trace()
+        if not self.attach_request_log or trace is None or not trace.log_lines:
+            return ""
+        lines = "\n".join(line.replace("`", "'") for line in trace.log_lines)
+        return (
+            f"\n\n<details><summary>Request log ({trace.ids.request_id})</summary>\n\n"
+            f"```\n{lines}\n```\n</details>"
+        )
 
     def resolve_model(self, model_id: str) -> ModelCapabilities:
         """The catalog entry for an OpenRouter slug or an Open WebUI model id.
@@ -180,12 +210,20 @@ class ChatGateway:
     async def _admitted_turn(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
     ) -> None:
+        user_id = request.identity.user_id if request.identity is not None else None
+        trace = current_trace()
+        if user_id is None and trace is not None:
+            user_id = trace.ids.user_id  # the OpenAI API's ``user`` field
         try:
+            if self.user_breaker is not None:
+                self.user_breaker.check(user_id, trio.current_time())
+            waiting = phase_timer("admission_wait")
             async with self.admission.admit():
+                waiting.stop()
                 await self._turn_until_shutdown(request, send)
-        except ServerBusyError as busy:
+        except (ServerBusyError, UserThrottledError) as refused:
             async with send:
-                await send.send(TurnError(busy))
+                await send.send(TurnError(refused))
 
     async def _turn_until_shutdown(
         self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]

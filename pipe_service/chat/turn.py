@@ -22,6 +22,7 @@ from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.sse import SSEDecoder, SSEProtocolError
+from pipe_service.telemetry.trace import mark, phase_timer, time_phase
 from pipe_service.tools.loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.tools.registry import ToolRegistry
 from pipe_service.transform.payload import (
@@ -80,9 +81,10 @@ async def run_turn(
         if runner is not None:
             request = offer_tools(request, registry, strict=runner.settings.strict_schemas)
         try:
-            payload = build_payload(request)
-            if media is not None:
-                payload = await _prepared_media(media, request, payload, send.send)
+            with time_phase("transform"):
+                payload = build_payload(request)
+                if media is not None:
+                    payload = await _prepared_media(media, request, payload, send.send)
         except ValueError as exc:  # RequestTransformError is a ValueError naming the field
             await send.send(TurnError(exc))
             return
@@ -129,7 +131,8 @@ async def _run_whole(
 ) -> None:
     payload = {**payload, "stream": False}
     try:
-        response = await client.create_response(payload, api_key=request.api_key)
+        with time_phase("upstream_connect"):
+            response = await client.create_response(payload, api_key=request.api_key)
     except UpstreamError as exc:
         await emit(TurnError(exc))
         return
@@ -149,9 +152,12 @@ async def _run_streaming(
         stream_cm = client.stream_responses(
             payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
         )
+        connect = phase_timer("upstream_connect")
         async with stream_cm as upstream:
+            connect.stop()
             try:
                 async for chunk in upstream.aiter_bytes():
+                    mark("first_byte")
                     for sse in decoder.feed(chunk):
                         if sse.is_done:
                             break

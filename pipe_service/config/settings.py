@@ -73,6 +73,89 @@ class AdmissionSettings(BaseModel):
         "request that does not fit is answered busy (503) at once. A request is at most 32 MiB, "
         "so below that the largest requests are always refused.",
     )
+    user_breaker_failures: int = Field(
+        10,
+        ge=0,
+        le=10000,
+        description="A user whose requests failed this many times within "
+        "`user_breaker_window_s` is told to slow down (error `slow_down`, HTTP 429) for that "
+        "window; 0 turns the per-user request breaker off.",
+    )
+    user_breaker_window_s: float = Field(
+        60.0,
+        gt=0,
+        le=86400,
+        description="Window of the per-user request breaker, and how long it stays open.",
+    )
+
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+class LoggingSettings(BaseModel):
+    """The log sink: overload, per-user diagnosis, per-request buffers and archives."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    inbox_size: int = Field(
+        8192,
+        ge=16,
+        le=1_000_000,
+        description="Log records queued for the writer. When it is full, new records are "
+        "dropped and counted (`pipe_service_log_records_dropped_total`): a chat never waits "
+        "for logging.",
+    )
+    user_levels: dict[str, LogLevel] = Field(
+        default_factory=dict,
+        description="Log level per Open WebUI user id, to diagnose one user's requests without "
+        'raising the global level, e.g. `{"6f1c…": "DEBUG"}`. Changeable at run time.',
+    )
+    request_buffer_lines: int = Field(
+        50,
+        ge=1,
+        le=1000,
+        description="Log lines kept per request (its ring buffer), for `attach_to_errors` and "
+        "archives.",
+    )
+    attach_to_errors: bool = Field(
+        False,
+        description="Append the request's recent log lines (collapsed) to an error the user "
+        "sees. Lines hold ids, timings and outcomes, never payloads or keys.",
+    )
+    archive_dir: Path | None = Field(
+        None,
+        description="Write each request's log lines, LZ4-compressed and Fernet-encrypted, to "
+        "this directory (one file per request, a folder per day); unset = no archives. "
+        "Needs `archive_key`.",
+    )
+    archive_key: SecretStr | None = Field(
+        None,
+        description="Fernet key of the log archives (`python -c 'from cryptography.fernet "
+        "import Fernet; print(Fernet.generate_key().decode())'`).",
+        json_schema_extra={"secret": True},
+    )
+    archive_retention_days: int = Field(
+        14, ge=1, le=3650, description="Archive folders older than this many days are deleted."
+    )
+
+    @model_validator(mode="after")
+    def _archive_needs_key(self) -> LoggingSettings:
+        if self.archive_dir is not None and self.archive_key is None:
+            raise ValueError(
+                "logging.archive_dir is set but logging.archive_key is not: set "
+                "PIPE_SERVICE_LOGGING__ARCHIVE_KEY to a Fernet key, or unset archive_dir"
+            )
+        if self.archive_key is not None:
+            from cryptography.fernet import Fernet
+
+            try:
+                Fernet(self.archive_key.get_secret_value().encode())
+            except ValueError:
+                raise ValueError(
+                    "logging.archive_key is not a Fernet key (32 url-safe base64 bytes); "
+                    "generate one with cryptography's Fernet.generate_key()"
+                ) from None
+        return self
 
 
 class MessageSettings(BaseModel):
@@ -286,11 +369,17 @@ class Settings(BaseModel):
     )
 
     # -- logging ------------------------------------------------------------------------------
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
-        "INFO", description="Minimum level of log records."
+    log_level: LogLevel = Field(
+        "INFO", description="Minimum level of log records. Changeable at run time."
     )
-    log_format: Literal["json", "text"] = Field(
-        "json", description="`json`: one JSON object per line; `text`: human-readable lines."
+    log_format: Literal["auto", "json", "text"] = Field(
+        "auto",
+        description="`json`: one JSON object per line; `text`: human-readable lines; `auto`: "
+        "text when stderr is a terminal, else JSON.",
+    )
+    logging: LoggingSettings = Field(
+        default_factory=LoggingSettings,
+        description="The log sink: overload, per-user levels, request buffers, archives.",
     )
 
     @field_validator("api_token")

@@ -1,4 +1,5 @@
-"""Operator endpoints: refresh the catalog now, and (only when enabled) inject actor faults.
+"""Operator endpoints: refresh the catalog, change settings at run time, reload the
+configuration, and (only when enabled) inject actor faults.
 
 Fault injection exists for drills and tests of the supervisor's restart path on a real process;
 it is off unless ``fault_injection`` is set. Who may call them is decided before any route
@@ -7,9 +8,14 @@ it is off unless ``fault_injection`` is set. Who may call them is decided before
 
 from __future__ import annotations
 
-from quart import Blueprint, Response, current_app, jsonify
+import json
+from decimal import Decimal
 
-from pipe_service.catalog.actor import Catalog, InjectFault
+from quart import Blueprint, Response, current_app, jsonify, request
+
+from pipe_service.catalog.actor import Catalog, CatalogUnavailableError, InjectFault
+from pipe_service.catalog.capabilities import ModelCapabilities
+from pipe_service.config import ConfigError
 from pipe_service.context import ServiceContext
 
 admin = Blueprint("admin", __name__)
@@ -44,3 +50,69 @@ async def inject_fault(actor: str) -> tuple[Response, int]:
         return jsonify({"error": f"no fault injection for actor {actor!r}"}), 404
     catalog.inbox.send_nowait(InjectFault())
     return jsonify({"injected": actor}), 202
+
+
+@admin.post("/admin/settings")
+async def set_setting() -> tuple[Response, int]:
+    """``{"key": "admission.slots", "value": "8"}``: one setting, as its env variable would
+    set it; answers what was applied, or 400 naming the problem (nothing changed)."""
+    context = _context()
+    if context.live is None:
+        return jsonify({"error": "run-time settings are not available in this process"}), 404
+    body = await request.get_json(force=True, silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("key"), str):
+        return jsonify({"error": 'expected {"key": "section.field", "value": "text"}'}), 400
+    value = body.get("value")
+    raw = value if isinstance(value, str) else json.dumps(value)
+    try:
+        report = context.live.set_value(body["key"], raw)
+    except (ConfigError, ValueError) as exc:
+        return jsonify({"error": str(exc)}), 400
+    return jsonify(report.as_dict()), 200
+
+
+@admin.post("/admin/reload")
+async def reload_settings() -> tuple[Response, int]:
+    """Read the TOML file and environment again (like SIGHUP) and apply what can change."""
+    context = _context()
+    if context.live is None:
+        return jsonify({"error": "run-time settings are not available in this process"}), 404
+    try:
+        report = context.live.reload()
+    except (ConfigError, ValueError) as exc:
+        return jsonify({"error": str(exc)}), 400
+    return jsonify(report.as_dict()), 200
+
+
+@admin.get("/admin/models")
+async def list_models_with_capabilities() -> tuple[Response, int]:
+    """The offered catalog with what each model can do (``pipe-service models``)."""
+    catalog = _catalog()
+    if catalog is None:
+        return jsonify({"error": "no catalog in this process"}), 404
+    try:
+        registry = catalog.current()
+    except CatalogUnavailableError as exc:
+        return jsonify({"error": str(exc)}), 503
+    return jsonify({"data": [_model_row(model) for model in registry.list()]}), 200
+
+
+def _model_row(model: ModelCapabilities) -> dict[str, object]:
+    def per_million(price: Decimal | None) -> float | None:
+        return None if price is None else float(price * 1_000_000)
+
+    return {
+        "id": model.slug,
+        "name": model.name,
+        "context_length": model.context_length,
+        "reasoning": model.reasoning,
+        "tools": model.tools,
+        "vision": model.input_image,
+        "files": model.input_file,
+        "web_search": model.web_search,
+        "structured_outputs": model.structured_outputs,
+        "image_output": model.output_image,
+        "free": model.is_free,
+        "prompt_usd_per_mtok": per_million(model.pricing.prompt),
+        "completion_usd_per_mtok": per_million(model.pricing.completion),
+    }

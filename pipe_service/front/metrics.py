@@ -80,12 +80,16 @@ class ActorCollector(Collector):
 
 
 def build_registry(context: ServiceContext) -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
+    """The service's registry (request metrics and collectors) plus the actors' view."""
+    registry = context.metrics_registry or CollectorRegistry(auto_describe=False)
     registry.register(ActorCollector(context))
     return registry
 
 
 @metrics.get("/metrics")
 async def metrics_endpoint() -> Response:
+    context: ServiceContext = current_app.config["SERVICE_CONTEXT"]
+    for probe in context.scrape_probes:
+        await probe()
     registry: CollectorRegistry = current_app.config["METRICS_REGISTRY"]
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)

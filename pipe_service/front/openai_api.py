@@ -19,6 +19,7 @@ from typing import Any, Final
 from quart import Blueprint, Response, current_app, request
 
 from pipe_service.admission.byte_budget import ByteBudget
+from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
@@ -30,6 +31,7 @@ from pipe_service.front.http_errors import error_response
 from pipe_service.front.openai_errors import ApiError, api_error_for
 from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
 from pipe_service.sessions.actor import TurnHandle
+from pipe_service.telemetry.trace import RequestTrace
 
 logger = logging.getLogger("pipe_service.front.openai_api")
 
@@ -120,16 +122,29 @@ async def chat_completions() -> Response:
     exits = AsyncExitStack()
     # The body's bytes stay reserved until the answer ends (streamed or not).
     exits.callback(reservation.release)
+    stream = bool(body.get("stream", False))
+    model_id = body.get("model")
+    user = body.get("user")
+    trace = exits.enter_context(
+        gateway.telemetry.track_request(
+            front="openai",
+            model=model_id[:200] if isinstance(model_id, str) else "",
+            stream=stream,
+            user_id=user[:256] if isinstance(user, str) and user else None,
+        )
+    )
     try:
         refusal = _refusal(body)
         if refusal is not None:
+            trace.fail("invalid_request")
             await exits.aclose()
             return error_response(refusal)
         model = gateway.resolve_model(body["model"])
     except Exception as exc:  # unknown model or no catalog yet: both are client-visible answers
+        trace.fail("unknown_model" if isinstance(exc, UnknownModelError) else "catalog")
         await exits.aclose()
         return error_response(api_error_for(exc))
-    stream = bool(body.get("stream", False))
+    trace.model = model.slug
     try:
         handle = await exits.enter_async_context(
             gateway.open_turn(
@@ -144,6 +159,7 @@ async def chat_completions() -> Response:
     except BaseException:
         await exits.aclose()
         raise
+    gateway.telemetry.observe(trace, first)
     if isinstance(first, TurnError):
         await exits.aclose()
         logger.info("chat request refused", extra={"error": type(first.error).__name__})
@@ -154,6 +170,7 @@ async def chat_completions() -> Response:
         events: list[TurnEvent] = [first]
         try:
             async for item in handle:
+                gateway.telemetry.observe(trace, item)
                 if isinstance(item, TurnError):
                     return error_response(api_error_for(item.error))
                 events.append(item)
@@ -170,7 +187,9 @@ async def chat_completions() -> Response:
                 completion, gateway.interrupted_notice(failure_as_error(failure))
             )
         return Response(json.dumps(completion), content_type="application/json")
-    sse = ChatCompletionSSE(exits, handle, first, completion_id, model.slug, created, gateway)
+    sse = ChatCompletionSSE(
+        exits, handle, first, completion_id, model.slug, created, gateway, trace
+    )
     response = Response(sse, content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
@@ -194,8 +213,10 @@ class ChatCompletionSSE:
         model: str,
         created: int,
         gateway: ChatGateway,
+        trace: RequestTrace,
     ) -> None:
         self._gateway = gateway
+        self._trace = trace
         self._exits = exits
         self._handle = handle
         self._first: TurnOutput | None = first
@@ -219,12 +240,15 @@ class ChatCompletionSSE:
                 try:
                     item = await self._handle.receive()
                 except Exception:  # EndOfChannel: the turn ended (or crashed) without a terminal
+                    self._trace.fail("internal")
                     item = Failed(
                         code="internal_error",
                         message="the answer ended unexpectedly",
                         error_type=None,
                         response_id=None,
                     )
+                else:
+                    self._gateway.telemetry.observe(self._trace, item)
             self._pending.extend(self._render(item))
         return self._pending.pop(0)
 
@@ -260,6 +284,8 @@ class ChatCompletionSSE:
         )
 
     async def aclose(self) -> None:
+        if not self._done:
+            self._trace.fail("cancelled", outcome="cancelled")  # the client went away
         await self._exits.aclose()
 
 

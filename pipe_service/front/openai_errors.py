@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipe_service.admission.actor import ServerBusyError
+from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
@@ -65,6 +66,10 @@ def api_error_for(exc: BaseException) -> ApiError:
         return ApiError(404, str(exc), "model_not_found", param="model")
     if isinstance(exc, CatalogUnavailableError):
         return ApiError(503, str(exc), "catalog_unavailable", headers={"Retry-After": "5"})
+    if isinstance(exc, UserThrottledError):
+        return ApiError(
+            429, f"slow down: {exc}", "slow_down", headers={"Retry-After": str(exc.retry_after_s)}
+        )
     if isinstance(exc, ServerBusyError):
         return ApiError(
             503, str(exc), "server_busy", headers={"Retry-After": str(exc.retry_after_s)}

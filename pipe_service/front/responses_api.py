@@ -20,6 +20,8 @@ from typing import Any
 from quart import Blueprint, Response, current_app, request
 
 from pipe_service.admission.byte_budget import ByteBudget
+from pipe_service.catalog.actor import CatalogUnavailableError
+from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.responses_render import ResponsesRender, StreamEvent, new_response_id
@@ -31,6 +33,7 @@ from pipe_service.front.http_errors import error_response
 from pipe_service.front.openai_errors import ApiError, api_error_for
 from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
 from pipe_service.sessions.actor import TurnHandle
+from pipe_service.telemetry.trace import RequestTrace
 from pipe_service.transform.errors import RequestTransformError
 from pipe_service.transform.responses_body import ChatBody, chat_body_from_responses
 
@@ -70,6 +73,18 @@ def _refusal(body: Any) -> ApiError | None:
     return None
 
 
+_Traced = tuple[ChatGateway, RequestTrace]
+"""The gateway whose telemetry observes the request, and the request's trace."""
+
+
+def _error_class(exc: BaseException) -> str:
+    if isinstance(exc, UnknownModelError):
+        return "unknown_model"
+    if isinstance(exc, CatalogUnavailableError):
+        return "catalog"
+    return "invalid_request"
+
+
 def _error_for(exc: BaseException, chat: ChatBody | None) -> ApiError:
     """The OpenAI error for ``exc``, naming the Responses field (``input[2]``) not the chat one."""
     error = api_error_for(exc)
@@ -92,18 +107,29 @@ async def create_response() -> Response:
     exits = AsyncExitStack()
     # The body's bytes stay reserved until the answer ends (streamed or not).
     exits.callback(reservation.release)
+    stream = bool(body.get("stream", False)) if isinstance(body, dict) else False
+    model_id = body.get("model") if isinstance(body, dict) else None
+    trace = exits.enter_context(
+        gateway.telemetry.track_request(
+            front="responses",
+            model=model_id[:200] if isinstance(model_id, str) else "",
+            stream=stream,
+        )
+    )
     chat: ChatBody | None = None
     try:
         refusal = _refusal(body)
         if refusal is not None:
+            trace.fail("invalid_request")
             await exits.aclose()
             return error_response(refusal)
         chat = chat_body_from_responses(body)
         model = gateway.resolve_model(body["model"])
     except Exception as exc:  # bad body, unknown model, no catalog yet: client-visible answers
+        trace.fail(_error_class(exc))
         await exits.aclose()
         return error_response(_error_for(exc, chat))
-    stream = bool(body.get("stream", False))
+    trace.model = model.slug
     try:
         handle = await exits.enter_async_context(
             gateway.open_turn(
@@ -118,14 +144,15 @@ async def create_response() -> Response:
     except BaseException:
         await exits.aclose()
         raise
+    gateway.telemetry.observe(trace, first)
     if isinstance(first, TurnError):
         await exits.aclose()
         logger.info("responses request refused", extra={"error": type(first.error).__name__})
         return error_response(_error_for(first.error, chat))
     render = ResponsesRender(new_response_id(), model=model.slug, created_at=int(time.time()))
     if not stream:
-        return await _whole_response(exits, handle, first, render, chat)
-    sse = ResponsesSSE(exits, handle, first, render)
+        return await _whole_response(exits, handle, first, render, chat, (gateway, trace))
+    sse = ResponsesSSE(exits, handle, first, render, (gateway, trace))
     response = Response(sse, content_type="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
@@ -139,10 +166,13 @@ async def _whole_response(
     first: TurnEvent,
     render: ResponsesRender,
     chat: ChatBody,
+    traced: _Traced,
 ) -> Response:
+    gateway, trace = traced
     events: list[TurnEvent] = [first]
     try:
         async for item in handle:
+            gateway.telemetry.observe(trace, item)
             if isinstance(item, TurnError):
                 return error_response(_error_for(item.error, chat))
             events.append(item)
@@ -171,7 +201,9 @@ class ResponsesSSE:
         handle: TurnHandle[TurnOutput],
         first: TurnOutput,
         render: ResponsesRender,
+        traced: _Traced,
     ) -> None:
+        self._gateway, self._trace = traced
         self._exits = exits
         self._handle = handle
         self._render = render
@@ -192,12 +224,15 @@ class ResponsesSSE:
                 try:
                     item = await self._handle.receive()
                 except Exception:  # EndOfChannel: the turn ended (or crashed) without a terminal
+                    self._trace.fail("internal")
                     item = Failed(
                         code="internal_error",
                         message="the answer ended unexpectedly",
                         error_type=None,
                         response_id=None,
                     )
+                else:
+                    self._gateway.telemetry.observe(self._trace, item)
             self._pending.extend(_frame(event) for event in self._events(item))
         # Everything rendered so far goes out in one write: fewer sends under load.
         chunk = b"".join(self._pending)
@@ -214,6 +249,8 @@ class ResponsesSSE:
         return self._render.feed(item)
 
     async def aclose(self) -> None:
+        if not self._render.finished:
+            self._trace.fail("cancelled", outcome="cancelled")  # the client went away
         await self._exits.aclose()
 
 

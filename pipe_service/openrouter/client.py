@@ -61,6 +61,7 @@ class UpstreamClientStatistics:
     requests: int  # HTTP attempts sent, retries included
     retries: int
     errors_by_kind: Mapping[str, int]  # errors surfaced to callers (after retries)
+    status_codes: Mapping[int, int]  # HTTP status of every attempt that got an answer
     open_streams: int
     shard_in_flight: tuple[int, ...]
     latched_keys: int
@@ -75,6 +76,36 @@ def _attribution_headers(config: UpstreamClientConfig) -> dict[str, str]:
         headers["X-OpenRouter-Title"] = config.x_title
         headers["X-Title"] = config.x_title  # still read by OpenRouter; older name
     return headers
+
+
+class OneChunkBody(httpx.AsyncByteStream):
+    """A request body sent as one chunk by a plain iterator.
+
+    httpx's own ``ByteStream.__aiter__`` is an async generator: a request cancelled while its
+    body is being written leaves it suspended, to be finalised by the garbage collector (a
+    ``ResourceWarning`` under trio, at a random later time). A plain iterator has nothing to
+    finalise.
+    """
+
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def __aiter__(self) -> _OneChunk:
+        return _OneChunk(self._body)
+
+
+class _OneChunk:
+    def __init__(self, body: bytes) -> None:
+        self._body: bytes | None = body
+
+    def __aiter__(self) -> _OneChunk:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._body is None:
+            raise StopAsyncIteration
+        body, self._body = self._body, None
+        return body
 
 
 class OpenRouterClient:
@@ -101,6 +132,7 @@ class OpenRouterClient:
         self._requests = 0
         self._retries = 0
         self._errors: Counter[str] = Counter()
+        self._status_codes: Counter[int] = Counter()
         self._open_streams = 0
 
     async def __aenter__(self) -> Self:
@@ -164,6 +196,7 @@ class OpenRouterClient:
             requests=self._requests,
             retries=self._retries,
             errors_by_kind=dict(self._errors),
+            status_codes=dict(self._status_codes),
             open_streams=self._open_streams,
             shard_in_flight=self._shards.in_flight(),
             latched_keys=latch.latched_keys,
@@ -236,12 +269,19 @@ class OpenRouterClient:
             api_key=api_key,
             key_required=key_required,
         ) as (response, _):
+            raw = bytearray()
+            chunks = response.aiter_bytes()  # not aread(): its generators must be unwound
             try:
-                raw = await response.aread()
+                async for chunk in chunks:
+                    raw += chunk
             except httpx.HTTPError as exc:
                 err = classify_transport_error(exc, mid_stream=True)
                 self._count_error(err)
                 raise err from exc
+            finally:
+                with trio.move_on_after(CLOSE_GRACE_S, shield=True):
+                    await response.aclose()
+                await finish_body_iterator(chunks)
         try:
             document = json.loads(raw)
         except ValueError:
@@ -290,12 +330,15 @@ class OpenRouterClient:
                 request = shard.client.build_request(
                     method, path, json=json_body, params=params, headers=request_headers
                 )
+                if request.content:
+                    request.stream = OneChunkBody(request.content)
                 self._requests += 1
                 try:
                     response = await shard.client.send(request, stream=True)
                 except httpx.HTTPError as exc:
                     err = classify_transport_error(exc)
                 else:
+                    self._status_codes[response.status_code] += 1
                     if response.is_success:
                         if key is not None:
                             self._latch.record_success(key)

@@ -31,6 +31,7 @@ from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.persistence.replay import strip_history_markers
 from pipe_service.persistence.retention import storage_policy
 from pipe_service.persistence.turn_artifacts import ArtifactScope, TurnArtifacts
+from pipe_service.telemetry.trace import time_phase
 
 
 async def prepare_turn_persistence(
@@ -45,7 +46,8 @@ async def prepare_turn_persistence(
         body = {**request.body, "messages": strip_history_markers(messages)}
         return dataclasses.replace(request, body=body), None, None
     scope = artifact_scope(request)
-    prepared = await persistence.prepare_replay(messages, scope=scope)
+    with time_phase("persistence"):
+        prepared = await persistence.prepare_replay(messages, scope=scope)
     body = {**request.body, "messages": prepared.messages}
     request = dataclasses.replace(request, body=body, replayed=prepared.plan.items_before)
     if scope is None:
@@ -104,10 +106,12 @@ async def relay_with_persistence(
             async for event in events:
                 if isinstance(event, ReasoningItem):
                     streamed_reasoning.append(event.item)
-                    await turn.add_early(event.item)
+                    with time_phase("persistence"):
+                        await turn.add_early(event.item)
                 elif isinstance(event, Completed):
                     items = _with_streamed_reasoning(event.output_items, streamed_reasoning)
-                    saved = await turn.finish(items, consumed=recording.consumed)
+                    with time_phase("persistence"):
+                        saved = await turn.finish(items, consumed=recording.consumed)
                     if saved.status is not None:
                         await out.send(Status(saved.status, done=True))
                     if saved.ids:

@@ -888,6 +888,12 @@ class Pipe:
             description="Where tools run: pipeline (the sidecar's loop) or passthrough.",
             json_schema_extra=_TOOL_MODE_SELECT,
         )
+        SHOW_PHASE_TIMING: bool | None = Field(
+            default=None,
+            description="Add where the time went (queue, provider, first token) to the usage "
+            "line; for diagnosing slow answers.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
         ENABLE_WEB_SEARCH: bool | None = Field(
             default=None,
             description="Use OpenRouter web search (false turns it off for you).",

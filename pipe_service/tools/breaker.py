@@ -48,6 +48,12 @@ class SlidingWindowBreaker:
             return BreakerState.OPEN
         return BreakerState.HALF_OPEN
 
+    def reopens_in(self, now: float) -> float:
+        """Seconds until an open breaker turns half-open (0 when not open)."""
+        if self._opened_at is None:
+            return 0.0
+        return max(0.0, self._opened_at + self._window_s - now)
+
     def allows(self, now: float) -> bool:
         """Whether a call may run now (half-open: only while no trial runs)."""
         state = self.state(now)
@@ -66,17 +72,20 @@ class SlidingWindowBreaker:
             self._failures.clear()
         self._trial_running = False
 
-    def record_failure(self, now: float) -> None:
+    def record_failure(self, now: float) -> bool:
+        """Count a failure; True when this one tripped the breaker (closed -> open)."""
         self._trial_running = False
         if self._opened_at is not None:
             # A failed trial (or a call that started before the breaker opened): open again.
             self._opened_at = now
-            return
+            return False
         self._failures.append(now)
         self._prune(now)
         if len(self._failures) >= self._threshold:
             self._opened_at = now
             self._failures.clear()
+            return True
+        return False
 
     def abandon(self) -> None:
         """A started call ended without a verdict (cancelled); let another trial through."""
@@ -116,6 +125,13 @@ class BreakerBoard:
         self._window_s = window_s
         self._users: dict[str, SlidingWindowBreaker] = {}
         self._tools: dict[tuple[str, str], SlidingWindowBreaker] = {}
+        self.trips = 0  # closed -> open transitions since start (a metric)
+
+    def set_thresholds(self, *, tool_failures: int, user_failures: int, window_s: float) -> None:
+        """New limits for breakers created from now on; tracked ones keep theirs until idle."""
+        self._tool_failures = tool_failures
+        self._user_failures = user_failures
+        self._window_s = window_s
 
     def acquire(self, user_id: str | None, tool: str, now: float) -> BreakerTicket | None:
         """A ticket to run ``tool`` for the user, or ``None`` when a breaker says skip."""
@@ -147,8 +163,8 @@ class BreakerBoard:
         for breaker in self._pair(ticket):
             if ok:
                 breaker.record_success(now)
-            else:
-                breaker.record_failure(now)
+            elif breaker.record_failure(now):
+                self.trips += 1
 
     def release(self, ticket: BreakerTicket) -> None:
         """The call ended without a verdict (cancelled, or not a tool failure)."""

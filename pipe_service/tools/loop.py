@@ -39,6 +39,7 @@ from pipe_service.chat.events import (
 )
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.telemetry.trace import time_phase
 from pipe_service.tools.contract import (
     ToolContext,
     ToolExecutorGoneError,
@@ -207,13 +208,14 @@ class _ToolLoop:
         await self._emit(Status(f"Running {names}…", done=False))
         if known:
             assert self._tools.executor is not None  # checked by wants_tool_loop
-            ran = await self._runner.run_batch(
-                self._request_key,
-                known,
-                self._tools.executor,
-                user_id=self._user_id,
-                on_status=self._emit,
-            )
+            with time_phase("tools"):
+                ran = await self._runner.run_batch(
+                    self._request_key,
+                    known,
+                    self._tools.executor,
+                    user_id=self._user_id,
+                    on_status=self._emit,
+                )
             outcomes.update((outcome.call_id, outcome) for outcome in ran)
         ordered = [outcomes[call.call_id] for call in calls]
         failed = sum(1 for outcome in ordered if not outcome.ok)

@@ -84,12 +84,24 @@ class ToolRunner:
         self._counters = ToolCounters()
         self._active_requests: dict[str, int] = {}
 
+    def update_settings(self, settings: ToolSettings) -> None:
+        """Apply new limits at run time (``pipe-service set``/reload): calls already running
+        keep their slots; new rounds and new breakers see the new values."""
+        self.settings = settings
+        self._global.total_tokens = settings.max_concurrent_global
+        self.breakers.set_thresholds(
+            tool_failures=settings.breaker_failures,
+            user_failures=settings.user_breaker_failures,
+            window_s=settings.breaker_window_s,
+        )
+
     def statistics(self) -> ToolStatistics:
         """Counters, breaker states and what runs now (for /status and /metrics)."""
         counts = self.breakers.counts(trio.current_time())
         return self._counters.snapshot(
             breakers_open=counts.open,
             breakers_half_open=counts.half_open,
+            breaker_trips=self.breakers.trips,
             requests_active=len(self._active_requests),
             global_in_use=int(self._global.borrowed_tokens),
         )

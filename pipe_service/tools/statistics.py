@@ -4,8 +4,8 @@ Synopsis::
 
     counters = ToolCounters()
     counters.calls += 1
-    record = counters.snapshot(breakers_open=0, breakers_half_open=0, requests_active=0,
-                               global_in_use=0)
+    record = counters.snapshot(breakers_open=0, breakers_half_open=0, breaker_trips=0,
+                               requests_active=0, global_in_use=0)
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class ToolCounters:
         *,
         breakers_open: int,
         breakers_half_open: int,
+        breaker_trips: int,
         requests_active: int,
         global_in_use: int,
     ) -> ToolStatistics:
@@ -51,6 +52,7 @@ class ToolCounters:
             global_slots_in_use=global_in_use,
             breakers_open=breakers_open,
             breakers_half_open=breakers_half_open,
+            breaker_trips=breaker_trips,
         )
 
 
@@ -76,3 +78,4 @@ class ToolStatistics:
     global_slots_in_use: int
     breakers_open: int
     breakers_half_open: int
+    breaker_trips: int

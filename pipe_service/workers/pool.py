@@ -12,7 +12,8 @@ the workers and keeps them running:
 5. restarts a worker that dies (a signal or an unexpected exit) after an exponential backoff
    (``restart_backoff_initial_s`` … ``restart_backoff_max_s``); more than ``restart_max`` worker
    restarts within ``restart_window_s`` stop the service (exit 70), as one actor's crashes do;
-6. on SIGTERM/SIGINT sends SIGTERM to every worker and waits for them to finish their streams
+6. passes SIGHUP (reload the configuration) on to every worker;
+7. on SIGTERM/SIGINT sends SIGTERM to every worker and waits for them to finish their streams
    within ``shutdown_grace_s`` (then SIGKILL); exit 0 when they all exit 0.
 
 A worker that exits 78 (configuration it cannot serve) or 70 (its own actors crashed past their
@@ -198,7 +199,7 @@ class WorkerPool:
     async def run(self) -> int:
         """Run every worker until a signal or a fatal worker exit; the exit code."""
         workers = [_Worker(index) for index in range(self.handoff.count)]
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             async with trio.open_nursery() as nursery:
                 # Start them side by side: each takes seconds to import and warm up.
                 async with trio.open_nursery() as starting:
@@ -210,7 +211,7 @@ class WorkerPool:
                         self.settings.effective_socket_path,
                         len(workers),
                     )
-                nursery.start_soon(self._stop_on_signal, signals)
+                nursery.start_soon(self._on_signals, signals, workers)
                 await self._stopping.wait()
                 await self._stop_all(workers)
                 nursery.cancel_scope.cancel()
@@ -222,8 +223,14 @@ class WorkerPool:
             self._exit_code = exit_code
             self._stopping.set()
 
-    async def _stop_on_signal(self, signals: AsyncIterator[int]) -> None:
+    async def _on_signals(self, signals: AsyncIterator[int], workers: Sequence[_Worker]) -> None:
+        """SIGHUP (reload the configuration) goes to every worker; SIGTERM/SIGINT stop them."""
         async for signum in signals:
+            if signum == signal.SIGHUP:
+                for worker in workers:
+                    if worker.process is not None and worker.process.returncode is None:
+                        worker.process.send_signal(signal.SIGHUP)
+                continue
             self.stop(f"signal {signal.Signals(signum).name}")
             return
 

@@ -26,6 +26,9 @@ ROUTES: list[tuple[str, str]] = [
     ("POST", "/v1/chat/completions"),
     ("POST", "/admin/catalog/refresh"),
     ("POST", "/admin/fault/catalog"),
+    ("POST", "/admin/settings"),
+    ("POST", "/admin/reload"),
+    ("GET", "/admin/models"),
     ("GET", "/no/such/route"),
 ]
 TOKEN_FREE_ON_LOOPBACK_TCP = {"/healthz"}

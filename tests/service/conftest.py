@@ -19,6 +19,7 @@ import trio
 
 from actors import Supervisor, open_supervisor
 from pipe_service.config import Settings
+from pipe_service.openrouter.upstream_stream import finish_body_iterator
 from pipe_service.service import RunningService, open_database, start_service
 
 
@@ -79,6 +80,19 @@ class Sidecar:
         assert socket_path is not None, "the simulator is not the upstream"
         transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
         return httpx.AsyncClient(transport=transport, base_url="http://simulator")
+
+
+async def read_until_cancelled(response: httpx.Response) -> None:
+    """Read a streamed response body until the caller is cancelled, then unwind httpx's body
+    generators at once (closed response, one more step), not whenever the collector runs."""
+    chunks = response.aiter_bytes()
+    try:
+        async for _ in chunks:
+            pass
+    finally:
+        with trio.move_on_after(1, shield=True):
+            await response.aclose()
+        await finish_body_iterator(chunks)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from tests.service.conftest import Sidecar, wait_until
+from tests.service.conftest import Sidecar, read_until_cancelled, wait_until
 
 STALL_BODY = {
     "model": "sim/stall",
@@ -27,8 +27,7 @@ def sidecar_overrides() -> dict[str, Any]:
 async def _hold_stream(client: httpx.AsyncClient, started: trio.Event) -> None:
     async with client.stream("POST", "/v1/chat/completions", json=STALL_BODY) as response:
         started.set()
-        async for _ in response.aiter_bytes():
-            pass
+        await read_until_cancelled(response)
 
 
 async def test_full_slots_and_queue_answer_503_with_retry_after(sidecar: Sidecar) -> None:

@@ -33,6 +33,7 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert status["upstream"]["mode"] == "simulator"
     names = [actor["name"] for actor in status["actors"]]
     assert names == [
+        "log_sink",
         "instance_lock",
         "storage",
         "db_writer",
@@ -78,7 +79,7 @@ async def test_metrics_expose_actor_statistics_in_prometheus_text(sidecar: Sidec
     text = response.text
     assert 'pipe_service_actor_up{actor="front"} 1.0' in text
     assert 'pipe_service_actor_restarts_total{actor="catalog"} 0.0' in text
-    assert 'pipe_service_inbox_capacity{actor="admission"} 256.0' in text
+    assert "pipe_service_admission_queue_size 256.0" in text  # the queue, changeable live
     assert 'upstream_mode="simulator"' in text
 
 

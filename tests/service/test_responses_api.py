@@ -228,3 +228,19 @@ async def test_streamed_function_call_arrives_as_item_and_argument_events(
     assert "city" in done[0].arguments
     assert items[-1].type == "function_call"
     assert items[-1].arguments == done[0].arguments
+
+
+async def test_a_responses_request_is_counted_with_its_usage_under_its_own_front(
+    sidecar: Sidecar, sdk_base_url: str
+) -> None:
+    await in_thread(_create, sdk_base_url, "sim/text")
+    async with sidecar.uds_client() as client:
+        metrics = (await client.get("/metrics")).text
+    counted = [
+        line for line in metrics.splitlines() if line.startswith("pipe_service_requests_total{")
+    ]
+    assert any('front="responses"' in line and 'outcome="completed"' in line for line in counted)
+    assert any(
+        line.startswith("pipe_service_tokens_total{") and 'model="sim/text"' in line
+        for line in metrics.splitlines()
+    )

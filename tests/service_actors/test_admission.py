@@ -116,3 +116,63 @@ def test_limits_below_one_are_refused() -> None:
     limits = AdmissionLimits(slots=0, queue=1)
     with pytest.raises(ValueError, match="at least one slot"):
         AdmissionGate(open_admission_queue(AdmissionLimits(slots=1, queue=1)), limits)
+
+
+async def test_lowering_slots_keeps_running_requests_and_admits_as_slots_come_free(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    gate = await _start(nursery, slots=3, queue=5)
+    releases = [trio.Event() for _ in range(5)]
+    log: list[str] = []
+    for index in range(3):
+        nursery.start_soon(_hold, gate, releases[index], log, f"r{index}")
+        await trio.testing.wait_all_tasks_blocked()
+    gate.resize(slots=1)
+    for index in (3, 4):
+        nursery.start_soon(_hold, gate, releases[index], log, f"r{index}")
+        await trio.testing.wait_all_tasks_blocked()
+    assert gate.statistics().running == 3  # nobody running was dropped
+    assert gate.statistics().queued == 2
+    for index in (0, 1):
+        await trio.sleep(10)
+        releases[index].set()
+        await trio.testing.wait_all_tasks_blocked()
+    assert gate.statistics().running == 1  # still over the new limit: freed slots retired
+    await trio.sleep(10)
+    releases[2].set()
+    await trio.testing.wait_all_tasks_blocked()
+    assert log[3:] == ["r3 in at 30"]
+    assert gate.statistics().running == 1
+
+
+async def test_raising_slots_admits_queued_requests_at_once(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    gate = await _start(nursery, slots=1, queue=5)
+    release = trio.Event()
+    log: list[str] = []
+    for index in range(3):
+        nursery.start_soon(_hold, gate, release, log, f"r{index}")
+        await trio.testing.wait_all_tasks_blocked()
+    await trio.sleep(7)
+    gate.resize(slots=3)
+    await trio.testing.wait_all_tasks_blocked()
+    assert log == ["r0 in at 0", "r1 in at 7", "r2 in at 7"]
+    release.set()
+
+
+async def test_a_shorter_queue_refuses_new_arrivals_only(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    gate = await _start(nursery, slots=1, queue=3)
+    release = trio.Event()
+    log: list[str] = []
+    for index in range(3):
+        nursery.start_soon(_hold, gate, release, log, f"r{index}")
+        await trio.testing.wait_all_tasks_blocked()
+    gate.resize(queue=1)
+    assert gate.statistics().queued == 2  # already waiting: kept
+    with pytest.raises(ServerBusyError):
+        async with gate.admit():
+            pass
+    release.set()

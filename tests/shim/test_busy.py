@@ -9,7 +9,7 @@ import httpx
 import pytest
 import trio
 
-from tests.service.conftest import Sidecar, wait_until
+from tests.service.conftest import Sidecar, read_until_cancelled, wait_until
 from tests.shim.harness import OwuiSide, chat_body, run_shim
 
 STALL_BODY = {"model": "sim/stall", "stream": True, "messages": [{"role": "user", "content": "x"}]}
@@ -22,8 +22,7 @@ def sidecar_overrides() -> dict[str, Any]:
 
 async def _hold_stream(client: httpx.AsyncClient) -> None:
     async with client.stream("POST", "/v1/chat/completions", json=STALL_BODY) as response:
-        async for _ in response.aiter_bytes():
-            pass
+        await read_until_cancelled(response)
 
 
 async def test_busy_sidecar_gives_a_retry_message(

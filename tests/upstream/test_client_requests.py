@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 
 import pydantic
 import pytest
 import trio
+import trio.testing
 
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
@@ -170,3 +173,29 @@ def test_config_defaults_suit_long_reasoning_streams() -> None:
     assert (timeout.connect, timeout.read, timeout.write, timeout.pool) == (5.0, 300.0, 30.0, 30.0)
     assert config.base_url == "https://openrouter.ai/api/v1"
     assert "sk-" not in repr(UpstreamClientConfig(api_key="sk-or-secret"))
+
+
+async def test_a_request_cancelled_while_its_body_is_sent_leaves_no_generator_to_finalise(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    # A peer that accepts and never reads: the body write blocks until the cancel. Nothing of
+    # the request path may be left for the garbage collector (a ResourceWarning under trio,
+    # raised as an error by this suite whenever the collector happens to run).
+    async def never_read(stream: trio.SocketStream) -> None:
+        await trio.sleep_forever()
+
+    serve = functools.partial(trio.serve_tcp, never_read, 0, host="127.0.0.1")
+    listeners = await nursery.start(serve)
+    port = listeners[0].socket.getsockname()[1]
+    payload = {"model": "openai/gpt-5", "input": "x" * 16_000_000}
+    async with OpenRouterClient(make_config(f"http://127.0.0.1:{port}/api/v1")) as client:
+        with trio.move_on_after(1) as scope:
+            await client.create_response(payload)
+        assert scope.cancelled_caught
+        with trio.move_on_after(1) as scope:
+            async with client.stream_responses(payload):
+                pass
+        assert scope.cancelled_caught
+    del client
+    gc.collect()
+    await trio.testing.wait_all_tasks_blocked()

@@ -25,6 +25,7 @@ from typing import Final, Protocol
 
 from pipe_service.admission.actor import ServerBusyError
 from pipe_service.admission.byte_budget import ByteBudgetExceededError
+from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.error_messages import LocalError, LocalErrorKind
@@ -57,6 +58,7 @@ from pipe_service.protocol import (
     Reasoning,
     ServerFrame,
 )
+from pipe_service.telemetry.trace import current_trace
 
 logger = logging.getLogger("pipe_service.front.pipe.render")
 
@@ -179,6 +181,9 @@ class TurnRenderer:
                 style=self._options.usage_style,
                 model=completed.model or self._model,
             )
+            trace = current_trace()
+            if self._options.show_timing and trace is not None and trace.phases:
+                usage_line = f"{usage_line} | {trace.timing_summary()}"
         finish_reason = "tool_calls" if self._tool_calls else completed.finish_reason
         done = Done(
             finish_reason=finish_reason,
@@ -219,6 +224,14 @@ def error_frame_for(exc: BaseException, wording: ErrorWording) -> Error | Busy:
             return exc.frame()  # a shim bug, not a user mistake: the plain reason is enough
         local = LocalError(LocalErrorKind.INVALID_REQUEST, exc.message)
         return Error(code=exc.code, message=wording.error_markdown(local), error_id=local.error_id)
+    if isinstance(exc, UserThrottledError):
+        slow = LocalError(LocalErrorKind.SLOW_DOWN, retry_after_s=float(exc.retry_after_s))
+        return Error(
+            code=ErrorCode.SLOW_DOWN,
+            message=wording.error_markdown(slow),
+            error_id=slow.error_id,
+            retry_after_s=float(exc.retry_after_s),
+        )
     if isinstance(exc, ByteBudgetExceededError):
         busy = LocalError(LocalErrorKind.BUSY, retry_after_s=float(exc.retry_after_s))
         return Busy(message=wording.error_markdown(busy), retry_after_s=float(exc.retry_after_s))

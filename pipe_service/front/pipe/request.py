@@ -50,6 +50,7 @@ class RenderOptions:
     show_usage: bool = True
     usage_style: UsageLineStyle = "text"
     thinking_output: ThinkingOutput = "open_webui"
+    show_timing: bool = False  # phase timings appended to the usage line (diagnosis)
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "usage_status_style": _Valve("render", "usage_style", _STYLE),
     "usage_display_style": _Valve("render", "usage_style", _STYLE),
     "thinking_output_mode": _Valve("render", "thinking_output", _THINKING),
+    "show_timing": _Valve("render", "show_timing", _BOOL),
+    "show_phase_timing": _Valve("render", "show_timing", _BOOL),
     "tool_execution_mode": _Valve("tools", "tool_mode", TypeAdapter(str)),
 }
 

@@ -55,6 +55,7 @@ from pipe_service.protocol import (
     parse_client_frame,
 )
 from pipe_service.sessions.actor import TurnHandle
+from pipe_service.telemetry.trace import RequestTrace
 from pipe_service.tools.contract import ToolContext
 
 logger = logging.getLogger("pipe_service.front.pipe.session")
@@ -165,11 +166,30 @@ class PipeSession:
 
     async def _serve(self, frame: Request, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
         arguments = map_request(frame, defaults=self._gateway.options)
+        with self._gateway.telemetry.track_request(
+            front="pipe",
+            model=frame.model,
+            stream=arguments.stream,
+            user_id=arguments.identity.user_id,
+            chat_id=arguments.identity.chat_id,
+            show_timing=arguments.render.show_timing,
+        ) as trace:
+            await self._serve_traced(frame, arguments, outbox, trace)
+
+    async def _serve_traced(
+        self,
+        frame: Request,
+        arguments: TurnArguments,
+        outbox: trio.MemorySendChannel[ServerFrame],
+        trace: RequestTrace,
+    ) -> None:
         try:
             model = self._gateway.resolve_model(frame.model)
         except (UnknownModelError, CatalogUnavailableError) as exc:
+            trace.fail("unknown_model" if isinstance(exc, UnknownModelError) else "catalog")
             await outbox.send(error_frame_for(exc, self._gateway))
             return
+        trace.model = model.slug
         executor = None
         if arguments.tool_specs and arguments.tool_mode == "pipeline":
             executor = ShimToolExecutor(outbox.clone())
@@ -202,14 +222,19 @@ class PipeSession:
                 turn_nursery.start_soon(
                     self._read_during_turn, executor, files, turn_nursery.cancel_scope, stop
                 )
-                await self._relay(handle, renderer, outbox, files)
+                await self._relay(handle, renderer, outbox, files, trace)
                 turn_nursery.cancel_scope.cancel()
         finally:
             files.close()
             if executor is not None:
                 executor.close()
         if stop:
-            await outbox.send(stop[0])
+            reason = stop[0]
+            if isinstance(reason, Error) and reason.code == ErrorCode.CANCELLED:
+                trace.fail("cancelled", outcome="cancelled")
+            else:
+                trace.fail("protocol_error")
+            await outbox.send(reason)
 
     async def _relay(
         self,
@@ -217,12 +242,14 @@ class PipeSession:
         renderer: TurnRenderer,
         outbox: trio.MemorySendChannel[ServerFrame],
         files: ShimFileStore,
+        trace: RequestTrace,
     ) -> None:
         images = 0
         media = self._gateway.media
         rehost = media is not None and media.settings.rehost_linked_images
         answer: list[str] = []
         async for item in handle:
+            self._gateway.telemetry.observe(trace, item)
             if isinstance(item, GeneratedImage):
                 images += 1
                 await self._store_image(item, images, files, renderer, outbox)
@@ -235,6 +262,7 @@ class PipeSession:
                 await outbox.send(frame)
             if renderer.finished:
                 return
+        trace.fail("internal")
         await outbox.send(renderer.ended_without_terminal())
 
     async def _store_image(
