@@ -17,6 +17,7 @@ from pathlib import Path
 import trio
 
 from tests.process.test_serve_process import ServeProcess, _env
+from tests.service.conftest import wait_until
 
 CHAT = {"model": "sim/text", "messages": [{"role": "user", "content": "hello"}]}
 
@@ -101,8 +102,7 @@ async def test_workers_end_with_their_supervisor_when_it_is_killed(tmp_path: Pat
             pids = await _worker_pids(service, 2)
             service.process.kill()
             await service.process.wait()
-            while any(_alive(pid) for pid in pids.values()):
-                await trio.sleep(0.05)
+            await wait_until(lambda: not any(_alive(pid) for pid in pids.values()), limit_s=60)
         # Nothing answers on the socket any more: the next start can claim it.
         async with serve_workers(tmp_path) as again:
             await again.wait_for_log("with 2 workers")
