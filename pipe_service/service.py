@@ -30,7 +30,8 @@ from pipe_service.admission.actor import AdmissionGate, AdmissionLimits, open_ad
 from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog import actor as catalog_actor
-from pipe_service.catalog.actor import Catalog, CatalogPolicy
+from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
+from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.chat.gateway import ChatGateway, ShutdownPolicy, StreamingOptions
 from pipe_service.config import ConfigError, Settings
 from pipe_service.config.reload_actor import watch_reload_signal
@@ -68,6 +69,17 @@ from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.workers.handoff import WorkerHandoff
 from pipe_service.workers.parent_watch import watch_supervisor_process
+from pipe_service.writebehind import cost_snapshots
+from pipe_service.writebehind import flusher as redis_flusher
+from pipe_service.writebehind.cost_snapshots import CostExport, open_cost_inbox
+from pipe_service.writebehind.flusher import FlusherStatistics, FlushPolicy
+from pipe_service.writebehind.queue import (
+    WriteBehind,
+    WriteBehindStatistics,
+    new_flusher_id,
+    open_nudge_inbox,
+)
+from pipe_service.writebehind.redis_link import RedisLink, redact_redis_url
 
 logger = logging.getLogger("pipe_service.service")
 
@@ -195,8 +207,14 @@ async def start_service(
         await supervisor.start(
             ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
         )
+    link: RedisLink | None = None
+    if settings.redis_url:
+        refuse_fleet_without_shared_key(settings)
+        link = await supervisor.start(
+            ActorSpec("redis", partial(hold_redis_link, settings), layer="sink")
+        )
     # Storage sinks next, before any producer (they stop last and drain what turns handed them).
-    persistence = await start_persistence(supervisor, settings, database, restarts)
+    persistence = await start_persistence(supervisor, settings, database, restarts, link)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
     if worker is not None:
         await supervisor.start(ActorSpec("supervisor_process", watch_supervisor_process))
@@ -266,11 +284,16 @@ async def start_service(
         retry_max_s=settings.catalog.retry_max_s,
         warmup_s=settings.catalog.warmup_s,
     )
+    fetch_models: FetchModels = client.list_models
+    shared_catalog: SharedCatalogFetch | None = None
+    if link is not None and settings.redis.shared_catalog:
+        shared_catalog = SharedCatalogFetch(link, client.list_models, ttl_s=policy.ttl_s)
+        fetch_models = shared_catalog
     await supervisor.start(
         ActorSpec(
             "catalog",
             partial(catalog_actor.run, allow_fault_injection=settings.fault_injection),
-            args=(catalog, client.list_models, policy),
+            args=(catalog, fetch_models, policy),
             inbox=catalog.inbox,
             restart=restarts,
         )
@@ -296,6 +319,23 @@ async def start_service(
     )
     await supervisor.start(ActorSpec("fetch", fetch_actor.run, args=(fetcher,), restart=restarts))
     sessions = await supervisor.start(ActorSpec("sessions", sessions_actor.run))
+    cost_export: CostExport | None = None
+    if link is not None and settings.redis.cost_snapshots:
+        cost_inbox = open_cost_inbox()
+        cost_export = await supervisor.start(
+            ActorSpec(
+                "cost_snapshots",
+                partial(
+                    cost_snapshots.run,
+                    link=link,
+                    ttl_s=settings.redis.cost_snapshot_ttl_s,
+                    export=CostExport(cost_inbox),
+                ),
+                inbox=cost_inbox,
+                layer="sink",
+                restart=restarts,
+            )
+        )
 
     registry = CollectorRegistry(auto_describe=False)
     user_breaker = UserRequestBreaker(
@@ -328,6 +368,7 @@ async def start_service(
             drain_s=settings.graceful_timeout_s * SHUTDOWN_DRAIN_FRACTION,
         ),
         persistence=persistence.persistence if persistence is not None else None,
+        cost_export=cost_export,
         user_breaker=user_breaker,
         attach_request_log=settings.logging.attach_to_errors,
         telemetry=telemetry,
@@ -354,6 +395,8 @@ async def start_service(
         log_sink=log_sink,
         persistence_writer=persistence.writer.statistics if persistence is not None else None,
         persistence_ready=(lambda: persistence.storage.ready) if persistence is not None else None,
+        write_behind=_write_behind_statistics(persistence),
+        flusher=_flusher_statistics(persistence),
     )
     live = wire_operations(context, parts, database, reload_source=reload_source)
     if reload_source is not None:
@@ -369,6 +412,12 @@ async def start_service(
         "count": worker.count if worker else 1,
         "pid": os.getpid(),
     }
+    if settings.redis_url:
+        context.details["redis"] = {"url": redact_redis_url(settings.redis_url)}
+    if cost_export is not None:
+        context.details_providers["cost_snapshots"] = lambda: asdict(cost_export.stats)
+    if shared_catalog is not None:
+        context.details_providers["shared_catalog"] = lambda: asdict(shared_catalog.stats)
     context.details_providers["fetch"] = lambda: asdict(fetcher.statistics())
     if persistence is not None:
         context.details_providers["persistence"] = persistence.details
@@ -399,6 +448,9 @@ async def start_service(
         )
     )
     logger.info("serving on %s", ", ".join(bound))
+    # The shim needs the socket's absolute path; a relative var_dir would not resolve inside
+    # Open WebUI (another working directory), so say the exact valve value.
+    logger.info("shim valve: SIDECAR_ADDRESSES=unix:%s", settings.effective_socket_path.resolve())
     if worker is not None:
         worker.say_ready()
     return RunningService(
@@ -478,10 +530,19 @@ class RunningPersistence:
     writer: ArtifactWriter
     persistence: ArtifactPersistence
     cleanup: CleanupStatistics
+    write_behind: WriteBehind | None = None
+    flusher: FlusherStatistics | None = None
 
     def details(self) -> dict[str, object]:
         codec = self.storage.codec
+        redis_details: dict[str, object] | None = None
+        if self.write_behind is not None and self.flusher is not None:
+            redis_details = {
+                **asdict(self.write_behind.statistics()),
+                "flusher": self.flusher.as_dict(),
+            }
         return {
+            "write_behind": redis_details,
             "ready": self.storage.ready,
             "last_error": self.storage.last_error,
             "current_key_id": codec.current_key_id if codec is not None else None,
@@ -491,11 +552,69 @@ class RunningPersistence:
         }
 
 
+def _write_behind_statistics(
+    persistence: RunningPersistence | None,
+) -> Callable[[], WriteBehindStatistics] | None:
+    if persistence is None or persistence.write_behind is None:
+        return None
+    return persistence.write_behind.statistics
+
+
+def _flusher_statistics(
+    persistence: RunningPersistence | None,
+) -> Callable[[], FlusherStatistics] | None:
+    if persistence is None or persistence.flusher is None:
+        return None
+    flusher = persistence.flusher
+    return lambda: flusher
+
+
+def refuse_fleet_without_shared_key(settings: Settings) -> None:
+    """Sidecars sharing Redis share one database: a key generated per var dir would leave
+    every sidecar unable to read what the others wrote, so refuse to start without one."""
+    if settings.persistence.enabled and settings.persistence.encryption_key is None:
+        raise ConfigError(
+            "configuration error: persistence.encryption_key: redis_url is set (sidecars "
+            "share one database) but no encryption key is: set "
+            "PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY to the same secret on every sidecar "
+            "(or disable persistence)"
+        )
+
+
+async def hold_redis_link(
+    settings: Settings, *, task_status: trio.TaskStatus[RedisLink] = trio.TASK_STATUS_IGNORED
+) -> NoReturn:
+    """Own the process's Redis client for the life of the process.
+
+    ``started()`` returns the link without contacting Redis: a Redis that is down at start
+    only means writes go to the database until it answers. Resource handling: the client's
+    connection pool is closed on the way out. Error handling: none needed; every user of the
+    link handles its own Redis errors.
+    """
+    assert settings.redis_url is not None
+    link = RedisLink.open(
+        settings.redis_url,
+        key_prefix=settings.redis.key_prefix,
+        pool_size=settings.redis.pool_size,
+        op_timeout_s=settings.redis.operation_timeout_s,
+    )
+    try:
+        task_status.started(link)
+        await trio.sleep_forever()
+    finally:
+        link.close()
+    raise AssertionError("unreachable")
+
+
 async def start_persistence(
-    supervisor: Supervisor, settings: Settings, database: Database, restarts: RestartPolicy
+    supervisor: Supervisor,
+    settings: Settings,
+    database: Database,
+    restarts: RestartPolicy,
+    link: RedisLink | None = None,
 ) -> RunningPersistence | None:
-    """Start the storage sinks (bootstrap, db_writer, cleanup) before any producer, so they
-    stop last and the writer drains what the turns handed it."""
+    """Start the storage sinks (bootstrap, db_writer, redis_flusher, cleanup) before any
+    producer, so they stop last and the writer drains what the turns handed it."""
     options = settings.persistence
     if not options.enabled:
         logger.info("persistence is off: reasoning and tool items are not stored")
@@ -513,16 +632,40 @@ async def start_persistence(
     policy = WriterPolicy(
         max_batch=options.writer_max_batch, max_delay_s=options.writer_max_delay_s
     )
+    behind: WriteBehind | None = None
+    nudges = open_nudge_inbox()
+    if link is not None and settings.redis.write_behind:
+        behind = WriteBehind(link, settings.redis, flusher_id=new_flusher_id(), nudges=nudges)
     await supervisor.start(
         ActorSpec(
             "db_writer",
-            db_writer.run,
+            partial(db_writer.run, write_behind=behind),
             args=(writer, storage, policy),
             inbox=inbox,
             layer="sink",
             restart=restarts,
         )
     )
+    flusher: FlusherStatistics | None = None
+    if behind is not None:
+        redis_options = settings.redis
+        flush_policy = FlushPolicy(
+            interval_s=redis_options.flush_interval_s,
+            batch=redis_options.flush_batch,
+            failure_limit=redis_options.flush_failure_limit,
+            backoff_max_s=redis_options.flush_backoff_max_s,
+            lock_ttl_s=redis_options.lock_ttl_s,
+        )
+        flusher = await supervisor.start(
+            ActorSpec(
+                "redis_flusher",
+                redis_flusher.run,
+                args=(behind, storage, flush_policy, FlusherStatistics()),
+                inbox=nudges,
+                layer="sink",
+                restart=restarts,
+            )
+        )
     cleanup = CleanupStatistics()
     cleanup_policy = CleanupPolicy(
         retention_days=options.retention_days,
@@ -537,5 +680,7 @@ async def start_persistence(
             restart=restarts,
         )
     )
-    persistence = ArtifactPersistence(writer=writer, storage=storage, settings=options)
-    return RunningPersistence(storage, writer, persistence, cleanup)
+    persistence = ArtifactPersistence(
+        writer=writer, storage=storage, settings=options, write_behind=behind
+    )
+    return RunningPersistence(storage, writer, persistence, cleanup, behind, flusher)

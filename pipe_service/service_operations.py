@@ -33,6 +33,8 @@ from pipe_service.storage.engine import Database
 from pipe_service.telemetry.collector import DatabaseHealth, MetricSources, ServiceCollector
 from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools.runner import ToolRunner
+from pipe_service.writebehind.flusher import FlusherStatistics
+from pipe_service.writebehind.queue import WriteBehindStatistics
 
 logger = logging.getLogger("pipe_service.service")
 
@@ -54,6 +56,8 @@ class ServiceParts:
     log_sink: LogSink
     persistence_writer: Callable[[], WriterStatistics] | None = None
     persistence_ready: Callable[[], bool] | None = None
+    write_behind: Callable[[], WriteBehindStatistics] | None = None
+    flusher: Callable[[], FlusherStatistics] | None = None
 
 
 def wire_operations(
@@ -80,6 +84,8 @@ def wire_operations(
                 database=health,
                 persistence_writer=parts.persistence_writer,
                 persistence_ready=parts.persistence_ready,
+                write_behind=parts.write_behind,
+                flusher=parts.flusher,
             )
         )
     )

@@ -96,6 +96,12 @@ def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="with --persistence: a PostgreSQL URL (a throw-away schema is created there)",
     )
     bench.add_argument(
+        "--redis-url",
+        default=None,
+        help="with --persistence: also measure every backend through the Redis write-behind "
+        "(a throw-away key prefix is used and deleted)",
+    )
+    bench.add_argument(
         "--turns", type=int, default=None, help="with --persistence: turns per level (400)"
     )
     bench.add_argument(
@@ -242,6 +248,7 @@ def _run_persistence_bench(args: argparse.Namespace) -> int:
     results = trio.run(
         lambda: run_persistence_bench(
             database_url=args.database_url,
+            redis_url=args.redis_url,
             turns=turns,
             concurrency=args.concurrency or ((1, 2) if args.quick else (1, 16)),
             progress=progress,

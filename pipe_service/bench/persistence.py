@@ -14,6 +14,12 @@ streams for ``STREAM_S``, then ``finish()``.
 Synopsis::
 
     pipe-service bench --persistence --database-url postgresql://postgres@127.0.0.1/test
+    pipe-service bench --persistence --redis-url redis://127.0.0.1:6379/0   # + write-behind
+
+With ``--redis-url`` every backend is measured a second time through the Redis write-behind
+(acks after Redis, the redis_flusher drains to the database): artifacts/s then counts what
+Redis acknowledged, and two more numbers say how far the database lags: the largest flush lag
+(enqueue → committed, per flushed batch) and the drain time (last ack → pending list empty).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import math
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import redis
 import sqlalchemy as sa
 import trio
 
@@ -41,6 +49,16 @@ from pipe_service.storage import db_writer
 from pipe_service.storage.bootstrap import ArtifactStorage, prepare_artifact_storage
 from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database, normalize_database_url
+from pipe_service.writebehind import flusher as redis_flusher
+from pipe_service.writebehind.flusher import FlusherStatistics, FlushPolicy
+from pipe_service.writebehind.queue import (
+    FlushNudge,
+    WriteBehind,
+    new_flusher_id,
+    open_nudge_inbox,
+)
+from pipe_service.writebehind.redis_link import RedisLink
+from pipe_service.writebehind.settings import RedisSettings
 
 ARTIFACTS_PER_TURN = 4
 
@@ -60,6 +78,8 @@ class PersistenceResult:
     artifacts_per_s: float
     answer_end: tuple[float, float, float]
     tool_turn_end: tuple[float, float, float]
+    max_flush_lag_s: float | None = None
+    drain_s: float | None = None
 
 
 def _percentiles_ms(samples: list[float]) -> tuple[float, float, float]:
@@ -93,17 +113,43 @@ def sample_turn(n: int) -> list[dict[str, Any]]:
 
 
 async def measure(
-    url: str, var_dir: Path, *, concurrency: int, turns: int, pool_size: int = 5
+    url: str,
+    var_dir: Path,
+    *,
+    concurrency: int,
+    turns: int,
+    pool_size: int = 5,
+    redis_url: str | None = None,
 ) -> PersistenceResult:
-    """Run ``turns`` turns spread over ``concurrency`` producers against ``url``."""
+    """Run ``turns`` turns spread over ``concurrency`` producers against ``url`` (through the
+    Redis write-behind when ``redis_url`` is given)."""
     database = Database.open(url, pool_size=pool_size)
     settings = PersistenceSettings()
+    link = (
+        RedisLink.open(
+            redis_url,
+            key_prefix=f"pipe-bench-{secrets.token_hex(6)}",
+            pool_size=8,
+            op_timeout_s=5,
+        )
+        if redis_url
+        else None
+    )
     try:
         codec = await prepare_artifact_storage(database, settings, var_dir)
         storage = ArtifactStorage(database, codec)
         inbox = open_writer_inbox(settings.writer_inbox)
         writer = ArtifactWriter(inbox)
-        persistence = ArtifactPersistence(writer=writer, storage=storage, settings=settings)
+        nudges = open_nudge_inbox()
+        behind = (
+            WriteBehind(link, RedisSettings(), flusher_id=new_flusher_id(), nudges=nudges)
+            if link is not None
+            else None
+        )
+        flushed = FlusherStatistics()
+        persistence = ArtifactPersistence(
+            writer=writer, storage=storage, settings=settings, write_behind=behind
+        )
         policy = storage_policy(settings)
         samples = [sample_turn(n) for n in range(16)]
         per_worker = max(1, turns // concurrency)
@@ -144,16 +190,33 @@ async def measure(
                     producers.start_soon(worker_fn, worker)
             return trio.current_time() - began
 
+        drain_s: float | None = None
         async with trio.open_nursery() as nursery:
-            await nursery.start(db_writer.run, inbox.receiver(), writer, storage, WriterPolicy())
+            await nursery.start(
+                partial(db_writer.run, write_behind=behind),
+                inbox.receiver(),
+                writer,
+                storage,
+                WriterPolicy(),
+            )
+            if behind is not None:
+                flush_policy = FlushPolicy(interval_s=RedisSettings().flush_interval_s)
+                await nursery.start(
+                    redis_flusher.run, nudges.receiver(), behind, storage, flush_policy, flushed
+                )
             await persistence.record_turn(samples[0], scope=scope(-1), policy=policy)  # warm-up
             elapsed = await level(back_to_back)
             await level(partial(streamed, ends=answer_ends, tool_turn=False))
             await level(partial(streamed, ends=tool_ends, tool_turn=True))
+            if behind is not None:
+                drain_s = await _drain_time(behind)
             inbox.close_senders()
+            nudges.close_senders()
         total = per_worker * concurrency
         return PersistenceResult(
-            backend=database.backend,
+            max_flush_lag_s=flushed.max_lag_s if behind is not None else None,
+            drain_s=drain_s,
+            backend=database.backend + ("+redis" if behind is not None else ""),
             concurrency=concurrency,
             turns=total,
             artifacts_per_s=total * ARTIFACTS_PER_TURN / elapsed,
@@ -162,6 +225,29 @@ async def measure(
         )
     finally:
         database.dispose()
+        if link is not None:
+            await trio.to_thread.run_sync(_delete_prefix, link)
+            link.close()
+
+
+async def _drain_time(behind: WriteBehind) -> float:
+    """Seconds from now (the last ack) until the flushers emptied the pending list; a nudge
+    starts the flush at once, as a growing list would."""
+    began = trio.current_time()
+    behind.nudges.send_nowait(FlushNudge(0))
+    await behind.link.run_sync(partial(_wait_empty, key=behind.keys.pending))
+    return trio.current_time() - began
+
+
+def _wait_empty(client: redis.Redis, *, key: str) -> None:
+    while client.llen(key):
+        time.sleep(0.005)
+
+
+def _delete_prefix(link: RedisLink) -> None:
+    keys = list(link.client.scan_iter(match=f"{link.keys.prefix}:*", count=1000))
+    for start in range(0, len(keys), 1000):
+        link.client.delete(*keys[start : start + 1000])
 
 
 @contextmanager
@@ -186,39 +272,55 @@ async def run_persistence_bench(
     turns: int,
     concurrency: tuple[int, ...],
     progress: Callable[[str], None],
+    redis_url: str | None = None,
 ) -> list[PersistenceResult]:
     results = []
+    through = [None, redis_url] if redis_url else [None]
     with tempfile.TemporaryDirectory(prefix="pipe-bench-") as work:
-        for level in concurrency:
-            sqlite_dir = Path(work) / f"sqlite-{level}"
-            progress(f"persistence: SQLite, {level} producer(s)")
-            results.append(
-                await measure(
-                    f"sqlite:///{sqlite_dir}/bench.db", sqlite_dir, concurrency=level, turns=turns
-                )
-            )
-        if database_url:
+        for via in through:
+            suffix = " through Redis" if via else ""
             for level in concurrency:
-                progress(f"persistence: PostgreSQL, {level} producer(s)")
-                with postgres_schema(database_url) as url:
-                    results.append(
-                        await measure(url, Path(work) / "pg", concurrency=level, turns=turns)
+                sqlite_dir = Path(work) / f"sqlite-{level}{'-redis' if via else ''}"
+                progress(f"persistence: SQLite{suffix}, {level} producer(s)")
+                results.append(
+                    await measure(
+                        f"sqlite:///{sqlite_dir}/bench.db",
+                        sqlite_dir,
+                        concurrency=level,
+                        turns=turns,
+                        redis_url=via,
                     )
+                )
+            if database_url:
+                for level in concurrency:
+                    progress(f"persistence: PostgreSQL{suffix}, {level} producer(s)")
+                    with postgres_schema(database_url) as url:
+                        results.append(
+                            await measure(
+                                url,
+                                Path(work) / f"pg-{level}{'-redis' if via else ''}",
+                                concurrency=level,
+                                turns=turns,
+                                redis_url=via,
+                            )
+                        )
     return results
 
 
 def render_persistence_markdown(results: list[PersistenceResult]) -> str:
     lines = [
         "| backend | producers | turns | artifacts/s | answer end p50 / p95 / p99 (ms) "
-        "| tool turn end p50 / p95 / p99 (ms) |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| tool turn end p50 / p95 / p99 (ms) | max flush lag (s) | drain (s) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         answer = " / ".join(f"{v:.2f}" for v in r.answer_end)
         tool = " / ".join(f"{v:.2f}" for v in r.tool_turn_end)
+        lag = "-" if r.max_flush_lag_s is None else f"{r.max_flush_lag_s:.2f}"
+        drain = "-" if r.drain_s is None else f"{r.drain_s:.2f}"
         lines.append(
             f"| {r.backend} | {r.concurrency} | {r.turns} | {r.artifacts_per_s:,.0f} "
-            f"| {answer} | {tool} |"
+            f"| {answer} | {tool} | {lag} | {drain} |"
         )
     return "\n".join(lines)
 

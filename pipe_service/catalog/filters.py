@@ -12,6 +12,7 @@ Synopsis::
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from fnmatch import fnmatchcase
 from typing import Literal
 
@@ -24,6 +25,7 @@ __all__ = [
     "FilterMode",
     "filter_models",
     "matches_allowlist",
+    "with_variants",
 ]
 
 FilterMode = Literal["all", "only", "exclude"]
@@ -60,6 +62,25 @@ class CatalogFilterOptions(BaseModel):
         ),
     )
 
+    variants: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Default empty. Extra models `base/slug:variant` (e.g. `openai/gpt-4o:nitro`, "
+            "`anthropic/claude-sonnet-4.5:thinking`): each is listed like its base model, "
+            "with the variant in its name, when the base is in the catalog (the seed's "
+            "VARIANT_MODELS)."
+        ),
+    )
+
+    @field_validator("variants")
+    @classmethod
+    def _variants_are_base_colon_tag(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for entry in value:
+            base, _, tag = entry.strip().rpartition(":")
+            if not base or "/" not in base or not tag:
+                raise ValueError(f"variants: {entry!r} is not 'author/model:variant'")
+        return tuple(entry.strip() for entry in value)
+
     @field_validator("model_allowlist")
     @classmethod
     def _allowlist_not_blank(cls, value: str) -> str:
@@ -84,15 +105,39 @@ def matches_allowlist(slug: str, patterns: tuple[str, ...] | None) -> bool:
 def filter_models(
     models: Iterable[ModelCapabilities], options: CatalogFilterOptions
 ) -> list[ModelCapabilities]:
-    """The models that pass all three filters, in input order."""
+    """The models (and configured variants) that pass all three filters, in input order."""
     patterns = options.allowlist_patterns
     return [
         model
-        for model in models
+        for model in with_variants(models, options.variants)
         if matches_allowlist(model.slug, patterns)
         and _mode_allows(options.free_mode, model.is_free)
         and _mode_allows(options.tool_calling_mode, model.tools)
     ]
+
+
+def with_variants(
+    models: Iterable[ModelCapabilities], variants: tuple[str, ...]
+) -> list[ModelCapabilities]:
+    """``models`` plus each variant whose base model is among them (right after its base);
+    a variant OpenRouter already lists is not added twice."""
+    listed = list(models)
+    if not variants:
+        return listed
+    present = {model.slug for model in listed}
+    by_base: dict[str, list[str]] = {}
+    for entry in variants:
+        base, _, _tag = entry.rpartition(":")
+        if entry not in present:
+            by_base.setdefault(base, []).append(entry)
+    result: list[ModelCapabilities] = []
+    for model in listed:
+        result.append(model)
+        for slug in by_base.get(model.slug, ()):
+            tag = slug.rpartition(":")[2]
+            free = model.is_free or tag == "free"
+            result.append(replace(model, slug=slug, name=f"{model.name} ({tag})", is_free=free))
+    return result
 
 
 def _mode_allows(mode: FilterMode, has_property: bool) -> bool:

@@ -79,6 +79,17 @@ class ToolCallRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class ToolRan:
+    """A tool the sidecar's loop ran for the model: its call and what came back (or the error)."""
+
+    call_id: str
+    name: str
+    arguments_json: str
+    output: str
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ReasoningItem:
     """A completed ``reasoning`` output item, kept verbatim for replay in later requests."""
 
@@ -152,6 +163,7 @@ TurnEvent = (
     | Status
     | GeneratedImage
     | ToolCallRequest
+    | ToolRan
     | ReasoningItem
     | Usage
     | Completed

@@ -24,6 +24,7 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.coalesce import coalesce_events
+from pipe_service.chat.cost_stage import relay_with_cost_snapshots
 from pipe_service.chat.error_messages import (
     LocalError,
     render_error_markdown,
@@ -46,6 +47,8 @@ from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
+from pipe_service.transform.payload import upstream_headers
+from pipe_service.writebehind.cost_snapshots import CostExport
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,7 @@ class ChatGateway:
         media: MediaIntake | None = None,
         shutdown: ShutdownPolicy | None = None,
         persistence: ArtifactPersistence | None = None,
+        cost_export: CostExport | None = None,
         user_breaker: UserRequestBreaker | None = None,
         attach_request_log: bool = False,
         telemetry: Telemetry | None = None,
@@ -102,7 +106,8 @@ class ChatGateway:
         ``persistence``: without it nothing is stored or replayed (hidden markers are still
         stripped). ``user_breaker``: users whose requests keep failing are told to slow down.
         ``attach_request_log``: an error shown to the user carries the request's recent log
-        lines (for diagnosis)."""
+        lines (for diagnosis). ``cost_export``: with it, each answered response's usage is
+        pushed to Redis for billing pipelines."""
         self.catalog = catalog
         self.sessions = sessions
         self.admission = admission
@@ -113,6 +118,7 @@ class ChatGateway:
         self.messages = messages or MessageSettings()
         self.shutdown = shutdown
         self.persistence = persistence
+        self.cost_export = cost_export
         self.media = media
         self.user_breaker = user_breaker
         self.attach_request_log = attach_request_log
@@ -187,16 +193,18 @@ class ChatGateway:
         here through the tools actor, in a loop, and the renderer never sees them; with
         ``passthrough`` they arrive as ``ToolCallRequest`` events for the client to run.
         """
+        chosen = self.options if options is None else options
         request = TurnRequest(
             body=body,
             model=model,
             stream=stream,
-            options=self.options if options is None else options,
+            options=chosen,
             user=user,
             identity=identity,
             api_key=api_key,
             task=task,
             tools=tools,
+            extra_headers=upstream_headers(model, chosen),
             owner=owner,
             attachments=attachments,
         )
@@ -277,6 +285,14 @@ class ChatGateway:
                 )
                 nursery.start_soon(relay_with_persistence, raw_receive, kept_send, recording)
                 raw_receive = kept_receive
+            if self.cost_export is not None:
+                costed_send, costed_receive = trio.open_memory_channel[TurnOutput](
+                    self.streaming.raw_outbox_size
+                )
+                nursery.start_soon(
+                    relay_with_cost_snapshots, raw_receive, costed_send, self.cost_export, request
+                )
+                raw_receive = costed_receive
             await coalesce_events(
                 raw_receive,
                 send,

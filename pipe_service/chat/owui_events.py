@@ -1,5 +1,6 @@
 """Render turn events as Open WebUI emitter events (``{"type": …, "data": …}``).
 
+Tool cards (:func:`tool_card_markdown`) are Markdown Open WebUI renders in the answer itself.
 Status lines and citations have no chat-chunk form; Open WebUI takes them through its event
 emitter (or as ``{"event": …}`` items of a pipe's stream). ``status`` appends to the message's
 status history; ``source`` appends to ``message.sources``, which Open WebUI numbers in order, so
@@ -8,10 +9,12 @@ citations must be sent in ``Citation.index`` order.
 
 from __future__ import annotations
 
+import html
+import json
 from typing import Any
 from urllib.parse import urlsplit
 
-from pipe_service.chat.events import Citation, Status, TurnEvent
+from pipe_service.chat.events import Citation, Status, ToolRan, TurnEvent
 
 
 def to_owui_event(event: TurnEvent) -> dict[str, Any] | None:
@@ -39,3 +42,25 @@ def citation_event(citation: Citation) -> dict[str, Any]:
             "metadata": [{"source": citation.url, "name": citation.title}],
         },
     }
+
+
+def tool_card_markdown(ran: ToolRan) -> str:
+    """A tool run as Open WebUI renders a tool card: a ``<details type="tool_calls">`` block.
+
+    The attributes are those Open WebUI's own ``serialize_output`` wrote (``arguments`` and
+    ``result`` as HTML-escaped JSON strings); its ToolCallDisplay shows name, arguments and
+    result, collapsed. A failed call carries ``status="failed"``.
+    """
+    result = ran.output if ran.error is None else ran.error
+    attributes = {
+        "type": "tool_calls",
+        "done": "true",
+        "id": ran.call_id,
+        "name": ran.name,
+        "arguments": json.dumps(ran.arguments_json, ensure_ascii=False),
+        "result": json.dumps(result, ensure_ascii=False),
+    }
+    if ran.error is not None:
+        attributes["status"] = "failed"
+    rendered = " ".join(f'{key}="{html.escape(value)}"' for key, value in attributes.items())
+    return f"\n<details {rendered}>\n<summary>Tool Executed</summary>\n</details>\n"

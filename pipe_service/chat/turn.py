@@ -79,7 +79,10 @@ async def run_turn(
         runner = tool_runner if wants_tool_loop(request) else None
         registry = ToolRegistry.from_specs(request.tools.specs if request.tools else [])
         if runner is not None:
-            request = offer_tools(request, registry, strict=runner.settings.strict_schemas)
+            # Strict only when both allow it: the tool settings and the request's options
+            # (where the admin's ENABLE_STRICT_TOOL_CALLING valve lands).
+            strict = runner.settings.strict_schemas and request.options.strict_tools
+            request = offer_tools(request, registry, strict=strict)
         try:
             with time_phase("transform"):
                 payload = build_payload(request)
@@ -132,7 +135,9 @@ async def _run_whole(
     payload = {**payload, "stream": False}
     try:
         with time_phase("upstream_connect"):
-            response = await client.create_response(payload, api_key=request.api_key)
+            response = await client.create_response(
+                payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
+            )
     except UpstreamError as exc:
         await emit(TurnError(exc))
         return

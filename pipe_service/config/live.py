@@ -93,8 +93,10 @@ class LiveSettings:
             model = section_model(section)
             if model is None or name not in model.model_fields:
                 known = set(model.model_fields) if model is not None else set()
-                raise ConfigError(f"configuration error: {key}: unknown setting. "
-                                  + _suggest(name, known, section if model else None))
+                raise ConfigError(
+                    f"configuration error: {key}: unknown setting. "
+                    + _suggest(name, known, section if model else None)
+                )
             values[section] = {**values[section], name: _env_value(raw, model.model_fields[name])}
         else:
             if key not in Settings.model_fields or section_model(key) is not None:

@@ -16,12 +16,14 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from pipe_service.catalog.filters import CatalogFilterOptions
+from pipe_service.catalog.owui_metadata import ModelEntrySettings
 from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
 from pipe_service.media.settings import MediaSettings
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
+from pipe_service.writebehind.settings import RedisSettings
 
 ENV_PREFIX = "PIPE_SERVICE_"
 
@@ -283,6 +285,10 @@ class Settings(BaseModel):
     models: CatalogFilterOptions = Field(
         default_factory=CatalogFilterOptions, description="Which catalog models are offered."
     )
+    model_entries: ModelEntrySettings = Field(
+        default_factory=ModelEntrySettings,
+        description="What the shim writes into Open WebUI's model entries (icons).",
+    )
     chat: TransformOptions = Field(
         default_factory=TransformOptions,
         description="Request defaults: reasoning, tools, identifiers, plugins, routing.",
@@ -352,6 +358,10 @@ class Settings(BaseModel):
         None,
         description="Redis URL (also read from `REDIS_URL`) for write-behind when several "
         "sidecars share one database; unset = no Redis.",
+    )
+    redis: RedisSettings = Field(
+        default_factory=RedisSettings,
+        description="Redis write-behind, the shared catalog refresh and cost snapshots.",
     )
 
     # -- supervision --------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from typing import Any, Final
 from quart import Blueprint, Response, current_app, request
 
 from pipe_service.admission.byte_budget import ByteBudget
+from pipe_service.catalog.owui_metadata import owui_model_metadata
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
 from pipe_service.chat.gateway import ChatGateway
@@ -95,6 +96,7 @@ async def list_models() -> Response:
         registry = gateway.catalog.current()
     except Exception as exc:  # CatalogUnavailableError: no catalog yet
         return error_response(api_error_for(exc))
+    icons = _settings().model_entries.icon_urls
     data = [
         {
             "id": model.slug,
@@ -102,6 +104,8 @@ async def list_models() -> Response:
             "created": model.created or 0,
             "owned_by": model.slug.split("/", 1)[0],
             "name": model.name,
+            # Not OpenAI's: what the shim writes into Open WebUI's model entries.
+            "open_webui": owui_model_metadata(model, icons),
         }
         for model in registry.list()
     ]

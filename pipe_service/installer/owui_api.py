@@ -72,6 +72,9 @@ class OpenWebUI:
     def update_function(self, function_id: str, form: dict[str, Any]) -> dict[str, Any]:
         return self._object("POST", f"/api/v1/functions/id/{function_id}/update", form)
 
+    def delete_function(self, function_id: str) -> None:
+        self._json("DELETE", f"/api/v1/functions/id/{function_id}/delete")
+
     def toggle_function(self, function_id: str) -> None:
         self._json("POST", f"/api/v1/functions/id/{function_id}/toggle")
 
@@ -91,6 +94,26 @@ class OpenWebUI:
 
     def update_valves(self, function_id: str, values: dict[str, Any]) -> dict[str, Any]:
         return self._object("POST", f"/api/v1/functions/id/{function_id}/valves/update", values)
+
+    def model_entries(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/models/all``: every model entry (admin), with its access grants."""
+        entries = self._json("GET", "/api/v1/models/all")
+        return [entry for entry in entries or [] if isinstance(entry, dict)]
+
+    def create_model_entry(self, form: dict[str, Any]) -> dict[str, Any]:
+        return self._object("POST", "/api/v1/models/create", form)
+
+    def update_model_entry(self, form: dict[str, Any]) -> dict[str, Any]:
+        return self._object("POST", "/api/v1/models/model/update", form)
+
+    def update_model_access(self, model_id: str, grants: list[dict[str, Any]]) -> None:
+        body = {"id": model_id, "access_grants": grants}
+        self._json("POST", "/api/v1/models/model/access/update", body)
+
+    def groups(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/groups/``: the user groups (``id``, ``name``)."""
+        groups = self._json("GET", "/api/v1/groups/")
+        return [group for group in groups or [] if isinstance(group, dict)]
 
     def models(self) -> list[dict[str, Any]]:
         """``GET /api/models``: also rebuilds Open WebUI's model cache, so a new pipe is usable."""

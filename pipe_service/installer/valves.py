@@ -38,6 +38,20 @@ def parse_valve_assignments(assignments: Iterable[str]) -> dict[str, str]:
     return parsed
 
 
+def valves_from_environment(
+    assignments: Iterable[str], environ: Mapping[str, str]
+) -> dict[str, str]:
+    """``["NAME=ENV_VAR", ...]`` as ``{NAME: environ[ENV_VAR]}``; a missing variable is an error
+    naming it (the value itself is never shown)."""
+    values: dict[str, str] = {}
+    for name, variable in parse_valve_assignments(assignments).items():
+        variable = variable.strip()
+        if variable not in environ:
+            raise InstallError(f"--valve-from-env {name}={variable}: ${variable} is not set")
+        values[name] = environ[variable]
+    return values
+
+
 def type_valves(raw: Mapping[str, str], spec: Mapping[str, Any] | None) -> dict[str, object]:
     """Convert every raw value by its field in ``spec``; unknown names list the valid ones."""
     properties: Mapping[str, Any] = (spec or {}).get("properties") or {}

@@ -168,11 +168,17 @@ class OpenRouterClient:
         return self._stream_responses(payload, api_key=api_key, extra_headers=extra_headers)
 
     async def create_response(
-        self, payload: Mapping[str, Any], *, api_key: str | None = None
+        self,
+        payload: Mapping[str, Any],
+        *,
+        api_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         """Non-streaming ``POST /responses``; returns the response object."""
         body = {**payload, "stream": False}
-        return await self._request_json("POST", "/responses", json_body=body, api_key=api_key)
+        return await self._request_json(
+            "POST", "/responses", json_body=body, api_key=api_key, headers=extra_headers
+        )
 
     async def list_models(self, *, api_key: str | None = None) -> dict[str, Any]:
         """``GET /models`` (public: a key is sent when one is known, not required)."""
@@ -260,12 +266,14 @@ class OpenRouterClient:
         params: Mapping[str, str] | None = None,
         api_key: str | None = None,
         key_required: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         async with self._open_response(
             method,
             path,
             json_body=json_body,
             params=params,
+            headers=headers,
             api_key=api_key,
             key_required=key_required,
         ) as (response, _):

@@ -47,12 +47,14 @@ from pipe_service.persistence.status_lines import (
     LOAD_FAILED_STATUS,
     PAUSED_STATUS,
     UNAVAILABLE_STATUS,
+    UNDECRYPTABLE_STATUS,
 )
 from pipe_service.persistence.turn_artifacts import ArtifactScope, SavedArtifacts, TurnArtifacts
-from pipe_service.storage.artifact_store import NewArtifact, load_for_replay
+from pipe_service.storage.artifact_store import NewArtifact, ReplayLoad, load_for_replay
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.db_writer import ArtifactWriter
 from pipe_service.tools.breaker import BreakerState, SlidingWindowBreaker
+from pipe_service.writebehind.queue import WriteBehind
 
 __all__ = [
     "FAILED_STATUS",
@@ -97,8 +99,10 @@ class ArtifactPersistence:
         writer: ArtifactWriter,
         storage: ArtifactStorage,
         settings: PersistenceSettings,
+        write_behind: WriteBehind | None = None,
     ) -> None:
         self.writer = writer
+        self.write_behind = write_behind
         self.storage = storage
         self.settings = settings
         self._ids = UlidGenerator()
@@ -129,16 +133,7 @@ class ArtifactPersistence:
         breaker.begin(now)
         ids = [artifact_id for message in marked for artifact_id in message.ids]
         try:
-            load = await self.storage.database.run_sync(
-                partial(
-                    load_for_replay,
-                    codec=self.storage.require_codec(),
-                    ids=ids,
-                    owner=scope.owner,
-                    chat_id=scope.chat_id,
-                    now=time.time(),
-                )
-            )
+            load = await self._load(ids, scope)
         except Exception as exc:
             breaker.record_failure(trio.current_time())
             self._failures += 1
@@ -150,13 +145,16 @@ class ArtifactPersistence:
             raise
         breaker.record_success(trio.current_time())
         if load.unreadable:
-            logger.warning(
+            # Most often a sidecar of a fleet that was not given the fleet's shared
+            # persistence.encryption_key: say so to the operator and the user.
+            logger.error(
                 "stored artifacts cannot be read; they are not replayed",
                 extra={
                     "count": len(load.unreadable),
                     "reason": next(iter(load.unreadable.values())),
                 },
             )
+            prepared.status = UNDECRYPTABLE_STATUS
         prepared.plan = plan_replay(
             marked,
             load,
@@ -167,6 +165,31 @@ class ArtifactPersistence:
         )
         self._log_plan(prepared.plan, scope)
         return prepared
+
+    async def _load(self, ids: list[str], scope: ArtifactScope) -> ReplayLoad:
+        """The Redis read cache first (one MGET), the database for the rest."""
+        codec = self.storage.require_codec()
+        load, remaining = ReplayLoad(), ids
+        if self.write_behind is not None:
+            load, remaining = await self.write_behind.read_cached(
+                codec, ids, owner=scope.owner, chat_id=scope.chat_id
+            )
+        if not remaining:
+            return load
+        stored = await self.storage.database.run_sync(
+            partial(
+                load_for_replay,
+                codec=codec,
+                ids=remaining,
+                owner=scope.owner,
+                chat_id=scope.chat_id,
+                now=time.time(),
+            )
+        )
+        stored.owned.update(load.owned)
+        stored.foreign.extend(load.foreign)
+        stored.unreadable.update(load.unreadable)
+        return stored
 
     # -- during and after the turn ---------------------------------------------------------
 

@@ -19,3 +19,7 @@ UNAVAILABLE_STATUS: Final = (
 LOAD_FAILED_STATUS: Final = (
     "⚠️ Saved reasoning and tool results could not be loaded; answering without them."
 )
+UNDECRYPTABLE_STATUS: Final = (
+    "⚠️ Some saved reasoning and tool results were encrypted with a key this server does not "
+    "have; answering without them."
+)

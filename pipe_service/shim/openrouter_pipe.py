@@ -17,22 +17,27 @@ required_open_webui_version: 0.12.4
 # to the event emitter, and the shim runs Open WebUI's tools, UI calls and file saves when the
 # sidecar asks. Closing the socket (stop button, error) cancels the request in the sidecar.
 #
-# Only what Open WebUI 0.12.4 ships is used: aiohttp, pydantic and the standard library.
-# ``open_webui`` is imported only inside the file-storage helper, so the file also imports
-# outside Open WebUI. The shim does no per-chunk work beyond forwarding (no parsing, no
-# regexes, no emitter call per delta): Open WebUI's own per-chunk cost dominates already.
+# Only what Open WebUI 0.12.4 ships is used: aiohttp, pydantic, cryptography (secrets at rest)
+# and the standard library. ``open_webui`` is imported only inside functions (file storage, the
+# secret key, the model-entry adapter ``OwuiModelEntries``), so the file also imports outside
+# Open WebUI. Model entries: see "Open WebUI model entries" below and docs/install.md. The shim
+# does no per-chunk work beyond forwarding (no parsing, no regexes, no emitter call per delta):
+# Open WebUI's own per-chunk cost dominates already.
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import hashlib
 import html
 import inspect
 import io
 import json
 import logging
 import math
+import os
+import re
 import string
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
@@ -94,6 +99,71 @@ def _blank_is_unset(value: Any) -> Any:
     if isinstance(value, str) and value.strip().lower() in _UNSET_STRINGS:
         return None
     return value
+
+
+# -- secrets at rest ---------------------------------------------------------------------------
+#
+# SIDECAR_TOKEN and a user's OPENROUTER_API_KEY are stored as ``encrypted:<Fernet token>``, with
+# the key Open WebUI derives for its own valve encryption (utils/valves.py: WEBUI_SECRET_KEY
+# itself when it is a 44-char Fernet key, else urlsafe-base64(SHA-256(WEBUI_SECRET_KEY))).
+# Open WebUI stores what the Valves model returns, so the validator encrypts on save; the form
+# shows them as password fields. Without a secret key (outside Open WebUI) values stay plain.
+
+ENCRYPTED_PREFIX = "encrypted:"
+_PASSWORD_INPUT = {"input": {"type": "password"}}
+
+
+def _secret_key() -> str:
+    try:
+        from open_webui.env import WEBUI_SECRET_KEY  # type: ignore[import-not-found]
+    except ImportError:
+        return os.environ.get("WEBUI_SECRET_KEY", "")
+    return str(WEBUI_SECRET_KEY or "")
+
+
+def _fernet() -> Any:
+    secret = _secret_key()
+    if not secret:
+        return None
+    from cryptography.fernet import Fernet
+
+    key = secret.encode()
+    if len(secret) != 44:
+        key = base64.urlsafe_b64encode(hashlib.sha256(key).digest())
+    return Fernet(key)
+
+
+def encrypt_secret(value: str | None) -> str | None:
+    """``value`` encrypted for storage (idempotent; blank and unkeyed values stay as they are)."""
+    if not value or value.startswith(ENCRYPTED_PREFIX):
+        return value
+    fernet = _fernet()
+    if fernet is None:
+        return value
+    return ENCRYPTED_PREFIX + fernet.encrypt(value.encode()).decode()
+
+
+class SecretUnreadableError(ValueError):
+    """A stored secret does not decrypt (WEBUI_SECRET_KEY changed since it was saved)."""
+
+
+def reveal_secret(value: str | None, valve: str) -> str:
+    """The plain secret of a stored valve value; :class:`SecretUnreadableError` names ``valve``."""
+    if not value:
+        return ""
+    if not value.startswith(ENCRYPTED_PREFIX):
+        return value
+    fernet = _fernet()
+    if fernet is None:
+        raise SecretUnreadableError(f"{valve}: no WEBUI_SECRET_KEY to decrypt it with")
+    from cryptography.fernet import InvalidToken
+
+    try:
+        return str(fernet.decrypt(value.removeprefix(ENCRYPTED_PREFIX).encode()).decode())
+    except InvalidToken:
+        raise SecretUnreadableError(
+            f"{valve} was encrypted with another WEBUI_SECRET_KEY: enter it again"
+        ) from None
 
 
 # -- model ids (must equal pipe_service.catalog.model_ids.slug_to_owui_id) ----------------------
@@ -215,6 +285,11 @@ class OwuiContext:
     session_id: str | None = None
     show_usage: bool = True
     fallback_email: str = "pipe-service-storage@system.local"
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins get the technical detail of failures (addresses, reasons); users do not."""
+        return self.user.get("role") == "admin"
 
 
 def _text_or_none(value: Any) -> str | None:
@@ -657,7 +732,19 @@ def _welcome_problem(frame: Mapping[str, Any] | None) -> str | None:
 # -- user-facing messages -----------------------------------------------------------------------
 
 
-def unreachable_markdown(failures: list[tuple[str, str]]) -> str:
+def unreachable_markdown(failures: list[tuple[str, str]], *, admin: bool = True) -> str:
+    """Why no sidecar answered: the addresses and reasons for admins, a plain notice for users
+    (socket paths and ports are the deployment's business, not theirs)."""
+    if not admin:
+        log.warning(
+            "no pipe-service sidecar reachable: %s",
+            "; ".join(f"{address}: {reason}" for address, reason in failures),
+        )
+        return (
+            "### ⚠️ The AI service is not available\n\n"
+            "It could not be reached just now. Try again in a moment; if it keeps failing, "
+            "tell your administrator."
+        )
     lines = "\n".join(f"- `{address}`: {reason}" for address, reason in failures)
     return (
         "### ⚠️ The pipe-service sidecar is not reachable\n\n"
@@ -711,6 +798,281 @@ def _tool_call_chunks(calls: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+# -- Open WebUI model entries (who sees the models, with which capabilities) -----------------------
+#
+# Open WebUI 0.12.4 lists a model without a row in its ``model`` table to admins only. The shim
+# keeps one row per catalog model, in step with the catalog: new models get a row with the
+# admin's access policy, removed ones are deactivated (hidden), returning ones reactivated.
+# Each row remembers what the shim last wrote (``meta.pipe_service.synced``); a field whose
+# current value differs from that was edited by an admin and is left alone unless
+# ``MODEL_SYNC_OVERWRITE_EDITS`` is on. The plan is pure (:func:`plan_model_entries`); applying
+# it is the job of :class:`OwuiModelEntries` (Open WebUI's internal API, version-checked) or of
+# ``pipe-service shim sync-models`` (Open WebUI's REST API).
+
+SYNC_META_KEY = "pipe_service"
+SUPPORTED_OWUI_VERSIONS = ("0.12.",)
+"""Open WebUI versions whose internal model API :class:`OwuiModelEntries` was written against."""
+
+ModelAccess = Literal["public", "groups", "admins"]
+_MISSING: Any = object()
+
+
+@dataclass(frozen=True)
+class SyncPolicy:
+    """The admin's choices for model entries (from the valves)."""
+
+    access: ModelAccess = "admins"
+    group_ids: tuple[str, ...] = ()
+    update_capabilities: bool = True
+    update_descriptions: bool = False
+    update_images: bool = True
+    overwrite_edits: bool = False
+
+
+@dataclass(frozen=True)
+class EntryChange:
+    """One model entry to create or update; ``form`` is Open WebUI's ``ModelForm`` shape."""
+
+    action: Literal["create", "update"]
+    model_id: str
+    form: dict[str, Any]
+    access_changed: bool = False
+
+
+def access_grants_for(policy: SyncPolicy) -> list[dict[str, str]]:
+    """Read grants for ``policy``: everyone (user ``*``), the named groups, or none (admins)."""
+    if policy.access == "public":
+        return [{"principal_type": "user", "principal_id": "*", "permission": "read"}]
+    if policy.access == "groups":
+        return [
+            {"principal_type": "group", "principal_id": group_id, "permission": "read"}
+            for group_id in policy.group_ids
+        ]
+    return []
+
+
+def _grant_keys(grants: Any) -> list[list[str]]:
+    """Grants in a comparable form (Open WebUI returns them with ids and timestamps)."""
+    keys = []
+    for grant in grants if isinstance(grants, list) else []:
+        if isinstance(grant, Mapping):
+            keys.append(
+                [
+                    str(grant.get("principal_type", "")),
+                    str(grant.get("principal_id", "")),
+                    str(grant.get("permission", "")),
+                ]
+            )
+    return sorted(keys)
+
+
+def _desired_fields(row: Mapping[str, Any], policy: SyncPolicy) -> dict[str, Any]:
+    """The managed fields the catalog says a model's entry should have (None: not managed)."""
+    owui = row.get("open_webui") if isinstance(row.get("open_webui"), Mapping) else {}
+    capabilities = owui.get("capabilities")
+    return {
+        "name": str(row.get("name") or row.get("id")),
+        "description": (owui.get("description") or None) if policy.update_descriptions else None,
+        "profile_image_url": (owui.get("profile_image_url") or None)
+        if policy.update_images
+        else None,
+        "capabilities": dict(capabilities)
+        if policy.update_capabilities and isinstance(capabilities, Mapping)
+        else None,
+        "access_grants": _grant_keys(access_grants_for(policy)),
+    }
+
+
+def _current_fields(entry: Mapping[str, Any]) -> dict[str, Any]:
+    meta = entry.get("meta") if isinstance(entry.get("meta"), Mapping) else {}
+    return {
+        "name": entry.get("name"),
+        "description": meta.get("description"),
+        "profile_image_url": meta.get("profile_image_url"),
+        "capabilities": meta.get("capabilities"),
+        "access_grants": _grant_keys(entry.get("access_grants")),
+    }
+
+
+def _form(
+    model_id: str, fields: Mapping[str, Any], meta: Mapping[str, Any], params: Any, active: bool
+) -> dict[str, Any]:
+    meta = dict(meta)
+    for key in ("description", "profile_image_url", "capabilities"):
+        if fields.get(key) is not None:
+            meta[key] = fields[key]
+    return {
+        "id": model_id,
+        "base_model_id": None,
+        "name": fields["name"],
+        "meta": meta,
+        "params": dict(params) if isinstance(params, Mapping) else {},
+        "access_grants": [
+            {"principal_type": kind, "principal_id": principal, "permission": permission}
+            for kind, principal, permission in fields["access_grants"]
+        ],
+        "is_active": active,
+    }
+
+
+def plan_model_entries(
+    function_id: str,
+    catalog: list[Mapping[str, Any]],
+    existing: Mapping[str, Mapping[str, Any]],
+    policy: SyncPolicy,
+) -> list[EntryChange]:
+    """What to write so Open WebUI's entries match ``catalog`` (rows ``{id: sub id, name,
+    open_webui}``); ``existing`` maps model ids to entries (``ModelModel`` dumps).
+
+    Pure: no I/O. Entries the shim did not create are only filled where empty; the admin's
+    edits survive unless ``policy.overwrite_edits``.
+    """
+    changes: list[EntryChange] = []
+    listed: set[str] = set()
+    for row in catalog:
+        model_id = f"{function_id}.{row['id']}"
+        listed.add(model_id)
+        desired = _desired_fields(row, policy)
+        entry = existing.get(model_id)
+        if entry is None:
+            synced = {key: value for key, value in desired.items() if value is not None}
+            meta = {SYNC_META_KEY: {"synced": synced, "hidden": False}}
+            form = _form(model_id, desired, meta, {}, True)
+            changes.append(EntryChange("create", model_id, form, access_changed=True))
+            continue
+        change = _update_for(model_id, entry, desired, policy)
+        if change is not None:
+            changes.append(change)
+    prefix = f"{function_id}."
+    for model_id, entry in existing.items():
+        if model_id in listed or not model_id.startswith(prefix):
+            continue
+        meta = entry.get("meta") if isinstance(entry.get("meta"), Mapping) else {}
+        mark = meta.get(SYNC_META_KEY)
+        if not isinstance(mark, Mapping) or not entry.get("is_active", True):
+            continue  # not ours, or already hidden (by us or by the admin)
+        fields = _current_fields(entry)
+        new_meta = {**meta, SYNC_META_KEY: {**mark, "hidden": True}}
+        form = _form(model_id, fields, new_meta, entry.get("params"), False)
+        changes.append(EntryChange("update", model_id, form))
+    return changes
+
+
+def _update_for(
+    model_id: str, entry: Mapping[str, Any], desired: Mapping[str, Any], policy: SyncPolicy
+) -> EntryChange | None:
+    meta = entry.get("meta") if isinstance(entry.get("meta"), Mapping) else {}
+    mark = meta.get(SYNC_META_KEY)
+    ours = isinstance(mark, Mapping)
+    synced = dict(mark.get("synced") or {}) if ours else {}
+    current = _current_fields(entry)
+    chosen = dict(current)
+    for key, want in desired.items():
+        if want is None:
+            continue
+        have = current[key]
+        last = synced.get(key, _MISSING)
+        if key == "access_grants" and not ours and not policy.overwrite_edits:
+            continue  # an entry the admin made: its access is theirs
+        untouched = have in (None, "", {}) or (last is not _MISSING and have == last)
+        if policy.overwrite_edits or untouched:
+            chosen[key] = want
+            synced[key] = want
+    hidden_by_us = ours and bool(mark.get("hidden"))
+    active = bool(entry.get("is_active", True)) or hidden_by_us
+    new_mark = {"synced": synced, "hidden": False}
+    if chosen == current and active == entry.get("is_active", True) and mark == new_mark:
+        return None
+    new_meta = {**meta, SYNC_META_KEY: new_mark}
+    form = _form(model_id, chosen, new_meta, entry.get("params"), active)
+    return EntryChange(
+        "update",
+        model_id,
+        form,
+        access_changed=chosen["access_grants"] != current["access_grants"],
+    )
+
+
+def owui_function_id(module_name: str) -> str | None:
+    """This Function's id from the module name Open WebUI 0.12 loads it under
+    (``function_<id>_<32 hex>``); ``None`` when loaded some other way."""
+    match = re.fullmatch(r"function_(.+)_[0-9a-f]{32}", module_name)
+    return match.group(1) if match else None
+
+
+class OwuiVersionError(Exception):
+    """This Open WebUI's internal model API is not one the shim knows."""
+
+
+class OwuiModelEntries:
+    """The one adapter onto Open WebUI's internal model API (``open_webui.models.*``).
+
+    Used only where REST is not an option: from ``pipes()``, inside Open WebUI's process.
+    Refuses (:class:`OwuiVersionError`) on a version outside ``SUPPORTED_OWUI_VERSIONS``.
+    """
+
+    def __init__(self) -> None:
+        try:
+            from open_webui.env import VERSION  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise OwuiVersionError("not running inside Open WebUI") from exc
+        if not str(VERSION).startswith(SUPPORTED_OWUI_VERSIONS):
+            raise OwuiVersionError(
+                f"Open WebUI {VERSION} is not a version this shim syncs model entries with "
+                f"(known: {', '.join(v + 'x' for v in SUPPORTED_OWUI_VERSIONS)}); run "
+                "`pipe-service shim sync-models` (REST) after catalog changes instead"
+            )
+        from open_webui.models.access_grants import (  # type: ignore[import-not-found]
+            AccessGrants,
+        )
+        from open_webui.models.groups import Groups  # type: ignore[import-not-found]
+        from open_webui.models.models import (  # type: ignore[import-not-found]
+            ModelForm,
+            Models,
+        )
+        from open_webui.models.users import Users  # type: ignore[import-not-found]
+
+        self.version = str(VERSION)
+        self._access = AccessGrants
+        self._groups = Groups
+        self._form = ModelForm
+        self._models = Models
+        self._users = Users
+
+    async def entries(self) -> dict[str, dict[str, Any]]:
+        rows = await self._models.get_all_models()
+        return {row.id: row.model_dump(mode="json") for row in rows}
+
+    async def group_ids(self, names_or_ids: list[str]) -> tuple[str, ...]:
+        """Group ids for the valve's names or ids; unknown ones are logged and skipped."""
+        groups = await self._groups.get_all_groups()
+        by_key = {group.id: group.id for group in groups}
+        by_key |= {group.name.lower(): group.id for group in groups}
+        found = []
+        for name in names_or_ids:
+            group_id = by_key.get(name) or by_key.get(name.lower())
+            if group_id is None:
+                log.warning("MODEL_ACCESS_GROUPS: no Open WebUI group %r", name[:64])
+            else:
+                found.append(group_id)
+        return tuple(found)
+
+    async def apply(self, changes: list[EntryChange]) -> None:
+        owner = await self._users.get_super_admin_user() or await self._users.get_first_user()
+        for change in changes:
+            form = self._form.model_validate(change.form)
+            if change.action == "create":
+                if owner is None:
+                    raise RuntimeError("Open WebUI has no admin yet to own the model entries")
+                await self._models.insert_new_model(form, owner.id)
+                continue
+            await self._models.update_model_by_id(change.model_id, form)
+            if change.access_changed:
+                await self._access.set_access_grants(
+                    "model", change.model_id, change.form["access_grants"]
+                )
+
+
 # -- the pipe ---------------------------------------------------------------------------------
 
 _REQUEST_SCOPED_VALVES = (
@@ -728,7 +1090,47 @@ _REQUEST_SCOPED_VALVES = (
     "SEND_METADATA",
     "SHOW_FINAL_USAGE_STATUS",
     "USAGE_STATUS_STYLE",
+    "ENABLE_STRICT_TOOL_CALLING",
+    "ENABLE_WEB_FETCH",
+    "ENABLE_DATETIME",
+    "WEB_SEARCH_MODE",
+    "USE_MODEL_MAX_OUTPUT_TOKENS",
+    "MAX_OUTPUT_TOKENS",
+    "FALLBACK_MODELS",
+    "ZDR_ENFORCE",
+    "MAX_FUNCTION_CALL_LOOPS",
+    "SHOW_TOOL_CARDS",
+    "END_USER_ID_SOURCE",
+    "SEND_CHAT_ID",
+    "SEND_MESSAGE_ID",
+    "ALLOW_USER_ZDR_OVERRIDE",
+    "USAGE_STATUS_ICON_SET",
+    "ERROR_TEMPLATE",
+    "STREAM_INTERRUPTED_TEMPLATE",
+    "ENABLE_ANTHROPIC_PROMPT_CACHING",
+    "ANTHROPIC_PROMPT_CACHE_TTL",
+    "ENABLE_ANTHROPIC_INTERLEAVED_THINKING",
+    "GEMINI_THINKING_BUDGET",
 )
+
+# Open WebUI 0.12.4's built-in tools that a chat feature toggle (or an attachment) turns on;
+# BUILTIN_TOOLS=chat keeps only these, and only when the user enabled the feature.
+BUILTIN_TOOLS_BY_FEATURE: dict[str, tuple[str, ...]] = {
+    "web_search": ("search_web", "fetch_url"),
+    "image_generation": ("generate_image", "edit_image"),
+    "code_interpreter": ("execute_code",),
+    "memory": (
+        "search_memories",
+        "list_memory_paths",
+        "read_memory_path",
+        "list_memories",
+        "update_memory",
+        "add_memory",
+        "replace_memory_content",
+        "delete_memory",
+    ),
+}
+CHAT_FILE_TOOLS = ("list_chat_files", "query_chat_files", "grep_chat_files", "view_file")
 
 _FILE_FIELDS = ("type", "id", "name", "url", "content_type", "size", "collection_name")
 
@@ -746,7 +1148,11 @@ class Pipe:
         )
         SIDECAR_TOKEN: str = Field(
             default="",
-            description="Bearer token for TCP addresses (the sidecar's api_token).",
+            description=(
+                "Bearer token for TCP addresses (the sidecar's api_token); stored encrypted "
+                "with WEBUI_SECRET_KEY."
+            ),
+            json_schema_extra=_PASSWORD_INPUT,
         )
         CONNECT_TIMEOUT_S: float = Field(
             default=5.0, gt=0, le=120, description="Seconds to connect and handshake, per address."
@@ -759,6 +1165,44 @@ class Pipe:
         )
         MODEL_CACHE_TTL_S: float = Field(
             default=300.0, ge=0, le=86400, description="Seconds the model list is cached."
+        )
+        MODEL_ACCESS: ModelAccess = Field(
+            default="admins",
+            description=(
+                "Who sees the models (the seed's NEW_MODEL_ACCESS_CONTROL): public (every user), "
+                "groups (MODEL_ACCESS_GROUPS) or admins. Applies to new models and to models "
+                "whose access an admin has not edited."
+            ),
+            json_schema_extra=_select("public", "groups", "admins"),
+        )
+        MODEL_ACCESS_GROUPS: str = Field(
+            default="",
+            description="Comma-separated Open WebUI group names or ids for MODEL_ACCESS=groups.",
+        )
+        SYNC_MODEL_ENTRIES: bool = Field(
+            default=True,
+            description=(
+                "Keep Open WebUI's model entries in step with the catalog (new models appear, "
+                "removed ones are hidden). Off: only admins see models without an entry."
+            ),
+        )
+        UPDATE_MODEL_CAPABILITIES: bool = Field(
+            default=True,
+            description="Set vision, file upload, web search, … from the catalog.",
+        )
+        UPDATE_MODEL_DESCRIPTIONS: bool = Field(
+            default=False, description="Set model descriptions from the catalog."
+        )
+        UPDATE_MODEL_IMAGES: bool = Field(
+            default=True,
+            description="Set model icons from the sidecar (its model_entries.icon_urls).",
+        )
+        MODEL_SYNC_OVERWRITE_EDITS: bool = Field(
+            default=False,
+            description=(
+                "Overwrite an admin's own edits of a model entry (name, icon, description, "
+                "capabilities, access) with the catalog's values at the next sync."
+            ),
         )
         DIRECT_UPLOAD_MAX_MB: int = Field(
             default=20,
@@ -786,6 +1230,12 @@ class Pipe:
             default=None,
             description="Reasoning summary detail. Empty: sidecar default.",
             json_schema_extra=_SUMMARY_SELECT,
+        )
+        GEMINI_THINKING_BUDGET: int | None = Field(
+            default=None,
+            ge=0,
+            le=65536,
+            description="Thinking tokens for Gemini at medium effort (scaled by effort).",
         )
         TASK_MODEL_REASONING_EFFORT: Effort | None = Field(
             default=None,
@@ -838,6 +1288,120 @@ class Pipe:
             description="Show time, tokens and cost under each reply. Empty: shown.",
             json_schema_extra=_ON_OFF_SELECT,
         )
+        USAGE_STATUS_ICON_SET: str | None = Field(
+            default=None,
+            description=(
+                "Icons of the icon-style usage line, comma-separated: time, cost, total, "
+                "input, output, cached, reasoning (default ⧗,$,⇅,▲,▼,↺,▽)."
+            ),
+        )
+        END_USER_ID_SOURCE: Literal["id", "email", "name"] | None = Field(
+            default=None,
+            description="What SEND_USER_ID sends as `user`: the user id, email or name.",
+            json_schema_extra=_select("id", "email", "name"),
+        )
+        SEND_CHAT_ID: bool | None = Field(
+            default=None,
+            description="Send the chat id to OpenRouter as metadata.chat_id.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        SEND_MESSAGE_ID: bool | None = Field(
+            default=None,
+            description="Send the message id to OpenRouter as metadata.message_id.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ALLOW_USER_ZDR_OVERRIDE: bool | None = Field(
+            default=None,
+            description="Let users ask for zero-data-retention routing (their REQUEST_ZDR).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ERROR_TEMPLATE: str | None = Field(
+            default=None,
+            description=(
+                "Markdown shown instead of an answer when a request fails; placeholders "
+                "{title} {message} {explanation} {detail} {retry_hint} {error_id} {status} "
+                "{kind}. Put support contacts in the text. Empty: the sidecar's template."
+            ),
+        )
+        STREAM_INTERRUPTED_TEMPLATE: str | None = Field(
+            default=None,
+            description=(
+                "Markdown appended after a partial answer that failed mid-stream; same "
+                "placeholders. Empty: the sidecar's template."
+            ),
+        )
+        BUILTIN_TOOLS: str = Field(
+            default="chat",
+            description=(
+                "Which of Open WebUI's built-in tools reach the model: chat (those of the "
+                "features the user turned on for the chat: web search, image generation, code "
+                "interpreter, memory; and the file tools when files are attached), all, none, "
+                "or a comma-separated list of tool names."
+            ),
+        )
+        SHOW_TOOL_CARDS: bool | None = Field(
+            default=None,
+            description="Show each tool run as a collapsed card with its arguments and result.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ENABLE_STRICT_TOOL_CALLING: bool | None = Field(
+            default=None,
+            description="Send tool schemas as strict JSON Schema. Empty: sidecar default (on).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        MAX_FUNCTION_CALL_LOOPS: int | None = Field(
+            default=None,
+            ge=1,
+            le=100,
+            description="Tool rounds per reply in pipeline mode (1-100). Empty: sidecar default.",
+        )
+        WEB_SEARCH_MODE: Literal["tool", "plugin"] | None = Field(
+            default=None,
+            description="Web search as the openrouter:web_search tool or the web plugin.",
+            json_schema_extra=_select("tool", "plugin"),
+        )
+        ENABLE_WEB_FETCH: bool | None = Field(
+            default=None,
+            description="Offer the openrouter:web_fetch server tool to tool-calling models.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ENABLE_DATETIME: bool | None = Field(
+            default=None,
+            description="Offer the openrouter:datetime server tool to tool-calling models.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        USE_MODEL_MAX_OUTPUT_TOKENS: bool | None = Field(
+            default=None,
+            description="Send the model's max output tokens when the chat sets no limit.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        MAX_OUTPUT_TOKENS: int | None = Field(
+            default=None, ge=1, description="Upper bound on output tokens for every reply."
+        )
+        ENABLE_ANTHROPIC_PROMPT_CACHING: bool | None = Field(
+            default=None,
+            description="Let Claude models cache the prompt prefix (cache_control).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ANTHROPIC_PROMPT_CACHE_TTL: Literal["5m", "1h"] | None = Field(
+            default=None,
+            description="How long Claude keeps the prompt cache.",
+            json_schema_extra=_select("5m", "1h"),
+        )
+        ENABLE_ANTHROPIC_INTERLEAVED_THINKING: bool | None = Field(
+            default=None,
+            description="Claude thinks between tool calls (interleaved-thinking beta header).",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        FALLBACK_MODELS: str | None = Field(
+            default=None,
+            description="Comma-separated OpenRouter slugs tried in order if the model fails.",
+        )
+        ZDR_ENFORCE: bool | None = Field(
+            default=None,
+            description="Route every request to zero-data-retention endpoints only.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
         USAGE_STATUS_STYLE: UsageStyle | None = Field(
             default=None,
             description="Usage line with text labels or icons. Empty: sidecar default (text).",
@@ -845,13 +1409,18 @@ class Pipe:
         )
 
         _unset_blanks = field_validator(*_REQUEST_SCOPED_VALVES, mode="before")(_blank_is_unset)
+        _encrypt_token = field_validator("SIDECAR_TOKEN", mode="after")(encrypt_secret)
 
     class UserValves(BaseModel):
         """Your own settings; empty ones use the administrator's."""
 
         OPENROUTER_API_KEY: str = Field(
             default="",
-            description="Your own OpenRouter API key (sk-or-…); requests are billed to it.",
+            description=(
+                "Your own OpenRouter API key (sk-or-…); requests are billed to it. Stored "
+                "encrypted."
+            ),
+            json_schema_extra=_PASSWORD_INPUT,
         )
         SHOW_FINAL_USAGE_STATUS: bool | None = Field(
             default=None,
@@ -904,6 +1473,11 @@ class Pipe:
             description="Request Zero Data Retention routing.",
             json_schema_extra=_ON_OFF_SELECT,
         )
+        SHOW_TOOL_CARDS: bool | None = Field(
+            default=None,
+            description="Show each tool the AI used as a card with its arguments and result.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
         PERSIST_REASONING_TOKENS: PersistReasoning | None = Field(
             default=None,
             description="Keep the AI's reasoning for the next reply only, the whole chat, or "
@@ -927,16 +1501,21 @@ class Pipe:
             "TOOL_EXECUTION_MODE",
             "ENABLE_WEB_SEARCH",
             "REQUEST_ZDR",
+            "SHOW_TOOL_CARDS",
             "PERSIST_REASONING_TOKENS",
             "PERSIST_TOOL_RESULTS",
             mode="before",
         )(_blank_is_unset)
+        _encrypt_key = field_validator("OPENROUTER_API_KEY", mode="after")(encrypt_secret)
 
     def __init__(self) -> None:
         self.valves = self.Valves()
-        self._models: list[dict[str, str]] | None = None
+        self._models: list[dict[str, Any]] | None = None
         self._models_key = ""
         self._models_fetched_at = 0.0
+        self._synced_fingerprint = ""
+        self._sync_lock = asyncio.Lock()
+        self._sync_refused = ""
 
     # -- catalog ---------------------------------------------------------------------------------
 
@@ -953,7 +1532,7 @@ class Pipe:
             and self._models_key == key
             and now - self._models_fetched_at < self.valves.MODEL_CACHE_TTL_S
         ):
-            return list(self._models)
+            return _listed(self._models)
         try:
             addresses = parse_addresses(key)
         except ValueError as exc:
@@ -970,9 +1549,10 @@ class Pipe:
             self._models = rows
             self._models_key = key
             self._models_fetched_at = time.monotonic()
-            return list(rows)
+            await self._sync_model_entries(rows)
+            return _listed(rows)
         if self._models is not None and self._models_key == key:
-            return list(self._models)
+            return _listed(self._models)
         where = ", ".join(address for address, _ in failures)
         why = "; ".join(reason for _, reason in failures)
         return [
@@ -982,12 +1562,66 @@ class Pipe:
             }
         ]
 
-    async def _fetch_models(self, address: SidecarAddress) -> list[dict[str, str]]:
+    async def _sync_model_entries(self, rows: list[dict[str, Any]]) -> None:
+        """Write Open WebUI's model entries when the catalog or the policy changed.
+
+        Never fails the model list: a problem is logged (once per distinct message).
+        """
+        if not self.valves.SYNC_MODEL_ENTRIES:
+            return
+        function_id = owui_function_id(__name__)
+        if function_id is None:
+            return  # not loaded by Open WebUI (tests, tools): nothing to sync with
+        policy_valves = self.valves.model_dump(
+            include={
+                "MODEL_ACCESS",
+                "MODEL_ACCESS_GROUPS",
+                "UPDATE_MODEL_CAPABILITIES",
+                "UPDATE_MODEL_DESCRIPTIONS",
+                "UPDATE_MODEL_IMAGES",
+                "MODEL_SYNC_OVERWRITE_EDITS",
+            }
+        )
+        fingerprint = json.dumps([function_id, rows, policy_valves], sort_keys=True, default=str)
+        async with self._sync_lock:
+            if fingerprint == self._synced_fingerprint:
+                return
+            try:
+                entries = OwuiModelEntries()
+                groups = [g.strip() for g in self.valves.MODEL_ACCESS_GROUPS.split(",")]
+                policy = SyncPolicy(
+                    access=self.valves.MODEL_ACCESS,
+                    group_ids=await entries.group_ids([g for g in groups if g]),
+                    update_capabilities=self.valves.UPDATE_MODEL_CAPABILITIES,
+                    update_descriptions=self.valves.UPDATE_MODEL_DESCRIPTIONS,
+                    update_images=self.valves.UPDATE_MODEL_IMAGES,
+                    overwrite_edits=self.valves.MODEL_SYNC_OVERWRITE_EDITS,
+                )
+                changes = plan_model_entries(function_id, rows, await entries.entries(), policy)
+                await entries.apply(changes)
+            except OwuiVersionError as exc:
+                if str(exc) != self._sync_refused:
+                    log.warning("model entries not synced: %s", exc)
+                    self._sync_refused = str(exc)
+                self._synced_fingerprint = fingerprint
+                return
+            except Exception as exc:  # Open WebUI's DB refused: retry at the next fetch
+                log.warning("model entries not synced: %s", _error_text(exc))
+                return
+            if changes:
+                log.info("synced %d Open WebUI model entries", len(changes))
+            self._synced_fingerprint = fingerprint
+
+    async def _fetch_models(self, address: SidecarAddress) -> list[dict[str, Any]]:
+        # The Unix socket is guarded by its file mode: no token is read (or decrypted) for it.
+        token = (
+            reveal_secret(self.valves.SIDECAR_TOKEN, "SIDECAR_TOKEN")
+            if address.socket_path is None
+            else ""
+        )
         async with (
             _session(address, self.valves.CONNECT_TIMEOUT_S) as session,
-            session.get(
-                address.base_url + MODELS_PATH, headers=_auth_headers(self.valves.SIDECAR_TOKEN)
-            ) as response,
+            session.get(address.base_url + MODELS_PATH, headers=_auth_headers(token)) as response,
         ):
             if response.status != 200:
                 raise ValueError(f"HTTP {response.status}: {await _error_message(response)}")
@@ -1001,7 +1635,10 @@ class Pipe:
                 sub_id = slug_to_owui_id(slug)
             except (ValueError, UnicodeEncodeError):
                 continue
-            models.append({"id": sub_id, "name": str(row.get("name") or slug)})
+            model: dict[str, Any] = {"id": sub_id, "name": str(row.get("name") or slug)}
+            if isinstance(row.get("open_webui"), dict):
+                model["open_webui"] = row["open_webui"]
+            models.append(model)
         return models
 
     # -- chat --------------------------------------------------------------------------------
@@ -1025,12 +1662,21 @@ class Pipe:
         user = __user__ or {}
         metadata = __metadata__ or {}
         user_valves = _user_valves(user.get("valves"))
-        api_key = user_valves.pop("OPENROUTER_API_KEY", None)
         stream = bool(body.get("stream")) and not __task__
+        try:
+            stored_key = user_valves.pop("OPENROUTER_API_KEY", None)
+            api_key = reveal_secret(stored_key, "OPENROUTER_API_KEY")
+        except SecretUnreadableError as exc:
+            unreadable = f"### ⚠️ Your OpenRouter key cannot be read\n\n{exc} (your valves)."
+            return _single(unreadable) if stream else unreadable
+        kept = builtin_tools_kept(
+            self.valves.BUILTIN_TOOLS, metadata.get("features"), bool(__files__)
+        )
+        tools, body = without_builtin_tools(__tools__ or {}, body, kept)
         owui = OwuiContext(
             emit=__event_emitter__,
             call=__event_call__,
-            tools=__tools__ or {},
+            tools=tools,
             user=user,
             request=__request__,
             chat_id=_text_or_none(__chat_id__) or _text_or_none(metadata.get("chat_id")),
@@ -1073,7 +1719,7 @@ class Pipe:
             },
             "tools": _tool_specs(owui.tools),
             "files": _file_summaries(__files__ or []) + attachments,
-            "api_key": api_key,
+            "api_key": api_key or None,
         }
         if stream:
             return self._stream(request, owui)
@@ -1105,9 +1751,13 @@ class Pipe:
             addresses = parse_addresses(self.valves.SIDECAR_ADDRESSES)
         except ValueError as exc:
             raise SidecarUnavailableError([(self.valves.SIDECAR_ADDRESSES, str(exc))]) from None
+        try:
+            token = reveal_secret(self.valves.SIDECAR_TOKEN, "SIDECAR_TOKEN")
+        except SecretUnreadableError as exc:
+            raise SidecarUnavailableError([(self.valves.SIDECAR_ADDRESSES, str(exc))]) from None
         return await open_conversation(
             addresses,
-            token=self.valves.SIDECAR_TOKEN,
+            token=token,
             connect_timeout_s=self.valves.CONNECT_TIMEOUT_S,
         )
 
@@ -1118,7 +1768,7 @@ class Pipe:
         try:
             conversation = await self._open()
         except SidecarUnavailableError as exc:
-            yield unreachable_markdown(exc.failures)
+            yield unreachable_markdown(exc.failures, admin=owui.is_admin)
             return
         try:
             async for item in self._converse(conversation, request, owui, collect=None):
@@ -1133,7 +1783,7 @@ class Pipe:
         try:
             conversation = await self._open()
         except SidecarUnavailableError as exc:
-            return unreachable_markdown(exc.failures)
+            return unreachable_markdown(exc.failures, admin=owui.is_admin)
         outcome = _Outcome()
         try:
             text = [
@@ -1211,12 +1861,20 @@ class Pipe:
                 else:
                     log.debug("ignoring unknown frame type %r", str(kind)[:40])
         except SidecarGoneError as exc:
+            if not owui.is_admin:
+                log.warning("sidecar %s stopped answering: %s", conversation.address, exc)
+                yield "\n\n⚠️ **The AI service stopped answering.** Try again."
+                return
             yield (
                 f"\n\n⚠️ **The pipe-service sidecar ({conversation.address}) stopped answering:** "
                 f"{exc}. Try again."
             )
             return
         except (aiohttp.ClientError, ConnectionError) as exc:
+            if not owui.is_admin:
+                log.warning("lost the sidecar %s: %s", conversation.address, _reason(exc))
+                yield "\n\n⚠️ **Lost the connection to the AI service.** Try again."
+                return
             yield (
                 f"\n\n⚠️ **Lost the connection to the pipe-service sidecar "
                 f"({conversation.address}):** {_reason(exc)}. Try again."
@@ -1246,6 +1904,11 @@ async def _finish(frame: Mapping[str, Any], owui: OwuiContext, *, streaming: boo
     if streaming and calls:
         return list(_tool_call_chunks(calls))
     return []
+
+
+def _listed(models: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """What ``pipes()`` returns: ids and names only (Open WebUI's manifold entries)."""
+    return [{"id": model["id"], "name": model["name"]} for model in models]
 
 
 def _error_markdown(frame: Mapping[str, Any]) -> str:
@@ -1283,6 +1946,61 @@ def _user_valves(valves: Any) -> dict[str, Any]:
         for name, value in raw.items()
         if value is not None and _blank_is_unset(value) is not None
     }
+
+
+def builtin_tools_kept(choice: str, features: Any, has_files: bool) -> frozenset[str] | None:
+    """The built-in tool names ``BUILTIN_TOOLS`` lets through (``None``: all of them)."""
+    mode = choice.strip().lower()
+    if mode == "all":
+        return None
+    if mode in ("none", ""):
+        return frozenset()
+    if mode == "chat":
+        enabled = features if isinstance(features, Mapping) else {}
+        names = {
+            name
+            for feature, tools in BUILTIN_TOOLS_BY_FEATURE.items()
+            if enabled.get(feature)
+            for name in tools
+        }
+        return frozenset(names | set(CHAT_FILE_TOOLS if has_files else ()))
+    return frozenset(part.strip() for part in choice.split(",") if part.strip())
+
+
+def _is_builtin(tool: Any) -> bool:
+    return isinstance(tool, Mapping) and (
+        tool.get("type") == "builtin" or str(tool.get("tool_id", "")).startswith("builtin:")
+    )
+
+
+def without_builtin_tools(
+    tools: Mapping[str, Any], body: dict[str, Any], kept: frozenset[str] | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``__tools__`` and the body without the built-in tools the admin does not let through.
+
+    Open WebUI's native mode lists every tool in ``body["tools"]`` too; both lose the same ones.
+    """
+    if kept is None:
+        return dict(tools), body
+    dropped = {name for name, tool in tools.items() if _is_builtin(tool) and name not in kept}
+    if not dropped:
+        return dict(tools), body
+    remaining = {name: tool for name, tool in tools.items() if name not in dropped}
+    listed = body.get("tools")
+    if isinstance(listed, list):
+        body = dict(body)
+        body["tools"] = [
+            tool
+            for tool in listed
+            if not (
+                isinstance(tool, Mapping)
+                and isinstance(tool.get("function"), Mapping)
+                and tool["function"].get("name") in dropped
+            )
+        ]
+        if not body["tools"]:
+            del body["tools"]
+    return remaining, body
 
 
 def _tool_specs(tools: Mapping[str, Any]) -> list[dict[str, Any]]:

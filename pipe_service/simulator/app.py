@@ -1,8 +1,9 @@
 """The simulator's HTTP routes (quart-trio): OpenRouter's /api/v1 surface plus /_sim controls.
 
 Routes: ``GET /api/v1/models`` (public), ``POST /api/v1/responses``, ``GET /api/v1/generation``,
-``GET /api/v1/key``, ``GET``/``DELETE /_sim/requests``. All JSON is written compactly in wire key
-order (not through Quart's JSON provider, which sorts keys).
+``GET /api/v1/key``, ``GET``/``DELETE /_sim/requests``, ``GET``/``PUT /_sim/models/hidden``.
+All JSON is written compactly in wire key order (not through Quart's JSON provider, which sorts
+keys).
 """
 
 from __future__ import annotations
@@ -192,8 +193,10 @@ def create_app(config: SimulatorConfig) -> QuartTrio:
 
     @app.get("/api/v1/models")
     async def models() -> Response:
-        rows = state_of(app).catalog.filtered(request.args.to_dict())
-        return json_response({"data": rows})
+        state = state_of(app)
+        rows = state.catalog.filtered(request.args.to_dict())
+        listed = [row for row in rows if row["id"] not in state.hidden_models]
+        return json_response({"data": listed})
 
     @app.post("/api/v1/responses")
     async def responses() -> Response:
@@ -248,6 +251,21 @@ def create_app(config: SimulatorConfig) -> QuartTrio:
     async def clear_requests() -> Response:
         state_of(app).requests.clear()
         return json_response({"data": []})
+
+    @app.get("/_sim/models/hidden")
+    async def list_hidden_models() -> Response:
+        return json_response({"data": sorted(state_of(app).hidden_models)})
+
+    @app.put("/_sim/models/hidden")
+    async def hide_models() -> Response:
+        """Replace the set of slugs left out of ``/models``: ``{"ids": ["sim/text", ...]}``."""
+        document = await request.get_json(force=True, silent=True)
+        ids = document.get("ids") if isinstance(document, dict) else None
+        if not isinstance(ids, list) or not all(isinstance(item, str) for item in ids):
+            reply = {"error": {"code": 400, "message": "expected {\"ids\": [model slugs]}"}}
+            return json_response(reply, 400)
+        state_of(app).hidden_models = frozenset(ids)
+        return json_response({"data": sorted(ids)})
 
     @app.errorhandler(404)
     async def not_found(_: Exception) -> Response:

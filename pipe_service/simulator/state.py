@@ -21,6 +21,9 @@ class SimulatorState:
     pacing: Pacing
     requests: RequestLog
     generations: GenerationLog
+    # Slugs dropped from `GET /api/v1/models` by `PUT /_sim/models/hidden` (a catalog change
+    # OpenRouter makes when it retires a model); /responses still answers for them.
+    hidden_models: frozenset[str] = frozenset()
     # Set when the server stops: every paused or stalled stream drops at once.
     stopping: trio.Event = field(default_factory=trio.Event)
 

@@ -125,6 +125,44 @@ def insert_artifacts(
     return insert_encoded(connection, encode_rows(codec, rows, now))
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """A correction of a stored row's place: ``owner``'s row ``id`` goes to ``position``,
+    before the tool call ``anchor``."""
+
+    owner: str
+    id: str
+    position: int
+    anchor: str
+
+
+def apply_writes(
+    connection: sa.Connection,
+    *,
+    rows: Sequence[dict[str, Any]],
+    placements: Sequence[Placement] = (),
+    deletes: Sequence[tuple[str, Sequence[str]]] = (),
+) -> int:
+    """Insert encoded ``rows`` (upsert by id), then correct places, then delete consumed ids,
+    in this order; every step is idempotent, so a batch applied twice stores the same thing.
+    Returns how many rows were new."""
+    new = insert_encoded(connection, rows)
+    if placements:
+        connection.execute(
+            sa.update(artifacts)
+            .where(artifacts.c.id == sa.bindparam("b_id"))
+            .where(artifacts.c.owner == sa.bindparam("b_owner"))
+            .values(position=sa.bindparam("b_position"), anchor=sa.bindparam("b_anchor")),
+            [
+                {"b_id": p.id, "b_owner": p.owner, "b_position": p.position, "b_anchor": p.anchor}
+                for p in placements
+            ],
+        )
+    for owner, ids in deletes:
+        delete_artifacts(connection, ids, owner=owner)
+    return new
+
+
 def delete_artifacts(connection: sa.Connection, ids: Sequence[str], *, owner: str) -> int:
     """Delete the owner's rows among ``ids`` (a foreign id is never deleted)."""
     if not ids:

@@ -82,7 +82,8 @@ class PayloadCodec:
         except InvalidToken:
             raise ArtifactKeyError(
                 "this artifact was encrypted with a key that is not in the key ring: add the "
-                "old key to persistence.previous_keys"
+                "old key to persistence.previous_keys (sidecars sharing one database must all "
+                "be given the same persistence.encryption_key)"
             ) from None
         return unpack(plain)
 

@@ -27,19 +27,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Final
 
+import redis
 import sqlalchemy as sa
 import trio
 
 from actors import Inbox, InboxReceiver, OverloadPolicy
-from pipe_service.storage.artifact_store import (
-    NewArtifact,
-    delete_artifacts,
-    encode_rows,
-    insert_encoded,
-)
+from pipe_service.storage.artifact_store import NewArtifact, Placement, apply_writes, encode_rows
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
-from pipe_service.storage.schema import artifacts
+from pipe_service.writebehind.queue import WriteBehind
 
 logger = logging.getLogger("pipe_service.storage.db_writer")
 
@@ -166,6 +162,7 @@ async def run(
     storage: ArtifactStorage,
     policy: WriterPolicy,
     *,
+    write_behind: WriteBehind | None = None,
     task_status: trio.TaskStatus[ArtifactWriter] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Commit queued :class:`WriteBatch` values in group transactions and ack each one.
@@ -177,6 +174,11 @@ async def run(
     submit only once ``storage`` is ready, so its codec is there for every batch. Returns when
     the inbox is closed and drained: on shutdown the supervisor closes the inbox, and every
     batch queued by then is still committed (the supervisor's grace deadline bounds this).
+
+    With ``write_behind`` (Redis configured), a group is "committed" once Redis holds it (the
+    pending list and the read cache, one MULTI/EXEC) and the redis_flusher moves it to the
+    database later. A Redis error, or the Redis breaker being open, sends the group straight
+    to the database instead: the ack then waits for the database commit, as without Redis.
 
     **Error handling:** a failed commit (database down, constraint, encoding) acks every batch
     of that transaction with the error and the actor carries on: the producers skip their
@@ -191,7 +193,7 @@ async def run(
             if not group:
                 return
             try:
-                await _commit(group, writer, storage)
+                await _commit(group, writer, storage, write_behind)
             finally:
                 for batch in group:  # a cancelled commit (hard stop) must not strand a waiter
                     batch.ack.settle(error="the artifact writer stopped before committing")
@@ -224,16 +226,34 @@ async def _next_group(inbox: InboxReceiver[WriteBatch], policy: WriterPolicy) ->
 
 
 async def _commit(
-    group: list[WriteBatch], writer: ArtifactWriter, storage: ArtifactStorage
+    group: list[WriteBatch],
+    writer: ArtifactWriter,
+    storage: ArtifactStorage,
+    write_behind: WriteBehind | None,
 ) -> None:
     rows = [row for batch in group for row in batch.rows]
     deletes = [(batch.owner, batch.delete) for batch in group if batch.delete]
-    placements = [(batch.owner, p) for batch in group for p in batch.placements]
+    placements = [
+        Placement(batch.owner, p.id, p.position, p.anchor)
+        for batch in group
+        for p in batch.placements
+    ]
     try:
         codec = storage.require_codec()
+        if write_behind is not None and write_behind.accepting():
+            try:
+                await write_behind.enqueue(codec, rows, placements=placements, deletes=deletes)
+            except redis.RedisError:
+                # Counted by the queue (and its breaker); the database takes the group now.
+                logger.warning("Redis refused an artifact batch; writing it to the database")
+            else:
+                _acked(group, writer, len(rows))
+                return
         await storage.database.run_sync(
             partial(_write_group, codec=codec, rows=rows, deletes=deletes, placements=placements)
         )
+        if write_behind is not None:
+            write_behind.direct_writes += 1
     except Exception as exc:
         writer.failed_commits += 1
         writer.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
@@ -243,8 +263,12 @@ async def _commit(
         for batch in group:
             batch.ack.settle(error=writer.last_error)
         return
+    _acked(group, writer, len(rows))
+
+
+def _acked(group: list[WriteBatch], writer: ArtifactWriter, rows: int) -> None:
     writer.commits += 1
-    writer.rows_written += len(rows)
+    writer.rows_written += rows
     for batch in group:
         batch.ack.settle(error=None)
 
@@ -255,19 +279,11 @@ def _write_group(
     codec: PayloadCodec,
     rows: list[NewArtifact],
     deletes: list[tuple[str, tuple[str, ...]]],
-    placements: list[tuple[str, PlacementUpdate]],
+    placements: list[Placement],
 ) -> None:
-    insert_encoded(connection, encode_rows(codec, rows, time.time()))
-    if placements:
-        connection.execute(
-            sa.update(artifacts)
-            .where(artifacts.c.id == sa.bindparam("b_id"))
-            .where(artifacts.c.owner == sa.bindparam("b_owner"))
-            .values(position=sa.bindparam("b_position"), anchor=sa.bindparam("b_anchor")),
-            [
-                {"b_id": p.id, "b_owner": owner, "b_position": p.position, "b_anchor": p.anchor}
-                for owner, p in placements
-            ],
-        )
-    for owner, ids in deletes:
-        delete_artifacts(connection, ids, owner=owner)
+    apply_writes(
+        connection,
+        rows=encode_rows(codec, rows, time.time()),
+        placements=placements,
+        deletes=deletes,
+    )

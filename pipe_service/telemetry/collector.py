@@ -20,6 +20,8 @@ from pipe_service.openrouter.client import UpstreamClientStatistics
 from pipe_service.sessions.actor import SessionStatistics
 from pipe_service.storage.db_writer import WriterStatistics
 from pipe_service.tools.statistics import ToolStatistics
+from pipe_service.writebehind.flusher import FlusherStatistics
+from pipe_service.writebehind.queue import WriteBehindStatistics
 
 Family = GaugeMetricFamily | CounterMetricFamily
 
@@ -44,6 +46,8 @@ class MetricSources:
     database: DatabaseHealth | None = None
     persistence_writer: Callable[[], WriterStatistics] | None = None
     persistence_ready: Callable[[], bool] | None = None
+    write_behind: Callable[[], WriteBehindStatistics] | None = None
+    flusher: Callable[[], FlusherStatistics] | None = None
 
 
 def _gauge(name: str, doc: str, value: float, labels: dict[str, str] | None = None) -> Family:
@@ -124,6 +128,10 @@ class ServiceCollector(Collector):
                 "1 when artifact storage (schema, keys) is ready.",
                 1.0 if src.persistence_ready() else 0.0,
             )
+        if src.write_behind is not None:
+            yield from _write_behind(src.write_behind())
+        if src.flusher is not None:
+            yield from _flusher(src.flusher())
         if src.database is not None and src.database.up is not None:
             yield _gauge(
                 "pipe_service_database_up",
@@ -153,6 +161,58 @@ def _persistence(stats: WriterStatistics) -> Iterator[Family]:
     yield _counter(
         "pipe_service_persistence_rows_written", "Artifact rows written.", stats.rows_written
     )
+
+
+def _write_behind(stats: WriteBehindStatistics) -> Iterator[Family]:
+    yield _gauge(
+        "pipe_service_redis_pending",
+        "Entries on the Redis pending list (last seen): what the database has not got yet.",
+        stats.pending,
+    )
+    yield _gauge(
+        "pipe_service_redis_pending_over_threshold",
+        "1 while the pending list is over redis.pending_warn_threshold (alert on it).",
+        1.0 if stats.pending_warning else 0.0,
+    )
+    yield _gauge(
+        "pipe_service_redis_breaker_open",
+        "1 while Redis errors send artifact writes straight to the database.",
+        1.0 if stats.breaker == "open" else 0.0,
+    )
+    yield _counter(
+        "pipe_service_redis_errors", "Redis errors of the write path.", stats.redis_errors
+    )
+    yield _counter(
+        "pipe_service_redis_direct_writes",
+        "Artifact batches written to the database directly (Redis down or its breaker open).",
+        stats.direct_writes,
+    )
+
+
+def _flusher(stats: FlusherStatistics) -> Iterator[Family]:
+    yield _counter("pipe_service_flusher_commits", "Flusher database commits.", stats.commits)
+    yield _counter(
+        "pipe_service_flusher_rows", "Artifact rows flushed from Redis.", stats.rows_flushed
+    )
+    yield _counter(
+        "pipe_service_flusher_failed_flushes", "Flushes that failed.", stats.failed_flushes
+    )
+    yield _counter(
+        "pipe_service_flusher_recovered_entries",
+        "Entries a stopped flusher had claimed, re-queued.",
+        stats.recovered_entries,
+    )
+    yield _counter(
+        "pipe_service_flusher_dropped_entries",
+        "Entries dropped: undecodable or refused by the database as data.",
+        stats.dropped_entries,
+    )
+    if stats.last_lag_s is not None:
+        yield _gauge(
+            "pipe_service_flusher_lag_seconds",
+            "Enqueue-to-commit time of the last flushed batch.",
+            stats.last_lag_s,
+        )
 
 
 def _admission(stats: AdmissionStatistics) -> Iterator[Family]:

@@ -184,9 +184,7 @@ class Telemetry:
         metrics.requests.labels(trace.front, outcome).inc()
         metrics.duration.labels(trace.front, outcome).observe(duration)
         if "first_delta_out" in trace.phases:
-            metrics.time_to_first_token.labels(trace.front).observe(
-                trace.phases["first_delta_out"]
-            )
+            metrics.time_to_first_token.labels(trace.front).observe(trace.phases["first_delta_out"])
         for phase, seconds in trace.phases.items():
             metrics.phase.labels(phase).observe(seconds)
         if trace.error_class is not None:
@@ -248,4 +246,3 @@ class Telemetry:
                 "user request breaker opened: new requests from this user get 'slow down'",
                 extra={"window_s": breaker.statistics(now).window_s},
             )
-

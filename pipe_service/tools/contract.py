@@ -78,3 +78,5 @@ class ToolContext:
     specs: list[dict[str, Any]] = field(default_factory=list)
     passthrough: bool = False
     user_id: str | None = None
+    max_rounds: int | None = None
+    """Tool rounds for this request (the admin's valve); ``None``: the sidecar's setting."""

@@ -35,8 +35,10 @@ from pipe_service.chat.events import (
     ReasoningItem,
     Status,
     ToolCallRequest,
+    ToolRan,
     Usage,
 )
+from pipe_service.chat.tool_citations import harvest_citations
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.telemetry.trace import time_phase
@@ -126,7 +128,7 @@ class _ToolLoop:
         self._user_id = tools.user_id or (identity.user_id if identity is not None else None)
 
     async def run(self, payload: dict[str, Any]) -> None:
-        limit = self._runner.settings.max_function_call_loops
+        limit = self._tools.max_rounds or self._runner.settings.max_function_call_loops
         rounds = 0
         while True:
             final = rounds >= limit
@@ -221,6 +223,19 @@ class _ToolLoop:
         failed = sum(1 for outcome in ordered if not outcome.ok)
         done = f"Ran {names}" if not failed else f"Ran {names} ({failed} failed)"
         await self._emit(Status(done, done=True))
+        for call, outcome in zip(calls, ordered, strict=True):
+            await self._emit(
+                ToolRan(
+                    call_id=call.call_id,
+                    name=call.name,
+                    arguments_json=call.arguments_json,
+                    output=outcome.output,
+                    error=outcome.error,
+                )
+            )
+            if outcome.ok:
+                for citation in harvest_citations(outcome.output):
+                    await self._citation(citation)
         return ordered
 
     async def _citation(self, citation: Citation) -> None:

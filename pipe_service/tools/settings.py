@@ -121,7 +121,9 @@ class ToolSettings(BaseModel):
         True,
         description=(
             "Default true. Send the tools run here with strict JSON Schema (`strict: true`); a "
-            "schema strict mode cannot express is sent as is with `strict: false`."
+            "schema strict mode cannot express is sent as is with `strict: false`. "
+            "`chat.strict_tools` false (or the shim's ENABLE_STRICT_TOOL_CALLING valve) turns "
+            "it off too."
         ),
     )
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError, field_path
+from pipe_service.transform.history_hygiene import clean_assistant_text
 
 __all__ = ["ConvertedMessages", "convert_messages", "omitted_placeholder", "placeholder_kind"]
 
@@ -257,6 +258,7 @@ def _assistant_content(content: object, path: str) -> list[dict[str, Any]]:
     if content is None:
         return []
     if isinstance(content, str):
+        content = clean_assistant_text(content)
         return [{"type": "output_text", "text": content, "annotations": []}] if content else []
     if not isinstance(content, list):
         raise RequestTransformError(path, "must be a string or a list of text parts")
@@ -265,7 +267,7 @@ def _assistant_content(content: object, path: str) -> list[dict[str, Any]]:
         part_path = field_path(path, index)
         part, part_type = _typed_part(part, part_path)
         if part_type in _TEXT_PART_TYPES:
-            text = _required_str(part, "text", part_path, allow_empty=True)
+            text = clean_assistant_text(_required_str(part, "text", part_path, allow_empty=True))
             if text:
                 converted.append({"type": "output_text", "text": text, "annotations": []})
         elif part_type == "refusal":

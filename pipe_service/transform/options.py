@@ -124,6 +124,16 @@ class TransformOptions(BaseModel):
             "reasoning can be replayed next turn."
         ),
     )
+    gemini_thinking_budget: int | None = Field(
+        default=None,
+        ge=0,
+        le=65536,
+        description=(
+            "Default unset (effort only). For `google/gemini…` reasoning models send "
+            "`reasoning.max_tokens` = this budget scaled by the effort (minimal ¼, low ½, "
+            "medium 1, high 2, xhigh 4, max 8; none or 0: no thinking)."
+        ),
+    )
     task_reasoning_effort: ReasoningEffort = Field(
         default="low",
         description="Default 'low'. Effort for Open WebUI task requests (titles, tags, …).",
@@ -135,6 +145,13 @@ class TransformOptions(BaseModel):
     send_user_id: bool = Field(
         default=False, description="Default false. Send the Open WebUI user id as `user`."
     )
+    end_user_id_source: Literal["id", "email", "name"] = Field(
+        default="id",
+        description=(
+            "Default 'id'. What `user` carries when `send_user_id` is on: the Open WebUI user "
+            "id, the user's email, or their name."
+        ),
+    )
     send_session_id: bool = Field(
         default=False,
         description="Default false. Send the request identity's session id as `session_id`.",
@@ -142,6 +159,17 @@ class TransformOptions(BaseModel):
     send_metadata: bool = Field(
         default=False,
         description="Default false. Send user/chat/session/message ids as `metadata`.",
+    )
+    send_chat_id: bool = Field(
+        default=False, description="Default false. Send the chat id as `metadata.chat_id`."
+    )
+    send_message_id: bool = Field(
+        default=False,
+        description="Default false. Send the assistant message id as `metadata.message_id`.",
+    )
+    allow_user_zdr: bool = Field(
+        default=True,
+        description="Default true. A user's own REQUEST_ZDR valve may add `provider.zdr=true`.",
     )
     web_search_enabled: bool = Field(
         default=False, description="Default false. Add OpenRouter web search to requests."
@@ -188,10 +216,36 @@ class TransformOptions(BaseModel):
     provider_routing: ProviderRouting | None = Field(
         default=None, description="Default unset. OpenRouter `provider` preferences."
     )
+    provider_routing_by_model: dict[str, ProviderRouting] = Field(
+        default_factory=dict,
+        description=(
+            "Default empty. Provider preferences per model: slug or glob pattern → the same "
+            "object as `provider_routing`, first match wins and replaces it for that model "
+            "(the seed's ADMIN_PROVIDER_ROUTING_MODELS)."
+        ),
+    )
     max_output_tokens_cap: int | None = Field(
         default=None,
         ge=1,
         description="Default unset; ≥ 1. Upper bound on `max_output_tokens` for every request.",
+    )
+    anthropic_prompt_caching: bool = Field(
+        default=False,
+        description=(
+            "Default false. For `anthropic/…` models send `cache_control` (ephemeral) so "
+            "Claude caches the prompt prefix."
+        ),
+    )
+    anthropic_prompt_cache_ttl: Literal["5m", "1h"] = Field(
+        default="5m", description="Default '5m'. TTL of Claude's prompt cache: 5m or 1h."
+    )
+    anthropic_interleaved_thinking: bool = Field(
+        default=False,
+        description=(
+            "Default false. For `anthropic/…` reasoning models send the "
+            "`x-anthropic-beta: interleaved-thinking-2025-05-14` header (thinking between tool "
+            "calls)."
+        ),
     )
     use_model_max_output_tokens: bool = Field(
         default=False,
@@ -252,6 +306,8 @@ class RequestIdentity(BaseModel):
     model_config = _FROZEN
 
     user_id: str | None = Field(default=None, description="Open WebUI user id.")
+    user_email: str | None = Field(default=None, description="The user's email.")
+    user_name: str | None = Field(default=None, description="The user's display name.")
     chat_id: str | None = Field(default=None, description="Open WebUI chat id.")
     session_id: str | None = Field(
         default=None,

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, TypeVar, get_args
+from fnmatch import fnmatchcase
+from typing import Any, Final, TypeVar, get_args
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError
@@ -180,6 +181,12 @@ def reasoning_fields(
     if effort == "none":
         return {"reasoning": {"effort": "none"}}
     reasoning: dict[str, Any] = {"effort": effort}
+    budget = options.gemini_thinking_budget
+    if budget is not None and _is_gemini(model.slug):
+        # The seed's GEMINI_THINKING_BUDGET: a token budget scaled by the effort instead of
+        # the effort itself (OpenRouter's `reasoning.max_tokens`).
+        tokens = int(budget * _GEMINI_BUDGET_SCALE[effort])
+        reasoning = {"max_tokens": tokens} if tokens > 0 else {"effort": "none"}
     summary = _pick(user.reasoning_summary, options.reasoning_summary)
     if summary != "disabled":
         reasoning["summary"] = summary
@@ -187,6 +194,21 @@ def reasoning_fields(
     if options.include_encrypted_reasoning:
         fields["include"] = ["reasoning.encrypted_content"]
     return fields
+
+
+_GEMINI_BUDGET_SCALE: Final = {
+    "none": 0.0,
+    "minimal": 0.25,
+    "low": 0.5,
+    "medium": 1.0,
+    "high": 2.0,
+    "xhigh": 4.0,
+    "max": 8.0,
+}
+
+
+def _is_gemini(slug: str) -> bool:
+    return slug.removeprefix("~").startswith("google/gemini")
 
 
 def identifier_fields(
@@ -201,8 +223,13 @@ def identifier_fields(
     if identity is None:
         return {}
     fields: dict[str, Any] = {}
+    end_user = {
+        "id": identity.user_id,
+        "email": identity.user_email,
+        "name": identity.user_name,
+    }[options.end_user_id_source]
     for enabled, key, value in (
-        (options.send_user_id, "user", identity.user_id),
+        (options.send_user_id, "user", end_user),
         (options.send_session_id, "session_id", identity.session_id),
     ):
         if not enabled or not value:
@@ -211,15 +238,15 @@ def identifier_fields(
             notes.append(f"{key} not sent: longer than {MAX_ID_CHARS} characters")
             continue
         fields[key] = value
-    if options.send_metadata:
-        metadata = sanitize_metadata(
-            {
-                "user_id": identity.user_id,
-                "chat_id": identity.chat_id,
-                "session_id": identity.session_id,
-                "message_id": identity.message_id,
-            }
-        )
+    every = options.send_metadata
+    chosen = {
+        "user_id": identity.user_id if every else None,
+        "chat_id": identity.chat_id if every or options.send_chat_id else None,
+        "session_id": identity.session_id if every else None,
+        "message_id": identity.message_id if every or options.send_message_id else None,
+    }
+    if any(chosen.values()):
+        metadata = sanitize_metadata(chosen)
         if metadata:
             fields["metadata"] = metadata
     return fields
@@ -237,10 +264,18 @@ def sanitize_metadata(pairs: Mapping[str, str | None]) -> dict[str, str]:
     return metadata
 
 
-def provider_field(options: TransformOptions, user: UserOverrides) -> dict[str, Any] | None:
-    """The ``provider`` object: admin routing, plus ``zdr`` when the user asks for it."""
-    provider = options.provider_routing.to_payload() if options.provider_routing else {}
-    if user.request_zdr:
+def provider_field(
+    options: TransformOptions, user: UserOverrides, slug: str = ""
+) -> dict[str, Any] | None:
+    """The ``provider`` object: admin routing (the model's own when one matches ``slug``), plus
+    ``zdr`` when the user asks for it."""
+    routing = options.provider_routing
+    for pattern, model_routing in options.provider_routing_by_model.items():
+        if slug == pattern or fnmatchcase(slug, pattern):
+            routing = model_routing
+            break
+    provider = routing.to_payload() if routing else {}
+    if user.request_zdr and options.allow_user_zdr:
         provider["zdr"] = True
     return provider or None
 

@@ -28,7 +28,9 @@ from typing import Any
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.transform.errors import RequestTransformError
-from pipe_service.transform.messages import convert_messages
+from pipe_service.transform.messages import (
+    convert_messages,
+)
 from pipe_service.transform.options import (
     RequestIdentity,
     TransformOptions,
@@ -53,10 +55,13 @@ __all__ = [
     "add_file_parser",
     "build_responses_payload",
     "build_task_payload",
+    "is_anthropic",
     "transform_request",
+    "upstream_headers",
 ]
 
 _NO_OVERRIDES = UserOverrides()
+ANTHROPIC_INTERLEAVED_THINKING_BETA = "interleaved-thinking-2025-05-14"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +129,8 @@ def transform_request(
         )
     payload.update(reasoning_fields(body, model, options, user))
     payload.update(identifier_fields(options, identity, notes))
+    if options.anthropic_prompt_caching and is_anthropic(model.slug):
+        payload["cache_control"] = {"type": "ephemeral", "ttl": options.anthropic_prompt_cache_ttl}
     _add_web_search(payload, model, options, user)
     _add_server_tools(payload, model, options)
     _add_plugins(payload, options)
@@ -166,22 +173,35 @@ def _base_payload(
     """Fields shared by chat and task requests: model, input, sampling, limit, routing."""
     messages = convert_messages(body.get("messages"), model=model, replayed=replayed)
     notes.extend(messages.notes)
+    input_items = messages.input
     # The API is stateless: OpenRouter rejects store=true, so say false explicitly.
     payload: dict[str, Any] = {"model": model.slug, "store": False}
     fallbacks = [slug for slug in dict.fromkeys(options.fallback_models) if slug != model.slug]
     if fallbacks:
         payload["models"] = fallbacks
-    provider = provider_field(options, user)
+    provider = provider_field(options, user, model.slug)
     if provider is not None:
         payload["provider"] = provider
     if messages.instructions is not None:
         payload["instructions"] = messages.instructions
-    payload["input"] = messages.input
+    payload["input"] = input_items
     payload.update(sampling_fields(body, model))
     limit = max_output_tokens(body, model, options)
     if limit is not None:
         payload["max_output_tokens"] = limit
     return payload
+
+
+def is_anthropic(slug: str) -> bool:
+    """An Anthropic model, also under OpenRouter's ``~`` router alias (``~anthropic/…``)."""
+    return slug.removeprefix("~").startswith("anthropic/")
+
+
+def upstream_headers(model: ModelCapabilities, options: TransformOptions) -> dict[str, str]:
+    """Request headers a model needs beyond the payload (Anthropic's interleaved thinking)."""
+    if options.anthropic_interleaved_thinking and model.reasoning and is_anthropic(model.slug):
+        return {"x-anthropic-beta": ANTHROPIC_INTERLEAVED_THINKING_BETA}
+    return {}
 
 
 def _add_web_search(

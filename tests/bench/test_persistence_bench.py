@@ -3,9 +3,12 @@ SQLite and reports every column. No timing thresholds (the machine is shared).""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
+
+import pytest
 
 RUN_LIMIT_S = 120
 
@@ -39,3 +42,37 @@ def test_a_bad_turn_count_is_refused() -> None:
     )
     assert finished.returncode == 2
     assert "--turns" in finished.stderr
+
+
+@pytest.mark.redis
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_URL"),
+    reason="REDIS_URL is not set (CI sets it; locally: REDIS_URL=redis://127.0.0.1:6379/0)",
+)
+def test_through_redis_the_bench_also_reports_flush_lag_and_drain_time() -> None:
+    finished = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pipe_service",
+            "bench",
+            "--persistence",
+            "--quick",
+            "--turns",
+            "8",
+            "--redis-url",
+            os.environ["REDIS_URL"],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=RUN_LIMIT_S,
+    )
+    assert finished.returncode == 0, finished.stderr
+    rows = [line for line in finished.stdout.splitlines() if line.startswith("| sqlite+redis")]
+    assert len(rows) == 2
+    for row in rows:
+        cells = [cell.strip() for cell in row.strip("|").split("|")]
+        assert float(cells[3].replace(",", "")) > 0  # artifacts/s acknowledged by Redis
+        assert float(cells[6]) >= 0  # max flush lag
+        assert float(cells[7]) >= 0  # drain time

@@ -112,3 +112,28 @@ def test_filters_combine() -> None:
 def test_unknown_mode_is_rejected() -> None:
     with pytest.raises(ValidationError):
         CatalogFilterOptions(free_mode="some")
+
+
+def test_a_variant_is_listed_after_its_base_with_the_variant_in_its_name() -> None:
+    base = capabilities_from_row({"id": "openai/gpt-4o", "name": "GPT-4o"})
+    other = capabilities_from_row({"id": "x/y", "name": "Y"})
+    options = CatalogFilterOptions(variants=("openai/gpt-4o:nitro", "missing/base:free"))
+    listed = filter_models([base, other], options)
+    assert [(m.slug, m.name) for m in listed] == [
+        ("openai/gpt-4o", "GPT-4o"),
+        ("openai/gpt-4o:nitro", "GPT-4o (nitro)"),
+        ("x/y", "Y"),
+    ]
+
+
+def test_a_free_variant_counts_as_free_for_the_free_filter() -> None:
+    base = capabilities_from_row(
+        {"id": "a/b", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}
+    )
+    options = CatalogFilterOptions(variants=("a/b:free",), free_mode="only")
+    assert [m.slug for m in filter_models([base], options)] == ["a/b:free"]
+
+
+def test_a_variant_must_name_author_model_and_tag() -> None:
+    with pytest.raises(ValidationError, match="variants: 'gpt-4o' is not 'author/model:variant'"):
+        CatalogFilterOptions(variants=("gpt-4o",))

@@ -34,6 +34,7 @@ def test_conventional_variables_are_read_without_prefix() -> None:
             "OPENROUTER_API_KEY": "sk-or-v1-abc",
             "DATABASE_URL": "postgresql://u@h/db",
             "REDIS_URL": "redis://127.0.0.1:6379/0",
+            "PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY": "fleet secret",
         }
     )
     assert settings.openrouter_api_key is not None
@@ -75,18 +76,31 @@ def test_config_file_path_from_environment(tmp_path: Path) -> None:
         pytest.param({}, "shutdown_grace = 3\n", "shutdown_grace (file", id="unknown-file-key"),
         pytest.param({}, 'port = "x"\n', "port (from file", id="wrong-type-file"),
         pytest.param({}, "port = \n", "is not valid TOML", id="bad-toml"),
-        pytest.param({}, "[server]\nport = 1\n", "[server] is not a settings section",
-                     id="unknown-section"),
-        pytest.param({}, "[chat]\nreasoning_efort = 'high'\n", "chat.reasoning_efort",
-                     id="unknown-section-key"),
-        pytest.param({"PIPE_SERVICE_CHAT__REASONING_EFFORT": "huge"}, None,
-                     "chat.reasoning_effort (from env PIPE_SERVICE_CHAT__REASONING_EFFORT)",
-                     id="bad-section-value"),
-        pytest.param({"PIPE_SERVICE_CHATS__X": "1"}, None, "Did you mean [chat]",
-                     id="unknown-section-env"),
+        pytest.param(
+            {}, "[server]\nport = 1\n", "[server] is not a settings section", id="unknown-section"
+        ),
+        pytest.param(
+            {},
+            "[chat]\nreasoning_efort = 'high'\n",
+            "chat.reasoning_efort",
+            id="unknown-section-key",
+        ),
+        pytest.param(
+            {"PIPE_SERVICE_CHAT__REASONING_EFFORT": "huge"},
+            None,
+            "chat.reasoning_effort (from env PIPE_SERVICE_CHAT__REASONING_EFFORT)",
+            id="bad-section-value",
+        ),
+        pytest.param(
+            {"PIPE_SERVICE_CHATS__X": "1"}, None, "Did you mean [chat]", id="unknown-section-env"
+        ),
         pytest.param({"PIPE_SERVICE_CHAT": "1"}, None, "is a section", id="section-as-value"),
-        pytest.param({"PIPE_SERVICE_UPSTREAM__API_KEY": "sk-or-x"}, None,
-                     "set OPENROUTER_API_KEY", id="api-key-in-section"),
+        pytest.param(
+            {"PIPE_SERVICE_UPSTREAM__API_KEY": "sk-or-x"},
+            None,
+            "set OPENROUTER_API_KEY",
+            id="api-key-in-section",
+        ),
         pytest.param({"PIPE_SERVICE_HOST": "0.0.0.0"}, None, "set api_token", id="public-bind"),
         pytest.param(
             {"PIPE_SERVICE_UPSTREAM_MODE": "openrouter"},
@@ -134,10 +148,12 @@ def test_redacted_settings_never_show_secrets() -> None:
             "PIPE_SERVICE_API_TOKEN": "tok-secret-0123456789",
             "DATABASE_URL": "postgresql://user:dbpass@127.0.0.1/test",
             "REDIS_URL": "redis://:redispass@127.0.0.1:6379/0",
+            "PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY": "fleet-secret-value",
         }
     )
     rendered = str(redacted_settings(settings, sources))
-    for secret in ("topsecret", "tok-secret-0123456789", "dbpass", "redispass"):
+    secrets = ("topsecret", "tok-secret-0123456789", "dbpass", "redispass", "fleet-secret-value")
+    for secret in secrets:
         assert secret not in rendered
     assert "<set, redacted>" in rendered
 
@@ -190,6 +206,4 @@ def test_docs_configuration_lists_every_setting() -> None:
         else:
             names.extend(f"{name}.{field}" for field in model.model_fields)
     missing = [name for name in names if f"`{name}`" not in text]
-    assert missing == [], (
-        f"docs/configuration.md lacks {missing}: run `make docs`"
-    )
+    assert missing == [], f"docs/configuration.md lacks {missing}: run `make docs`"

@@ -2,7 +2,9 @@
 
 Started once per run, in parallel where possible (Open WebUI needs ~16 s to answer ``/health``):
 
-- ``stack``: ``pipe-service serve`` (simulator upstream, var dir and Unix socket in tmp) and
+- ``stack``: ``pipe-service serve`` (built-in simulator upstream serving the sim/* models plus
+  two provider-named ones, var dir and Unix socket in tmp; tests read the simulator's request
+  log and change its catalog on its private socket) and
   ``open-webui serve`` from the venv of ``scripts/owui_venv.sh`` (fresh DATA_DIR, offline env),
   plus the admin account (first sign-up) with an API key;
 - ``shim``: the REAL shim file installed with the installer command (``python -m
@@ -18,6 +20,7 @@ Waits are real time (real processes) and every one of them is bounded.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -29,8 +32,9 @@ import pytest
 
 from pipe_service.catalog.model_ids import slug_to_owui_id
 from pipe_service.installer.install import DEFAULT_SHIM_FILE
+from pipe_service.simulator.catalog import load_sim_catalog
 from tests.e2e.owui_rest import Admin, sign_up_admin
-from tests.e2e.processes import OpenWebUIProcess, SidecarProcess
+from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorControl, wait_until
 
 DEFAULT_OWUI_VENV = Path.home() / ".cache" / "pipe-service" / "owui-0.12.4"
 FUNCTION_ID = "openrouter"
@@ -40,6 +44,7 @@ INSTALL_S = 120.0
 
 @dataclass
 class Stack:
+    simulator: SimulatorControl
     sidecar: SidecarProcess
     owui: OpenWebUIProcess
     admin: Admin
@@ -75,17 +80,47 @@ def shim_file() -> Path:
 @pytest.fixture(scope="session")
 def stack(owui_venv: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     owui = OpenWebUIProcess(owui_venv, tmp_path_factory.mktemp("owui"))
-    sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"))
+    catalog = write_e2e_catalog(tmp_path_factory.mktemp("catalog"))
+    sidecar = SidecarProcess(tmp_path_factory.mktemp("sidecar"), catalog)
     owui.start()
     try:
         sidecar.start()
         try:
             owui.wait_healthy()
-            yield Stack(sidecar, owui, sign_up_admin(owui.url))
+            yield Stack(SimulatorControl(sidecar), sidecar, owui, sign_up_admin(owui.url))
         finally:
             sidecar.stop()
     finally:
         owui.stop()
+
+
+# Two provider-named models beside the sim/* ones, for the valves that act on Claude and Gemini
+# only (prompt caching, interleaved thinking, thinking budget). The simulator answers them with
+# its plain text scenario.
+E2E_EXTRA_MODELS = [
+    {
+        "id": "anthropic/claude-e2e",
+        "name": "Anthropic: Claude (e2e)",
+        "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["text"]},
+        "supported_parameters": ["reasoning", "include_reasoning", "tools", "tool_choice"],
+        "pricing": {"prompt": "0.000003", "completion": "0.000015"},
+    },
+    {
+        "id": "google/gemini-e2e",
+        "name": "Google: Gemini (e2e)",
+        "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+        "supported_parameters": ["reasoning", "include_reasoning", "tools", "tool_choice"],
+        "pricing": {"prompt": "0.000001", "completion": "0.000004"},
+    },
+]
+
+
+def write_e2e_catalog(directory: Path) -> Path:
+    """The simulator's own catalog plus :data:`E2E_EXTRA_MODELS`, as a file for ``--catalog``."""
+    path = directory / "catalog.json"
+    rows = [*load_sim_catalog().rows, *E2E_EXTRA_MODELS]
+    path.write_text(json.dumps({"data": rows}), encoding="utf-8")
+    return path
 
 
 def run_installer(stack: Stack, shim_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -125,3 +160,20 @@ def passthrough_shim(stack: Stack, shim_file: Path) -> InstalledShim:
 @pytest.fixture
 def admin(stack: Stack) -> Admin:
     return stack.admin
+
+
+CATALOG_CHANGE_S = 30.0
+
+
+def set_hidden_models(stack: Stack, hidden: list[str]) -> None:
+    """Leave ``hidden`` out of the simulator's catalog and wait until the sidecar agrees."""
+    stack.simulator.hide_models(*hidden)
+    with stack.sidecar.client() as client:
+        assert client.post("/admin/catalog/refresh").status_code == 202
+
+    def sidecar_agrees() -> bool:
+        with stack.sidecar.client() as client:
+            listed = {row["id"] for row in client.get("/v1/models").json()["data"]}
+        return listed == stack.simulator.model_ids()
+
+    wait_until(sidecar_agrees, limit_s=CATALOG_CHANGE_S, what="sidecar catalog refresh", step_s=0.2)

@@ -113,3 +113,42 @@ def create_tool(admin: Admin, tool_id: str, content: str) -> None:
         client.delete(f"/api/v1/tools/id/{tool_id}/delete")
         response = client.post("/api/v1/tools/create", json=form)
     assert response.status_code == 200, response.text
+
+
+def add_user(admin: Admin, name: str, email: str, password: str = "e2e-user-password-1") -> Admin:
+    """An ordinary (``role: user``) account made by the admin, signed in: its JWT doubles as the
+    API credential (API keys are an admin-granted feature)."""
+    form = {"name": name, "email": email, "password": password, "role": "user"}
+    with admin.client() as client:
+        added = client.post("/api/v1/auths/add", json=form)
+    assert added.status_code == 200, added.text
+    signin = httpx.post(
+        f"{admin.url}/api/v1/auths/signin",
+        json={"email": email, "password": password},
+        timeout=REQUEST_S,
+    )
+    assert signin.status_code == 200, signin.text
+    assert signin.json()["role"] == "user"
+    jwt = signin.json()["token"]
+    return Admin(admin.url, jwt, jwt)
+
+
+def models(account: Admin) -> dict[str, dict[str, Any]]:
+    """``GET /api/models`` as ``account`` sees it: id → model (``info.meta.capabilities``…)."""
+    with account.client() as client:
+        response = client.get("/api/models", params={"refresh": "true"})
+    assert response.status_code == 200, response.text
+    return {model["id"]: model for model in response.json()["data"]}
+
+
+def upload_file(account: Admin, name: str, data: bytes, content_type: str) -> dict[str, Any]:
+    """``POST /api/v1/files/?process=false``: the file record the UI sends along with a chat."""
+    with account.client() as client:
+        response = client.post(
+            "/api/v1/files/",
+            params={"process": "false"},
+            files={"file": (name, data, content_type)},
+        )
+    assert response.status_code == 200, response.text
+    record: dict[str, Any] = response.json()
+    return record

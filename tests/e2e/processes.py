@@ -68,10 +68,41 @@ def _stop(process: subprocess.Popen[bytes], log: Any) -> None:
     log.close()
 
 
-class SidecarProcess:
-    """``pipe-service serve`` on a Unix socket in ``var_dir`` and a free loopback port."""
+class SimulatorControl:
+    """The sidecar's built-in simulator, reached on its private socket in the var dir: what the
+    sidecar sent upstream (``/_sim/requests``) and the catalog (``/_sim/models/hidden``)."""
 
-    def __init__(self, var_dir: Path) -> None:
+    def __init__(self, sidecar: SidecarProcess) -> None:
+        self._sidecar = sidecar
+
+    def requests(self) -> list[dict[str, Any]]:
+        """The requests the sidecar sent to ``/responses`` (``body``, ``headers``), oldest first."""
+        with self._sidecar.simulator_client() as client:
+            records: list[dict[str, Any]] = client.get("/_sim/requests").json()["data"]
+        return records
+
+    def clear_requests(self) -> None:
+        with self._sidecar.simulator_client() as client:
+            client.delete("/_sim/requests").raise_for_status()
+
+    def model_ids(self) -> set[str]:
+        """The slugs the simulator's ``/models`` lists now."""
+        with self._sidecar.simulator_client() as client:
+            rows = client.get("/api/v1/models").json()["data"]
+        return {str(row["id"]) for row in rows}
+
+    def hide_models(self, *slugs: str) -> None:
+        """Leave ``slugs`` out of ``/models`` (a model retired from the catalog)."""
+        with self._sidecar.simulator_client() as client:
+            client.put("/_sim/models/hidden", json={"ids": list(slugs)}).raise_for_status()
+
+
+class SidecarProcess:
+    """``pipe-service serve`` on a Unix socket in ``var_dir`` and a free loopback port, its
+    built-in simulator serving ``catalog`` (the sim/* models when None)."""
+
+    def __init__(self, var_dir: Path, catalog: Path | None = None) -> None:
+        self.catalog = catalog
         self.var_dir = var_dir
         self.port = free_port()
         self.log_path = var_dir / "sidecar.log"
@@ -102,6 +133,8 @@ class SidecarProcess:
             "PIPE_SERVICE_SHUTDOWN_GRACE_S": "5",
             "PIPE_SERVICE_GRACEFUL_TIMEOUT_S": "2",
         }
+        if self.catalog is not None:
+            env["PIPE_SERVICE_SIMULATOR_CATALOG_PATH"] = str(self.catalog)
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipe_service", "serve"],

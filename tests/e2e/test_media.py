@@ -79,7 +79,12 @@ def ensure_model_entry(admin: Admin, model_id: str) -> None:
             else "/api/v1/models/create"
         )
         response = client.post(path, json=form)
-    assert response.status_code == 200, response.text
+        assert response.status_code == 200, response.text
+        # An update keeps the entry's grants (the shim's sync may have made the entry first,
+        # admin-only by default): grant access explicitly.
+        access = {"id": model_id, "access_grants": form["access_grants"]}
+        granted = client.post("/api/v1/models/model/access/update", json=access)
+    assert granted.status_code == 200, granted.text
 
 
 def upload(user: PlainUser, url: str, name: str, content_type: str, data: bytes) -> dict[str, Any]:

@@ -48,17 +48,27 @@ def chat_with_tool(stack: Stack, model: str, tool_id: str) -> dict[str, Any]:
 def test_pipeline_mode_runs_the_tool_through_the_sidecar_loop(
     stack: Stack, shim: InstalledShim, weather_tool: str
 ) -> None:
-    # UI chats also carry Open WebUI's builtin tools; the simulator calls the first two tools
-    # (ours first, then a builtin), so the answer lists both results, ours first.
     message = chat_with_tool(stack, shim.model("sim/tool-call"), weather_tool)
-    assert str(message["content"]).startswith("Tool results: Sunny in Paris, 21 C;")
+    assert str(message["content"]).startswith("Tool results: Sunny in Paris, 21 C.")
     assert "Ran get_weather" in str(message["statusHistory"])
+
+
+def test_builtin_tools_of_features_the_user_did_not_enable_stay_home(
+    stack: Stack, shim: InstalledShim, weather_tool: str
+) -> None:
+    # Open WebUI hands a UI chat ~28 built-in tools; BUILTIN_TOOLS=chat (the default) lets
+    # through only those of the chat's enabled features (none here): the workspace tool alone.
+    stack.simulator.clear_requests()
+    chat_with_tool(stack, shim.model("sim/tool-call"), weather_tool)
+    first = stack.simulator.requests()[0]["body"]
+    names = [tool.get("name") for tool in first.get("tools", []) if tool.get("type") == "function"]
+    assert names == ["get_weather"]
 
 
 def test_passthrough_mode_runs_the_tool_in_open_webuis_loop(
     stack: Stack, passthrough_shim: InstalledShim, weather_tool: str
 ) -> None:
     message = chat_with_tool(stack, passthrough_shim.model("sim/tool-call"), weather_tool)
-    assert str(message["content"]).startswith("Tool results: Sunny in Paris, 21 C;")
+    assert str(message["content"]).startswith("Tool results: Sunny in Paris, 21 C.")
     outputs = [item for item in message["output"] if item["type"] == "function_call_output"]
     assert outputs[0]["output"] == [{"type": "input_text", "text": "Sunny in Paris, 21 C"}]

@@ -57,3 +57,27 @@ def test_no_frontmatter_without_a_bare_opening_quote_line() -> None:
 
 def test_the_default_shim_file_is_the_packaged_one() -> None:
     assert DEFAULT_SHIM_FILE.parts[-3:] == ("pipe_service", "shim", "openrouter_pipe.py")
+
+
+def install_shim_with(*valves: str) -> None:
+    raw = dict(valve.split("=", 1) for valve in valves)
+    with OpenWebUI(NOWHERE, "sk-test") as owui:
+        install_shim(owui, InstallOptions(valves=raw))
+
+
+def test_a_valve_outside_its_choices_is_refused_before_open_webui_is_touched() -> None:
+    with pytest.raises(
+        InstallError,
+        match=r"valve TOOL_EXECUTION_MODE: Input should be 'pipeline' or 'passthrough'",
+    ):
+        install_shim_with("TOOL_EXECUTION_MODE=native")
+
+
+def test_a_valve_out_of_range_is_refused_naming_it_before_open_webui_is_touched() -> None:
+    with pytest.raises(InstallError, match=r"valve MAX_FUNCTION_CALL_LOOPS: Input should be"):
+        install_shim_with("MAX_FUNCTION_CALL_LOOPS=0")
+
+
+def test_a_shim_that_fails_to_load_is_refused_with_its_error(tmp_path: Path) -> None:
+    with pytest.raises(InstallError, match=r"fails to load: ModuleNotFoundError"):
+        install_file(tmp_path, "import no_such_module_here\n\nclass Pipe:\n    pass\n")

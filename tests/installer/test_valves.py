@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel, Field
 
 from pipe_service.installer import InstallError, parse_valve_assignments, type_valves
+from pipe_service.installer.valves import valves_from_environment
 
 
 class Mode(enum.Enum):
@@ -118,3 +119,15 @@ def test_an_unknown_valve_is_refused_with_the_valid_names() -> None:
 def test_a_function_without_valves_refuses_every_valve() -> None:
     with pytest.raises(InstallError, match=r"this Function has no valves"):
         type_valves({"A": "1"}, None)
+
+
+def test_a_valve_from_the_environment_keeps_the_secret_off_the_command_line() -> None:
+    environ = {"SIDECAR_SECRET": "tcp-token-9"}
+    assert valves_from_environment(["SIDECAR_TOKEN=SIDECAR_SECRET"], environ) == {
+        "SIDECAR_TOKEN": "tcp-token-9"
+    }
+
+
+def test_a_missing_environment_variable_is_named_without_a_value() -> None:
+    with pytest.raises(InstallError, match=r"\$NOT_SET_HERE is not set"):
+        valves_from_environment(["SIDECAR_TOKEN=NOT_SET_HERE"], {})

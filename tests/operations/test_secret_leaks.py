@@ -30,11 +30,21 @@ SERVICE_KEY = "sk-or-v1-CANARYSERVICEKEY0123456789abcdef"
 USER_KEY = "sk-or-v1-CANARYUSERKEY0123456789abcdef"
 API_TOKEN = "CANARY-API-TOKEN-0123456789"
 REDIS_PASSWORD = "CANARYREDISPASSWORD"
+FLEET_KEY = "CANARYFLEETENCRYPTIONKEY"
 PAYLOAD = "CANARY-PAYLOAD-the-users-private-words"
 TOOL_OUTPUT = "CANARY-TOOL-OUTPUT-private-result"
 ARCHIVE_KEY = Fernet.generate_key().decode()
-CANARIES = [SERVICE_KEY, USER_KEY, API_TOKEN, REDIS_PASSWORD, PAYLOAD, TOOL_OUTPUT, ARCHIVE_KEY]
-SECRETS_ONLY = [SERVICE_KEY, USER_KEY, API_TOKEN, REDIS_PASSWORD, ARCHIVE_KEY]
+CANARIES = [
+    SERVICE_KEY,
+    USER_KEY,
+    API_TOKEN,
+    REDIS_PASSWORD,
+    FLEET_KEY,
+    PAYLOAD,
+    TOOL_OUTPUT,
+    ARCHIVE_KEY,
+]
+SECRETS_ONLY = [SERVICE_KEY, USER_KEY, API_TOKEN, REDIS_PASSWORD, FLEET_KEY, ARCHIVE_KEY]
 USER = "u-leak"
 TOOL_SPEC: dict[str, Any] = {
     "name": "get_weather",
@@ -50,6 +60,8 @@ def ops_overrides(tmp_path: Path) -> dict[str, Any]:
         "openrouter_api_key": SERVICE_KEY,
         "api_token": API_TOKEN,
         "redis_url": f"redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0",
+        # A fleet (Redis set) needs its shared artifact key; it must not leak either.
+        "persistence": {"encryption_key": FLEET_KEY},
         "tools": {"retries": 0},
         "admission": {"user_breaker_failures": 0},  # every path, not "slow down"
         "logging": {
@@ -148,6 +160,7 @@ async def test_no_secret_or_payload_reaches_logs_errors_status_metrics_or_config
     monkeypatch.setenv("OPENROUTER_API_KEY", SERVICE_KEY)
     monkeypatch.setenv("PIPE_SERVICE_API_TOKEN", API_TOKEN)
     monkeypatch.setenv("REDIS_URL", f"redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0")
+    monkeypatch.setenv("PIPE_SERVICE_PERSISTENCE__ENCRYPTION_KEY", FLEET_KEY)
     monkeypatch.setenv("PIPE_SERVICE_LOGGING__ARCHIVE_DIR", str(tmp_path / "archives"))
     monkeypatch.setenv("PIPE_SERVICE_LOGGING__ARCHIVE_KEY", ARCHIVE_KEY)
     capsys.readouterr()

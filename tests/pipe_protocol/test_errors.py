@@ -75,3 +75,22 @@ async def test_failure_mid_stream_keeps_the_deltas_then_reports_interrupted(
     assert session.last["code"] == "interrupted"
     assert session.last["message"].startswith("\n\n---")
     assert session.last["error_id"] in session.last["message"]
+
+
+async def test_the_admins_error_template_words_the_error(sidecar: Sidecar) -> None:
+    template = "Sorry ({title}). Write to help@example.com quoting {error_id}."
+    request = request_frame("sim/error-429", valves={"ERROR_TEMPLATE": template})
+    error = (await run_request(sidecar, request)).last
+    assert (
+        error["message"]
+        == f"Sorry (Rate limit reached). Write to help@example.com quoting {error['error_id']}."
+    )
+
+
+async def test_the_admins_interrupted_template_words_the_notice(sidecar: Sidecar) -> None:
+    request = request_frame(
+        "sim/fail-mid-stream", valves={"STREAM_INTERRUPTED_TEMPLATE": "\n\n[cut off: {kind}]"}
+    )
+    session = await run_request(sidecar, request)
+    assert session.last["code"] == "interrupted"
+    assert session.last["message"].startswith("\n\n[cut off: ")

@@ -104,3 +104,13 @@ async def test_task_request_is_answered_whole_without_usage_line(sidecar: Sideca
     assert [frame["type"] for frame in session.frames] == ["done"]
     assert session.last["content"].startswith("You said: Generate a title")
     assert "usage_line" not in session.last
+
+
+async def test_the_admins_icon_set_is_used_in_the_icon_style(sidecar: Sidecar) -> None:
+    request = request_frame(
+        "sim/text",
+        valves={"USAGE_STATUS_STYLE": "icons", "USAGE_STATUS_ICON_SET": "T,C,S,I,O,K,R"},
+    )
+    done = (await run_request(sidecar, request)).last
+    assert done["usage_line"].startswith("T ")
+    assert "S " in done["usage_line"]

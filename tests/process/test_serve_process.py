@@ -27,7 +27,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith("PIPE_SERVICE_") and key not in ("OPENROUTER_API_KEY", "DATABASE_URL")
+        if not key.startswith("PIPE_SERVICE_")
+        and key not in ("OPENROUTER_API_KEY", "DATABASE_URL", "REDIS_URL")
     }
     env.update(
         {
@@ -142,3 +143,12 @@ async def test_bad_configuration_exits_78_with_one_line(tmp_path: Path) -> None:
     message = result.stderr.decode()
     assert message.startswith("pipe-service: configuration error: backlog")
     assert message.count("\n") == 1
+
+
+async def test_the_absolute_socket_path_for_the_shim_is_logged_at_start(tmp_path: Path) -> None:
+    with trio.fail_after(60):
+        async with serve(tmp_path) as service:
+            record = await service.wait_for_log("shim valve: SIDECAR_ADDRESSES=")
+            service.process.send_signal(signal.SIGTERM)
+            await service.process.wait()
+    assert record["msg"] == f"shim valve: SIDECAR_ADDRESSES=unix:{service.socket_path.resolve()}"

@@ -94,9 +94,7 @@ async def test_a_sidecar_without_a_configured_token_requires_the_generated_one(
     generated = (sidecar.settings.var_dir / "api-token").read_text().strip()
     async with sidecar.tcp_client(token=False) as client:
         refused = await client.get("/v1/models")
-        allowed = await client.get(
-            "/v1/models", headers={"Authorization": f"Bearer {generated}"}
-        )
+        allowed = await client.get("/v1/models", headers={"Authorization": f"Bearer {generated}"})
     assert refused.status_code == 401
     assert allowed.status_code == 200
 

@@ -59,9 +59,7 @@ async def _post_over_raw_socket(sidecar: Sidecar, content: bytes) -> httpx.Respo
                 pass  # the server reset the connection after answering: we have the answer
     status_line, _, rest = received.partition(b"\r\n")
     header_block, _, payload = rest.partition(b"\r\n\r\n")
-    headers = [
-        tuple(line.decode().split(": ", 1)) for line in header_block.split(b"\r\n") if line
-    ]
+    headers = [tuple(line.decode().split(": ", 1)) for line in header_block.split(b"\r\n") if line]
     return httpx.Response(int(status_line.split()[1]), headers=headers, content=payload)
 
 
@@ -193,9 +191,10 @@ async def test_streamed_answers_hold_their_body_bytes_until_the_stream_ends(
     sidecar: Sidecar,
 ) -> None:
     body = {**CHAT, "stream": True, "messages": [{"role": "user", "content": "w" * 400_000}]}
-    async with sidecar.tcp_client(timeout=30) as client, client.stream(
-        "POST", "/v1/chat/completions", json=body
-    ) as response:
+    async with (
+        sidecar.tcp_client(timeout=30) as client,
+        client.stream("POST", "/v1/chat/completions", json=body) as response,
+    ):
         assert response.status_code == 200
         assert sidecar.running.byte_budget.statistics().in_flight >= 400_000
         lines = [line async for line in response.aiter_lines()]

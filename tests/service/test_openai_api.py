@@ -192,3 +192,14 @@ async def test_malformed_json_body_is_400(sidecar: Sidecar) -> None:
         )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
+
+
+async def test_models_carry_open_webui_capabilities(sidecar: Sidecar) -> None:
+    async with sidecar.tcp_client() as client:
+        rows = {row["id"]: row for row in (await client.get("/v1/models")).json()["data"]}
+    vision = rows["sim/vision"]["open_webui"]["capabilities"]
+    text = rows["sim/text"]["open_webui"]["capabilities"]
+    assert vision["vision"] is True
+    assert vision["file_upload"] is True
+    assert text["vision"] is False
+    assert text["file_upload"] is False

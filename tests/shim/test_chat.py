@@ -169,13 +169,14 @@ async def test_stop_closes_the_socket_and_ends_the_sidecar_session(
 
 
 @pytest.mark.parametrize("stream", [True, False])
-async def test_a_down_sidecar_gives_a_clear_message_quickly(
+async def test_a_down_sidecar_gives_an_admin_a_clear_message_quickly(
     shim: types.ModuleType, tmp_path: Path, stream: bool
 ) -> None:
     pipe = shim.Pipe()
     dead = f"unix:{tmp_path / 'nobody.sock'},http://127.0.0.1:{free_port()}"
     pipe.valves = shim.Pipe.Valves(SIDECAR_ADDRESSES=dead)
     owui = OwuiSide()
+    owui.user["role"] = "admin"
     started = time.monotonic()
     result = await run_shim(lambda: owui.invoke(pipe, chat_body(shim, "sim/text", stream=stream)))
     assert time.monotonic() - started < 5
@@ -184,6 +185,22 @@ async def test_a_down_sidecar_gives_a_clear_message_quickly(
     assert f"`unix:{tmp_path / 'nobody.sock'}`" in text
     assert "`pipe-service serve`" in text
     assert "SIDECAR_ADDRESSES" in text
+
+
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_down_sidecar_shows_a_user_no_socket_paths(
+    shim: types.ModuleType, tmp_path: Path, stream: bool
+) -> None:
+    pipe = shim.Pipe()
+    dead = f"unix:{tmp_path / 'nobody.sock'},http://127.0.0.1:{free_port()}"
+    pipe.valves = shim.Pipe.Valves(SIDECAR_ADDRESSES=dead)
+    owui = OwuiSide()  # role "user"
+    result = await run_shim(lambda: owui.invoke(pipe, chat_body(shim, "sim/text", stream=stream)))
+    text = streamed_text(result) if stream else result
+    assert text.startswith("### ⚠️ The AI service is not available")
+    assert str(tmp_path) not in text
+    assert "127.0.0.1" not in text
+    assert "SIDECAR_ADDRESSES" not in text
 
 
 async def test_a_chat_fails_over_to_the_next_sidecar(

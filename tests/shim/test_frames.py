@@ -243,6 +243,7 @@ async def test_a_silent_sidecar_is_bounded_by_the_idle_timeout(shim: types.Modul
         await trio.sleep_forever()
 
     owui = OwuiSide()
+    owui.user["role"] = "admin"  # admins see the technical reason
     async with scripted_sidecar(script) as fake:
         pipe = _pipe(shim, fake.url, IDLE_TIMEOUT_S=0.2)
         items = await run_shim(lambda: owui.invoke(pipe, chat_body(shim, "sim/text")))
@@ -256,6 +257,7 @@ async def test_a_sidecar_closing_mid_answer_is_reported(shim: types.ModuleType) 
         await peer.send({"type": "delta", "text": "partial"})
 
     owui = OwuiSide()
+    owui.user["role"] = "admin"
     async with scripted_sidecar(script) as fake:
         items = await run_shim(
             lambda: owui.invoke(_pipe(shim, fake.url), chat_body(shim, "sim/text"))
@@ -269,6 +271,7 @@ async def test_a_refused_handshake_is_named_and_the_next_address_tried(
 ) -> None:
     refusal = {"type": "error", "code": "unsupported_version", "message": "speaks [2]"}
     owui = OwuiSide()
+    owui.user["role"] = "admin"  # admins see each address and its reason
     async with (
         scripted_sidecar(_answer_done, welcome=refusal) as refusing,
         scripted_sidecar(_answer_done) as working,
@@ -279,3 +282,17 @@ async def test_a_refused_handshake_is_named_and_the_next_address_tried(
         alone = _pipe(shim, refusing.url)
         message = await run_shim(lambda: owui.invoke(alone, chat_body(shim, "sim/text")))
     assert "refused the session: speaks [2]" in streamed_text(message)
+
+
+async def test_a_user_is_told_the_service_stopped_without_the_sidecars_address(
+    shim: types.ModuleType,
+) -> None:
+    async def script(peer: Peer) -> None:
+        await peer.send({"type": "delta", "text": "partial"})
+        await trio.sleep_forever()
+
+    owui = OwuiSide()  # role "user"
+    async with scripted_sidecar(script) as fake:
+        pipe = _pipe(shim, fake.url, IDLE_TIMEOUT_S=0.2)
+        items = await run_shim(lambda: owui.invoke(pipe, chat_body(shim, "sim/text")))
+    assert items[1] == "\n\n⚠️ **The AI service stopped answering.** Try again."

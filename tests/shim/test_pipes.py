@@ -13,7 +13,7 @@ import pytest
 
 from tests.service.conftest import Sidecar, free_port
 from tests.shim.conftest import uds_address
-from tests.shim.harness import run_shim
+from tests.shim.harness import OwuiSide, chat_body, run_shim, streamed_text
 
 TOKEN = "shim-test-token-0123456789"
 
@@ -94,6 +94,19 @@ async def test_a_stale_list_is_kept_when_the_sidecar_goes_away(
 async def test_tcp_sends_the_bearer_token(shim: types.ModuleType, sidecar: Sidecar) -> None:
     models = await run_shim(_pipe(shim, sidecar.base_url, SIDECAR_TOKEN=TOKEN).pipes)
     assert {"id": "sim__text", "name": "Simulator: Text"} in models
+
+
+@pytest.mark.parametrize("sidecar_overrides", [{"api_token": TOKEN}])
+async def test_an_encrypted_token_is_decrypted_for_the_sidecar(
+    shim: types.ModuleType, sidecar: Sidecar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEBUI_SECRET_KEY", "e2e-secret")
+    pipe = _pipe(shim, sidecar.base_url, SIDECAR_TOKEN=TOKEN)
+    assert pipe.valves.SIDECAR_TOKEN.startswith("encrypted:")
+    models = await run_shim(pipe.pipes)
+    assert {"id": "sim__text", "name": "Simulator: Text"} in models
+    chat = await run_shim(lambda: OwuiSide().invoke(pipe, chat_body(shim, "sim/text")))
+    assert streamed_text(chat).startswith("You said:")
 
 
 @pytest.mark.parametrize("sidecar_overrides", [{"api_token": TOKEN}])

@@ -184,3 +184,27 @@ async def test_serves_over_a_unix_socket(nursery: trio.Nursery, tmp_path: Path) 
     assert urls == [f"http://unix:{socket_path}"]
     assert reply.status_code == 200
     assert socket_path.stat().st_mode & 0o777 == 0o660
+
+
+async def test_hidden_models_leave_the_catalog_but_still_answer(
+    client: httpx.AsyncClient, base_url: str
+) -> None:
+    with trio.fail_after(10):
+        hidden = await client.put(f"{base_url}/_sim/models/hidden", json={"ids": ["sim/vision"]})
+        listed = {row["id"] for row in (await client.get("/models")).json()["data"]}
+        answer = await client.post("/responses", json={"model": "sim/vision", "input": "hi"})
+        await client.put(f"{base_url}/_sim/models/hidden", json={"ids": []})
+        restored = {row["id"] for row in (await client.get("/models")).json()["data"]}
+    assert hidden.json()["data"] == ["sim/vision"]
+    assert "sim/vision" not in listed
+    assert answer.status_code == 200
+    assert "sim/vision" in restored
+
+
+async def test_hiding_models_needs_a_list_of_slugs(
+    client: httpx.AsyncClient, base_url: str
+) -> None:
+    with trio.fail_after(10):
+        reply = await client.put(f"{base_url}/_sim/models/hidden", json={"ids": "sim/text"})
+    assert reply.status_code == 400
+    assert "model slugs" in reply.json()["error"]["message"]

@@ -88,7 +88,11 @@ class ScriptedUpstream:
         yield _Stream(self._next(payload))
 
     async def create_response(
-        self, payload: Mapping[str, Any], *, api_key: str | None = None
+        self,
+        payload: Mapping[str, Any],
+        *,
+        api_key: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
     ) -> dict[str, Any]:
         events = self._next(payload)
         terminal = events[-1]

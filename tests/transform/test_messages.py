@@ -197,3 +197,4 @@ def test_invalid_messages_raise_with_json_path(messages: object, field: str) -> 
     with pytest.raises(RequestTransformError) as caught:
         build(body(messages=messages))
     assert caught.value.field == field
+

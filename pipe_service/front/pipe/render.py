@@ -21,6 +21,7 @@ Synopsis::
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Final, Protocol
 
 from pipe_service.admission.actor import ServerBusyError
@@ -28,7 +29,12 @@ from pipe_service.admission.byte_budget import ByteBudgetExceededError
 from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
-from pipe_service.chat.error_messages import LocalError, LocalErrorKind
+from pipe_service.chat.error_messages import (
+    LocalError,
+    LocalErrorKind,
+    render_error_markdown,
+    render_interrupted_notice,
+)
 from pipe_service.chat.events import (
     Citation,
     Completed,
@@ -37,10 +43,11 @@ from pipe_service.chat.events import (
     Status,
     TextDelta,
     ToolCallRequest,
+    ToolRan,
     Usage,
 )
 from pipe_service.chat.openai_chunks import usage_dict
-from pipe_service.chat.owui_events import citation_event, status_event
+from pipe_service.chat.owui_events import citation_event, status_event, tool_card_markdown
 from pipe_service.chat.turn import SHUTTING_DOWN, failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.chat.usage_line import format_usage_line
@@ -75,6 +82,31 @@ class ErrorWording(Protocol):
     def interrupted_notice(self, error: UpstreamError | LocalError) -> str: ...
 
 
+@dataclass(frozen=True)
+class _TemplatedWording:
+    """The request's own error templates (admin valves), else the sidecar's wording."""
+
+    fallback: ErrorWording
+    error_template: str | None
+    interrupted_template: str | None
+
+    def error_markdown(self, error: UpstreamError | LocalError) -> str:
+        if self.error_template is None:
+            return self.fallback.error_markdown(error)
+        return render_error_markdown(error, template=self.error_template)
+
+    def interrupted_notice(self, error: UpstreamError | LocalError) -> str:
+        if self.interrupted_template is None:
+            return self.fallback.interrupted_notice(error)
+        return render_interrupted_notice(error, template=self.interrupted_template)
+
+
+def _templated(wording: ErrorWording, render: RenderOptions) -> ErrorWording:
+    if render.error_template is None and render.interrupted_template is None:
+        return wording
+    return _TemplatedWording(wording, render.error_template, render.interrupted_template)
+
+
 class TurnRenderer:
     """Turn outputs into frames for one request; stateful (accumulates text, tool calls)."""
 
@@ -89,7 +121,7 @@ class TurnRenderer:
         wording: ErrorWording,
     ) -> None:
         self._options = render
-        self._wording = wording
+        self._wording = _templated(wording, render)
         self._whole_answer = whole_answer
         self._task = task
         self._model = model
@@ -118,6 +150,11 @@ class TurnRenderer:
             return (
                 [] if self._task else [Event(event=status_event(item.description, done=item.done))]
             )
+        if isinstance(item, ToolRan):
+            if not self._options.show_tool_cards or self._task or self._whole_answer:
+                return []
+            self._output_started = True
+            return [Delta(text=tool_card_markdown(item))]
         if isinstance(item, ToolCallRequest):
             self._tool_calls.append(
                 PassthroughToolCall(id=item.call_id, name=item.name, arguments=item.arguments_json)
@@ -179,6 +216,7 @@ class TurnRenderer:
                 usage,
                 elapsed_s=max(now - self._started_at, 0.0),
                 style=self._options.usage_style,
+                icons=self._options.usage_icons,
                 model=completed.model or self._model,
             )
             trace = current_trace()

@@ -21,12 +21,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BeforeValidator, TypeAdapter, ValidationError
+from pydantic import BeforeValidator, Field, TypeAdapter, ValidationError
 
-from pipe_service.chat.usage_line import UsageLineStyle
+from pipe_service.chat.error_messages import validate_error_template
+from pipe_service.chat.usage_line import DEFAULT_USAGE_ICONS, UsageIcons, UsageLineStyle
 from pipe_service.media.intake import Attachment
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
+    ProviderRouting,
     ReasoningEffort,
     ReasoningSummary,
     RequestIdentity,
@@ -51,6 +53,13 @@ class RenderOptions:
     usage_style: UsageLineStyle = "text"
     thinking_output: ThinkingOutput = "open_webui"
     show_timing: bool = False  # phase timings appended to the usage line (diagnosis)
+    show_tool_cards: bool = False
+    """The seed's SHOW_TOOL_CARDS: each tool the sidecar ran shows as a collapsed card."""
+    usage_icons: UsageIcons = DEFAULT_USAGE_ICONS
+    error_template: str | None = None
+    """Replaces ``messages.error_template`` for this request (the ERROR_TEMPLATE valve)."""
+    interrupted_template: str | None = None
+    """Replaces ``messages.interrupted_template`` (the STREAM_INTERRUPTED_TEMPLATE valve)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +76,7 @@ class TurnArguments:
     tool_specs: list[dict[str, Any]]
     tool_mode: ToolMode
     render: RenderOptions = field(default_factory=RenderOptions)
+    max_tool_rounds: int | None = None
     attachments: tuple[Attachment, ...] = ()
 
     @property
@@ -97,11 +107,41 @@ _TOOL_MODE_ALIASES: Final = {
 }
 
 
+_TOOL_ROUNDS: Final[TypeAdapter[Any]] = TypeAdapter(
+    Annotated[int, Field(ge=1, le=100, strict=False)]
+)
+
+
+def _icon_set(value: Any) -> UsageIcons:
+    if not isinstance(value, str):
+        raise ValueError("expected comma-separated icons")
+    icons = [icon.strip() for icon in value.split(",")]
+    if len(icons) != len(UsageIcons._fields) or not all(icons):
+        fields = ", ".join(UsageIcons._fields)
+        raise ValueError(f"expected {len(UsageIcons._fields)} comma-separated icons ({fields})")
+    return UsageIcons(*icons)
+
+
+def _template(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("expected a Markdown template")
+    validate_error_template(value)
+    return value
+
+
+_ICONS: Final[TypeAdapter[Any]] = TypeAdapter(Annotated[Any, BeforeValidator(_icon_set)])
+_TEMPLATE: Final[TypeAdapter[Any]] = TypeAdapter(
+    Annotated[str, BeforeValidator(_template), Field(max_length=4000)]
+)
+
+
 @dataclass(frozen=True)
 class _Valve:
     target: Literal["user", "render", "tools"]
     field: str
     adapter: TypeAdapter[Any]
+    case_insensitive: bool = True
+    """Enumerated values are matched case-insensitively; free text (templates) is kept as is."""
 
 
 # Choices the user (and, as defaults, the admin) makes about presentation and tools.
@@ -113,7 +153,14 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "thinking_output_mode": _Valve("render", "thinking_output", _THINKING),
     "show_timing": _Valve("render", "show_timing", _BOOL),
     "show_phase_timing": _Valve("render", "show_timing", _BOOL),
+    "show_tool_cards": _Valve("render", "show_tool_cards", _BOOL),
+    "usage_status_icon_set": _Valve("render", "usage_icons", _ICONS, case_insensitive=False),
+    "error_template": _Valve("render", "error_template", _TEMPLATE, case_insensitive=False),
+    "stream_interrupted_template": _Valve(
+        "render", "interrupted_template", _TEMPLATE, case_insensitive=False
+    ),
     "tool_execution_mode": _Valve("tools", "tool_mode", TypeAdapter(str)),
+    "max_function_call_loops": _Valve("tools", "max_tool_rounds", _TOOL_ROUNDS),
 }
 
 # The seed's UserValves that map onto UserOverrides.
@@ -139,7 +186,17 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "enable_web_search_tool": "web_search_enabled",
     "enable_web_fetch": "web_fetch_enabled",
     "enable_datetime": "datetime_enabled",
+    "max_output_tokens": "max_output_tokens_cap",
+    "send_end_user_id": "send_user_id",
+    "allow_user_zdr_override": "allow_user_zdr",
+    "enable_anthropic_prompt_caching": "anthropic_prompt_caching",
+    "enable_anthropic_interleaved_thinking": "anthropic_interleaved_thinking",
 }
+
+# Comma-separated valves read as lists (the valves form has no list input).
+_CSV_OPTION_FIELDS: Final = frozenset({"fallback_models"})
+# The seed's ZDR_ENFORCE: every request asks for zero-data-retention endpoints.
+_ZDR_ENFORCE: Final = "zdr_enforce"
 
 
 def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
@@ -153,8 +210,11 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
     presentation = _read_presentation(
         frame.user_valves, source="user_valves", base=presentation, user_fields=user_fields
     )
-    render = RenderOptions(**{k: v for k, v in presentation.items() if k != "tool_mode"})
+    render = RenderOptions(
+        **{k: v for k, v in presentation.items() if k not in ("tool_mode", "max_tool_rounds")}
+    )
     tool_mode = _tool_mode(presentation.get("tool_mode", "pipeline"))
+    max_tool_rounds = presentation.get("max_tool_rounds")
     task = frame.metadata.task or None
     tool_specs = [_function_spec(tool.name, tool.spec) for tool in frame.tools]
     return TurnArguments(
@@ -163,6 +223,8 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
         user=UserOverrides(**user_fields),
         identity=RequestIdentity(
             user_id=frame.user.id or None,
+            user_email=frame.user.email or None,
+            user_name=frame.user.name or None,
             chat_id=frame.metadata.chat_id or None,
             session_id=frame.metadata.session_id or None,
             message_id=frame.metadata.message_id or None,
@@ -173,6 +235,7 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
         tool_specs=tool_specs,
         tool_mode=tool_mode,
         render=render,
+        max_tool_rounds=max_tool_rounds,
         attachments=_attachments(frame.files),
     )
 
@@ -229,7 +292,8 @@ def _read_presentation(
             continue
         if _is_unset(value):
             continue
-        parsed = _validated(valve.adapter, _normalised(value), f"{source}.{name}")
+        given = _normalised(value) if valve.case_insensitive else value
+        parsed = _validated(valve.adapter, given, f"{source}.{name}")
         if valve.target == "user" and user_fields is not None:
             user_fields[valve.field] = parsed
         else:
@@ -271,6 +335,12 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
     names: dict[str, str] = {}  # field -> the valve name the shim used, for error messages
     for name, value in valves.items():
         key = name.lower()
+        if key == _ZDR_ENFORCE:
+            if not _is_unset(value) and _validated(_BOOL, _normalised(value), f"valves.{name}"):
+                routing = defaults.provider_routing or ProviderRouting()
+                updates["provider_routing"] = routing.model_copy(update={"zdr": True})
+                names["provider_routing"] = name
+            continue
         target = _ADMIN_OPTION_ALIASES.get(key, key)
         if target not in fields:
             if key not in _PRESENTATION_VALVES:
@@ -278,7 +348,10 @@ def _admin_options(valves: Mapping[str, Any], defaults: TransformOptions) -> Tra
             continue
         if _is_unset(value):
             continue
-        updates[target] = _normalised(value) if isinstance(value, str) else value
+        if target in _CSV_OPTION_FIELDS and isinstance(value, str):
+            updates[target] = tuple(part.strip() for part in value.split(","))
+        else:
+            updates[target] = _normalised(value) if isinstance(value, str) else value
         names[target] = name
     if not updates:
         return defaults

@@ -16,7 +16,9 @@ reference/trio-stack.md, WebSocket addendum).
 
 from __future__ import annotations
 
+import json
 import logging
+from typing import Any
 
 import trio
 from quart.wrappers import Websocket
@@ -190,6 +192,19 @@ class PipeSession:
             await outbox.send(error_frame_for(exc, self._gateway))
             return
         trace.model = model.slug
+        tools = arguments.body.get("tools")
+        logger.info(
+            "chat request",
+            extra={
+                "model": model.slug,
+                "stream": arguments.stream,
+                "task": arguments.task,
+                "tool_mode": arguments.tool_mode,
+                "tools": len(tools) if isinstance(tools, list) else 0,
+                # What Open WebUI's tool schemas cost on every upstream call (BUILTIN_TOOLS).
+                "tools_bytes": _json_size(tools) if tools else 0,
+            },
+        )
         executor = None
         if arguments.tool_specs and arguments.tool_mode == "pipeline":
             executor = ShimToolExecutor(outbox.clone())
@@ -380,6 +395,10 @@ def _parse(raw: str | bytes | None) -> ClientFrame:
     return parse_client_frame(raw)
 
 
+def _json_size(value: Any) -> int:
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode())
+
+
 def _tool_context(
     arguments: TurnArguments, executor: ShimToolExecutor | None
 ) -> ToolContext | None:
@@ -390,4 +409,5 @@ def _tool_context(
         specs=arguments.tool_specs,
         passthrough=arguments.tool_mode == "passthrough",
         user_id=arguments.identity.user_id,
+        max_rounds=arguments.max_tool_rounds,
     )
