@@ -76,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
-    from pipe_service.workers.pool import run_workers, worker_count
+    from pipe_service.worker_pool import run_workers, worker_count
 
     count = worker_count(settings.workers if args.workers is None else args.workers)
     if count == 1:

@@ -23,14 +23,14 @@ from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
 from pipe_service.chat.events import Failed, TextDelta, TurnEvent
+from pipe_service.chat.failure import TurnFailure
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.responses_render import ResponsesRender, StreamEvent, new_response_id
-from pipe_service.chat.turn import failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
 from pipe_service.front.auth import caller_identity, client_openrouter_key, tcp_access
 from pipe_service.front.http_errors import error_response
-from pipe_service.front.openai_errors import ApiError, api_error_for
+from pipe_service.front.openai_errors import ApiError, api_error_for, api_error_for_failure
 from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
 from pipe_service.sessions.actor import TurnHandle
 from pipe_service.telemetry.trace import RequestTrace
@@ -85,9 +85,11 @@ def _error_class(exc: BaseException) -> str:
     return "invalid_request"
 
 
-def _error_for(exc: BaseException, chat: ChatBody | None) -> ApiError:
+def _error_for(
+    exc: BaseException, chat: ChatBody | None, *, failure: TurnFailure | None = None
+) -> ApiError:
     """The OpenAI error for ``exc``, naming the Responses field (``input[2]``) not the chat one."""
-    error = api_error_for(exc)
+    error = api_error_for(exc, failure=failure)
     if isinstance(exc, RequestTransformError) and chat is not None:
         field = chat.input_field(exc.field)
         error = replace(error, message=f"{field}: {exc.message}", param=field)
@@ -148,7 +150,7 @@ async def create_response() -> Response:
     if isinstance(first, TurnError):
         await exits.aclose()
         logger.info("responses request refused", extra={"error": type(first.error).__name__})
-        return error_response(_error_for(first.error, chat))
+        return error_response(_error_for(first.error, chat, failure=first.failure))
     render = ResponsesRender(new_response_id(), model=model.slug, created_at=int(time.time()))
     if not stream:
         return await _whole_response(exits, handle, first, render, chat, (gateway, trace))
@@ -174,13 +176,13 @@ async def _whole_response(
         async for item in handle:
             gateway.telemetry.observe(trace, item)
             if isinstance(item, TurnError):
-                return error_response(_error_for(item.error, chat))
+                return error_response(_error_for(item.error, chat, failure=item.failure))
             events.append(item)
     finally:
         await exits.aclose()
     failure = next((event for event in events if isinstance(event, Failed)), None)
     if failure is not None and not any(isinstance(event, TextDelta) for event in events):
-        return error_response(api_error_for(failure_as_error(failure)))
+        return error_response(api_error_for_failure(failure.failure))
     for event in events:
         render.feed(event)
     if not render.finished:
@@ -241,10 +243,10 @@ class ResponsesSSE:
 
     def _events(self, item: TurnOutput) -> list[StreamEvent]:
         if isinstance(item, TurnError):
-            error = api_error_for(item.error)
+            error = api_error_for(item.error, failure=item.failure)
             return self._render.fail(error.code, error.message)
         if isinstance(item, Failed):
-            error = api_error_for(failure_as_error(item))
+            error = api_error_for_failure(item.failure)
             return self._render.fail(item.code, error.message)
         return self._render.feed(item)
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from pipe_service.worker_pool import worker_count
 from pipe_service.workers.handoff import HandoffError, WorkerHandoff
-from pipe_service.workers.pool import worker_count
 
 
 def test_a_handoff_survives_its_line() -> None:
