@@ -107,7 +107,13 @@ class SharedCatalogFetch:
         if raw is None:
             return None
         stored = await trio.to_thread.run_sync(json.loads, raw)
-        return stored["payload"], float(stored["fetched_at"])
+        try:
+            return stored["payload"], float(stored["fetched_at"])
+        except (KeyError, TypeError, ValueError):
+            # Another version of the sidecar (a rolling upgrade) or a foreign writer: not ours to
+            # use, and not a reason to fail the refresh; fetching here replaces it.
+            logger.warning("the fleet's shared catalog entry has an unknown shape; ignoring it")
+            return None
 
     async def _fetch_and_share(self, token: str) -> Mapping[str, Any]:
         try:
