@@ -7,9 +7,10 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import NoReturn
 
 import trio
 from pydantic import BaseModel
@@ -63,18 +64,59 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command in ("db", "keys"):
         return run_storage_command(args, settings)
     if args.command == "serve":
-        from pipe_service.service import run_service
-
-        def reload_source() -> Settings:
-            return load_settings(os.environ, config_path=args.config)[0]
-
-        return trio.run(partial(run_service, settings, reload_source=reload_source))
+        return _serve(settings, args)
+    if args.command == "worker":
+        return _worker(settings, args)
     if args.command == "simulator":
         from pipe_service.simulator.standalone import config_from_args, run_standalone
 
         trio.run(run_standalone, args.host, args.port, config_from_args(args))
         return 0
     parser.error(f"unknown command {args.command}")
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from pipe_service.worker_pool import run_workers, worker_count
+
+    count = worker_count(settings.workers if args.workers is None else args.workers)
+    if count == 1:
+        from pipe_service.service import run_service
+
+        return trio.run(partial(run_service, settings, reload_source=_reload_source(args)))
+    return _exit_now(trio.run(partial(run_workers, settings, count, config_path=args.config)))
+
+
+def _worker(settings: Settings, args: argparse.Namespace) -> int:
+    from pipe_service.service import run_service
+    from pipe_service.workers.handoff import HandoffError, WorkerHandoff
+
+    try:
+        handoff = WorkerHandoff.decode(sys.stdin.buffer.readline())
+    except HandoffError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    service = partial(run_service, settings, reload_source=_reload_source(args), worker=handoff)
+    return _exit_now(trio.run(service))
+
+
+def _reload_source(args: argparse.Namespace) -> Callable[[], Settings]:
+    def reload_source() -> Settings:
+        return load_settings(os.environ, config_path=args.config)[0]
+
+    return reload_source
+
+
+def _exit_now(code: int) -> NoReturn:
+    """End a stopped worker (or their supervisor) without the interpreter's teardown.
+
+    Everything is closed and logged by now; what teardown would add is a final garbage
+    collection of the whole heap, measured at 2-7 s per process on a loaded 2-core host,
+    which would push a stop past the grace period (the service manager then kills it).
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, object]:
@@ -144,6 +186,16 @@ def _redact_url_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc))
 
 
+def _worker_option(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if not 0 <= value <= 256:
+        raise argparse.ArgumentTypeError("must be between 0 (one per CPU) and 256")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pipe-service", description=__doc__)
     parser.add_argument(
@@ -153,7 +205,17 @@ def _parser() -> argparse.ArgumentParser:
         help="TOML configuration file (else $PIPE_SERVICE_CONFIG)",
     )
     commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="run the sidecar until SIGTERM/SIGINT")
+    serve = commands.add_parser("serve", help="run the sidecar until SIGTERM/SIGINT")
+    serve.add_argument(
+        "--workers",
+        type=_worker_option,
+        default=None,
+        metavar="N",
+        help="worker processes sharing the sockets (0 = one per CPU; 1 = a single process; "
+        "default: the workers setting)",
+    )
+    # Started by `serve --workers N` only, with a handoff on stdin; not for operators.
+    commands.add_parser("worker")
     config = commands.add_parser(
         "config", help="print the effective configuration, secrets redacted"
     )

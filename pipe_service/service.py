@@ -7,6 +7,7 @@ what it needs is ready; the supervisor stops them in the reverse order.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
 import sys
 from collections.abc import AsyncIterator, Callable
@@ -68,6 +69,8 @@ from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
+from pipe_service.workers.handoff import WorkerHandoff
+from pipe_service.workers.parent_watch import watch_supervisor_process
 from pipe_service.writebehind import cost_snapshots
 from pipe_service.writebehind import flusher as redis_flusher
 from pipe_service.writebehind.cost_snapshots import CostExport, open_cost_inbox
@@ -120,12 +123,16 @@ def restart_policy(settings: Settings) -> RestartPolicy:
 
 
 async def run_service(
-    settings: Settings, *, reload_source: Callable[[], Settings] | None = None
+    settings: Settings,
+    *,
+    reload_source: Callable[[], Settings] | None = None,
+    worker: WorkerHandoff | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (exit 0), an actor fails past its restart limit (exit 70), or
     the configuration cannot be served (exit 78, one line on stderr naming the setting).
 
     ``reload_source`` reads the configuration again (SIGHUP, ``pipe-service reload``).
+    ``worker``: run as one worker of ``serve --workers N`` (:mod:`pipe_service.workers`).
     """
     exit_code = EXIT_OK
     try:
@@ -134,7 +141,9 @@ async def run_service(
             open_database(settings) as database,
             open_supervisor(grace_s=settings.shutdown_grace_s) as supervisor,
         ):
-            await start_service(supervisor, settings, database, reload_source=reload_source)
+            await start_service(
+                supervisor, settings, database, reload_source=reload_source, worker=worker
+            )
             await supervisor.wait_shutdown_requested()
             logger.info("shutting down: %s", supervisor.shutdown_reason)
     except* ConfigError as refused:
@@ -178,20 +187,25 @@ async def start_service(
     *,
     reload_source: Callable[[], Settings] | None = None,
     log_writer: LogWriter | None = None,
+    worker: WorkerHandoff | None = None,
 ) -> RunningService:
     """Start every actor of the service under ``supervisor``, the front last.
 
     The log sink starts first (and, as a sink, stops last). When the CLI installed the sink
     handler on the root logger it is used; otherwise (tests) a detached handler is made, so
     the sink and its metrics exist without taking over the test's logging.
+
+    ``worker``: one worker of several; its supervisor process holds the instance lock, bound
+    the sockets, prepared the storage and the token, and runs the simulator.
     """
     restarts = restart_policy(settings)
     log_sink = await start_log_sink(supervisor, settings, restart=restarts, writer=log_writer)
-    # The log sink came first (it writes to stderr, so even a refused lock is logged); next,
-    # nothing in the var dir (sockets, token file) is touched without the instance lock.
-    await supervisor.start(
-        ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
-    )
+    if worker is None:
+        # The log sink came first (it writes to stderr, so even a refused lock is logged);
+        # next, nothing in the var dir (sockets, token file) is touched without the lock.
+        await supervisor.start(
+            ActorSpec("instance_lock", partial(hold_instance_lock, settings), layer="sink")
+        )
     link: RedisLink | None = None
     if settings.redis_url:
         refuse_fleet_without_shared_key(settings)
@@ -201,32 +215,25 @@ async def start_service(
     # Storage sinks next, before any producer (they stop last and drain what turns handed them).
     persistence = await start_persistence(supervisor, settings, database, restarts, link)
     await supervisor.start(ActorSpec("signals", watch_signals, args=(supervisor,)))
-    # Refuse a taken socket path before starting anything else (the front binds it last).
-    claim_socket_path(settings.effective_socket_path, field="socket_path")
+    if worker is not None:
+        await supervisor.start(ActorSpec("supervisor_process", watch_supervisor_process))
+    if worker is None:
+        # Refuse a taken socket path before starting anything else (the front binds it last).
+        claim_socket_path(settings.effective_socket_path, field="socket_path")
     api_token = resolve_api_token(settings)
 
     upstream_config = settings.upstream
     simulator_socket: Path | None = None
-    if settings.uses_simulator:
-        simulator_key = f"sk-or-sim-{secrets.token_hex(16)}"
-        simulator_config = SimulatorConfig(
-            catalog_path=settings.simulator_catalog_path,
-            api_keys=[simulator_key],
-            first_token_delay_s=settings.simulator_first_token_delay_s,
-            inter_delta_delay_s=settings.simulator_inter_delta_delay_s,
-            retry_after_s=settings.simulator_retry_after_s,
-            request_log_size=settings.simulator_request_log,
-            request_log_max_body_bytes=SIMULATOR_LOG_MAX_BODY_BYTES,
-            request_log_max_total_bytes=SIMULATOR_LOG_MAX_TOTAL_BYTES,
+    if worker is not None and settings.uses_simulator:
+        simulator_socket = worker.simulator_path
+        upstream_config = upstream_config.model_copy(
+            update={
+                "base_url": f"http://simulator{SIMULATOR_API_PATH}",
+                "api_key": SecretStr(worker.simulator_key or ""),
+            }
         )
-        # Read the catalog now: a bad file is the operator's mistake (exit 78), not a crash.
-        try:
-            load_catalog(settings.simulator_catalog_path)
-        except CatalogError as exc:
-            raise ConfigError(
-                f"configuration error: simulator_catalog_path: {exc}; fix the file or unset "
-                "PIPE_SERVICE_SIMULATOR_CATALOG_PATH"
-            ) from None
+    elif settings.uses_simulator:
+        simulator_config, simulator_key = built_in_simulator(settings)
         # A private Unix socket, not a port: no other local user can reach the simulator.
         simulator_socket = settings.simulator_socket_path
         claim_socket_path(simulator_socket, field="var_dir")
@@ -416,6 +423,12 @@ async def start_service(
         _storage_ready, database, persistence.storage if persistence is not None else None
     )
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
+    # Which process answered: with several workers, /status and /metrics describe one of them.
+    context.details["worker"] = {
+        "index": worker.index if worker else 0,
+        "count": worker.count if worker else 1,
+        "pid": os.getpid(),
+    }
     if settings.redis_url:
         context.details["redis"] = {"url": redact_redis_url(settings.redis_url)}
     if cost_export is not None:
@@ -441,7 +454,13 @@ async def start_service(
     bound: list[str] = await supervisor.start(
         ActorSpec(
             "front",
-            partial(serve_front, app, settings, supervisor.wait_shutdown_requested),
+            partial(
+                serve_front,
+                app,
+                settings,
+                supervisor.wait_shutdown_requested,
+                inherited_fds=worker.fds if worker else (),
+            ),
             stops_on_shutdown=True,
         )
     )
@@ -449,6 +468,8 @@ async def start_service(
     # The shim needs the socket's absolute path; a relative var_dir would not resolve inside
     # Open WebUI (another working directory), so say the exact valve value.
     logger.info("shim valve: SIDECAR_ADDRESSES=unix:%s", settings.effective_socket_path.resolve())
+    if worker is not None:
+        worker.say_ready()
     return RunningService(
         context=context,
         gateway=gateway,
@@ -457,6 +478,32 @@ async def start_service(
         byte_budget=byte_budget,
         simulator_socket=simulator_socket,
     )
+
+
+def built_in_simulator(settings: Settings) -> tuple[SimulatorConfig, str]:
+    """The built-in simulator's configuration and its fresh private key.
+
+    Raises :class:`ConfigError` for a catalog file that cannot be read (the operator's
+    mistake, exit 78, not a crash)."""
+    simulator_key = f"sk-or-sim-{secrets.token_hex(16)}"
+    simulator_config = SimulatorConfig(
+        catalog_path=settings.simulator_catalog_path,
+        api_keys=[simulator_key],
+        first_token_delay_s=settings.simulator_first_token_delay_s,
+        inter_delta_delay_s=settings.simulator_inter_delta_delay_s,
+        retry_after_s=settings.simulator_retry_after_s,
+        request_log_size=settings.simulator_request_log,
+        request_log_max_body_bytes=SIMULATOR_LOG_MAX_BODY_BYTES,
+        request_log_max_total_bytes=SIMULATOR_LOG_MAX_TOTAL_BYTES,
+    )
+    try:
+        load_catalog(settings.simulator_catalog_path)
+    except CatalogError as exc:
+        raise ConfigError(
+            f"configuration error: simulator_catalog_path: {exc}; fix the file or unset "
+            "PIPE_SERVICE_SIMULATOR_CATALOG_PATH"
+        ) from None
+    return simulator_config, simulator_key
 
 
 async def hold_upstream_client(

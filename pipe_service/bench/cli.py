@@ -8,8 +8,16 @@ configures the sidecar it starts, not itself).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipe_service.bench.results import BenchReport
+
+Progress = Callable[[str], None]
 
 
 def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,9 +47,35 @@ def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "no delays)",
     )
     bench.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="the sidecar's serve --workers (default 1; CPU is summed over all workers, RSS is "
+        "one worker's)",
+    )
+    bench.add_argument(
         "--quick", action="store_true", help="a tiny run: 20 deltas per stream, seconds long"
     )
-    bench.add_argument("--json", type=Path, default=None, metavar="PATH", help="write JSON here")
+    bench.add_argument(
+        "--json",
+        type=Path,
+        nargs="?",
+        const=Path("-"),
+        default=None,
+        metavar="PATH",
+        help="write the JSON report to PATH; without PATH print it to stdout instead of the "
+        "Markdown tables (its 'summary' has added_ttft_p50_ms, added_ttft_p99_ms, "
+        "cpu_us_per_upstream_delta and max_gap_p99_ms per scenario, concurrency and path)",
+    )
+    bench.add_argument(
+        "--docs",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also write the tables into FILE (docs/benchmarks.md, between its bench:latest "
+        "markers) and one PNG chart per scenario beside it (needs the 'bench' extra)",
+    )
     bench.add_argument(
         "--set",
         dest="sidecar_settings",
@@ -93,7 +127,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
     from pipe_service.bench.plan import BenchPlan, default_plan, quick_plan
     from pipe_service.bench.processes import BenchSetupError
-    from pipe_service.bench.report import render_markdown, write_json
+    from pipe_service.bench.report import render_markdown, report_as_json, write_json
     from pipe_service.bench.runner import run_bench
     from pipe_service.config.loading import env_name
 
@@ -111,6 +145,7 @@ def run_bench_command(args: argparse.Namespace) -> int:
             rounds=args.rounds or plan.rounds,
             warmup_streams=plan.warmup_streams,
             idle_sample_s=plan.idle_sample_s,
+            workers=args.workers,
             sidecar_settings={
                 env_name(name.strip()): value
                 for name, value in (_setting(text) for text in args.sidecar_settings)
@@ -133,10 +168,29 @@ def run_bench_command(args: argparse.Namespace) -> int:
             print(f"pipe-service bench: {error}", file=sys.stderr)
     if report is None:
         return 1
+    if args.json == Path("-"):
+        print(json.dumps(report_as_json(report), indent=2))
+        return _write_docs(args, report, progress)
     print(render_markdown(report))
     if args.json is not None:
         write_json(report, args.json)
         progress(f"JSON written to {args.json}")
+    return _write_docs(args, report, progress)
+
+
+def _write_docs(args: argparse.Namespace, report: BenchReport, progress: Progress) -> int:
+    """With ``--docs``: the tables into the page, one chart per scenario beside it."""
+    if args.docs is None:
+        return 0
+    from pipe_service.bench.charts import ChartsUnavailableError, update_docs, write_charts
+
+    try:
+        charts = write_charts(report, args.docs.parent)
+        update_docs(args.docs, report, charts, "pipe-service " + " ".join(sys.argv[1:]))
+    except (ChartsUnavailableError, ValueError, OSError) as exc:
+        print(f"pipe-service bench: {exc}", file=sys.stderr)
+        return 1
+    progress(f"tables and {len(charts)} chart(s) written to {args.docs}")
     return 0
 
 

@@ -79,6 +79,8 @@ class BenchPlan:
     startup_limit_s: float = 60.0
     sidecar_settings: dict[str, str] = field(default_factory=dict)
     include_shim: bool = True
+    workers: int = 1
+    """``serve --workers``: 1 measures one process; more spreads the streams over workers."""
 
     def __post_init__(self) -> None:
         if not self.scenarios:

@@ -29,6 +29,35 @@ def cpu_seconds(pid: int) -> float:
     return ticks / CLOCK_TICKS_PER_S
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its child processes (the workers of ``serve --workers N``).
+
+    A child that ended in between is not counted: read it around work that keeps them alive.
+    """
+    total = cpu_seconds(pid)
+    for child in _children(pid):
+        try:
+            total += cpu_seconds(child)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def _children(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # After the command name: state [0], ppid [1].
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
 def rss_bytes(pid: int) -> int:
     """The process's resident set size now."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():

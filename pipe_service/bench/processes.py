@@ -49,6 +49,8 @@ class Sidecar:
     process: trio.Process
     socket_path: Path
     pid: int  # as reported by /status (the process that serves, whatever launched it)
+    launcher_pid: int = 0
+    """``pipe-service serve`` itself: with ``--workers N`` the supervisor of the workers."""
 
 
 def free_port() -> int:
@@ -113,10 +115,12 @@ async def start_sidecar(
     slots: int,
     extra_env: dict[str, str],
     limit_s: float,
+    workers: int = 1,
 ) -> Sidecar:
-    """Run ``pipe-service serve`` against the simulator; return once ``/readyz`` says ready."""
+    """Run ``pipe-service serve --workers N`` against the simulator; return once ``/readyz``
+    says ready (with several workers: the worker that answered)."""
     env = sidecar_environment(simulator.base_url, var_dir, slots=slots, extra=extra_env)
-    command = [sys.executable, "-m", "pipe_service", "serve"]
+    command = [sys.executable, "-m", "pipe_service", "serve", "--workers", str(workers)]
     log_path = log_dir / f"sidecar-{var_dir.name}.log"
     process = await _start(nursery, command, env, log_path)
     socket_path = var_dir / "pipe-service.sock"
@@ -130,7 +134,7 @@ async def start_sidecar(
     await _wait_ready("sidecar", process, ready, log_path, limit_s=limit_s)
     async with uds_client(socket_path) as client:
         pid = int((await client.get("/status")).json()["pid"])
-    return Sidecar(process, socket_path, pid)
+    return Sidecar(process, socket_path, pid, launcher_pid=process.pid)
 
 
 def client_limits(connections: int) -> httpx.Limits:

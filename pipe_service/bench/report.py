@@ -17,8 +17,9 @@ from pipe_service.bench.results import (
 
 _LATENCY_HEADER = (
     "| scenario | streams x rounds | path | TTFT direct p50 / p99 | TTFT via sidecar p50 / p99 "
-    "| added TTFT p50 / p95 / p99 | added total p50 | errors direct / via |\n"
-    "|---|---|---|---|---|---|---|---|"
+    "| added TTFT p50 / p95 / p99 | added total p50 | max gap p99 direct / via "
+    "| errors direct / via |\n"
+    "|---|---|---|---|---|---|---|---|---|"
 )
 _COST_HEADER = (
     "| scenario | streams | path | deltas / chunks per stream | deltas/s direct / via "
@@ -52,10 +53,12 @@ def write_json(report: BenchReport, path: Path) -> None:
 
 
 def report_as_json(report: BenchReport) -> dict[str, Any]:
-    """``asdict`` of the records, plus the derived figures the tables show."""
+    """``asdict`` of the records, plus the derived figures the tables show; ``summary`` holds
+    the target figures per path and concurrency (:func:`summary_rows`)."""
     body = asdict(report)
+    body["summary"] = summary_rows(report)
     for level, raw in zip(report.levels, body["levels"], strict=True):
-        for name in ("baseline", "sidecar", "shim"):
+        for name in ("baseline", "sidecar", "responses", "shim"):
             path: PathResult | None = getattr(level, name)
             if path is not None:
                 raw[name].update(
@@ -63,7 +66,7 @@ def report_as_json(report: BenchReport) -> dict[str, Any]:
                     text_events_per_stream=path.text_events_per_stream,
                     deltas_per_s=path.deltas_per_s,
                 )
-        for name in ("sidecar", "shim"):
+        for name in ("sidecar", "responses", "shim"):
             cost: SidecarCost | None = getattr(level, f"{name}_cost")
             if cost is None:
                 continue
@@ -81,11 +84,49 @@ def report_as_json(report: BenchReport) -> dict[str, Any]:
     return body
 
 
-_PATH_LABELS = {"sidecar": "OpenAI API", "shim": "shim /v1/pipe"}
+_PATH_LABELS = {"sidecar": "OpenAI API", "responses": "Responses API", "shim": "shim /v1/pipe"}
+_SUMMARY_PATHS = {"sidecar": "chat_api", "responses": "responses_api", "shim": "shim"}
 
 
 def _paths(level: LevelResult) -> list[str]:
-    return ["sidecar"] if level.shim is None else ["sidecar", "shim"]
+    return [name for name in ("sidecar", "responses", "shim") if getattr(level, name) is not None]
+
+
+def summary_rows(report: BenchReport) -> list[dict[str, Any]]:
+    """One row per scenario, concurrency and path with the issue's target figures (ms, µs).
+
+    ``max_gap_p99_ms`` is the p99 over streams of each stream's longest wait between two text
+    events; ``direct_max_gap_p99_ms`` is the same on the direct path, for comparison.
+    """
+    rows: list[dict[str, Any]] = []
+    for level in report.levels:
+        for name in _paths(level):
+            via: PathResult = getattr(level, name)
+            cost: SidecarCost = getattr(level, f"{name}_cost")
+            rows.append(
+                {
+                    "scenario": level.scenario,
+                    "concurrency": level.concurrency,
+                    "path": _SUMMARY_PATHS[name],
+                    "added_ttft_p50_ms": _round_ms(level.added(via, "first_text", "p50")),
+                    "added_ttft_p99_ms": _round_ms(level.added(via, "first_text", "p99")),
+                    "cpu_us_per_upstream_delta": _round(cost.cpu_us_per_upstream_delta),
+                    "max_gap_p99_ms": _round_ms(via.max_gap.p99 if via.max_gap else None),
+                    "direct_max_gap_p99_ms": _round_ms(
+                        level.baseline.max_gap.p99 if level.baseline.max_gap else None
+                    ),
+                    "errors": via.errors,
+                }
+            )
+    return rows
+
+
+def _round_ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def _latency_row(level: LevelResult, name: str) -> str:
@@ -95,7 +136,9 @@ def _latency_row(level: LevelResult, name: str) -> str:
     return (
         f"| {level.scenario} | {level.concurrency} x {level.rounds} | {_PATH_LABELS[name]} "
         f"| {_pair(direct.first_text)} | {_pair(via.first_text)} | {added} "
-        f"| {_ms(level.added(via, 'total', 'p50'))} | {direct.errors} / {via.errors} |"
+        f"| {_ms(level.added(via, 'total', 'p50'))} "
+        f"| {_ms(_p99(direct.max_gap))} / {_ms(_p99(via.max_gap))} "
+        f"| {direct.errors} / {via.errors} |"
     )
 
 
@@ -112,6 +155,10 @@ def _cost_row(level: LevelResult, name: str) -> str:
         f"| {cost.rss_idle_bytes / 2**20:.1f} → {cost.rss_peak_bytes / 2**20:.1f} MB "
         f"| {cost.rss_per_stream_bytes / 1024:.0f} KB |"
     )
+
+
+def _p99(distribution: Distribution | None) -> float | None:
+    return None if distribution is None else distribution.p99
 
 
 def _pair(distribution: Distribution | None) -> str:

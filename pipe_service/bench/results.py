@@ -71,6 +71,8 @@ class PathResult:
     error_kinds: dict[str, int]
     first_text: Distribution | None
     total: Distribution | None
+    max_gap: Distribution | None
+    """Over streams, of each stream's longest wait between two text events."""
     text_events: int
     upstream_deltas: int
     wall_s: float
@@ -117,6 +119,7 @@ class PathResult:
                 [s.first_text_s for s in good if s.first_text_s is not None]
             ),
             total=Distribution.of([s.total_s for s in good if s.total_s is not None]),
+            max_gap=Distribution.of([s.max_gap_s for s in good if s.max_gap_s is not None]),
             text_events=sum(s.text_events for s in good),
             upstream_deltas=len(good) * deltas_per_stream,
             wall_s=wall_s,
@@ -166,6 +169,9 @@ class LevelResult:
     sidecar_cost: SidecarCost
     shim: PathResult | None = None
     shim_cost: SidecarCost | None = None
+    responses: PathResult | None = None
+    """The sidecar's ``/v1/responses`` front (the baseline is the simulator's Responses API)."""
+    responses_cost: SidecarCost | None = None
 
     def added(self, path: PathResult, metric: str, quantile: str) -> float | None:
         """``quantile`` (p50/p95/p99) of ``metric`` (first_text/total) via ``path`` minus direct."""

@@ -2,9 +2,10 @@
 
 For each scenario the runner starts a simulator with the scenario's pacing and a sidecar in
 front of it, warms both paths up (and takes the simulator's answer as the reference text), then
-for each concurrency level runs ``rounds`` x (a baseline batch, an OpenAI-API batch through the
-sidecar, then a shim-protocol batch), so slow drift of the machine hits every path alike. Sidecar
-CPU is read around each of its batches separately; RSS is sampled during them.
+for each concurrency level runs ``rounds`` x (a baseline batch, an OpenAI chat API batch, a
+Responses API batch through the sidecar, then a shim-protocol batch), so slow drift of the
+machine hits every path alike. Sidecar CPU is read around each of its batches separately; RSS
+is sampled during them.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import httpx
 import trio
 
 from pipe_service.bench.plan import BenchPlan, Scenario
-from pipe_service.bench.proc_stats import RssPeak, cpu_seconds, rss_bytes
+from pipe_service.bench.proc_stats import RssPeak, rss_bytes, tree_cpu_seconds
 from pipe_service.bench.processes import (
     BenchSetupError,
     Sidecar,
@@ -33,7 +34,12 @@ from pipe_service.bench.processes import (
 )
 from pipe_service.bench.results import BenchReport, LevelResult, Machine, PathResult, SidecarCost
 from pipe_service.bench.shim_stream import pipe_stream
-from pipe_service.bench.streams import StreamSample, chat_completions_stream, responses_stream
+from pipe_service.bench.streams import (
+    StreamSample,
+    chat_completions_stream,
+    responses_stream,
+    sidecar_responses_stream,
+)
 
 __all__ = ["BenchSetupError", "run_bench"]
 
@@ -78,6 +84,7 @@ async def _run_scenario(
             slots=plan.max_concurrency * 2,
             extra_env=plan.sidecar_settings,
             limit_s=plan.startup_limit_s,
+            workers=plan.workers,
         )
         levels = await _measure_scenario(plan, scenario, simulator, sidecar, say, notes)
         # The processes run under trio.run_process: cancelling sends SIGTERM, then SIGKILL.
@@ -91,6 +98,7 @@ class _Paths:
 
     baseline: StreamFn
     sidecar: StreamFn
+    responses: StreamFn
     shim: StreamFn | None
     reference_text: str = ""
     deltas_per_stream: int = 0
@@ -101,6 +109,9 @@ class _Tally:
     """One path's samples and costs, summed over the rounds of a level."""
 
     pid: int
+    """The process whose RSS is sampled (the worker that answered /status)."""
+    cpu_pid: int
+    """The process whose CPU, with its children's, is counted (``serve`` itself)."""
     samples: list[StreamSample] = field(default_factory=list)
     wall_s: float = 0.0
     cpu_s: float = 0.0
@@ -127,10 +138,11 @@ async def _measure_scenario(
         paths = _Paths(
             baseline=partial(responses_stream, direct),
             sidecar=partial(chat_completions_stream, via_sidecar),
+            responses=partial(sidecar_responses_stream, via_sidecar),
             shim=partial(pipe_stream, sidecar.socket_path) if plan.include_shim else None,
         )
         await _warm_up(plan, scenario, paths, notes)
-        idle = await _idle_cpu_fraction(sidecar.pid, plan.idle_sample_s)
+        idle = await _idle_cpu_fraction(sidecar.launcher_pid, plan.idle_sample_s)
         notes.append(
             f"{scenario.name}: idle sidecar used {idle:.1%} of a core "
             f"(over {plan.idle_sample_s:g} s after the warm-up; included in the CPU figures)"
@@ -138,15 +150,15 @@ async def _measure_scenario(
         levels = []
         for concurrency in plan.concurrency:
             say(f"scenario {scenario.name}: {concurrency} concurrent streams x {plan.rounds}")
-            levels.append(await _measure_level(plan, scenario, paths, sidecar.pid, concurrency))
+            levels.append(await _measure_level(plan, scenario, paths, sidecar, concurrency))
     return levels
 
 
 async def _idle_cpu_fraction(pid: int, sample_s: float) -> float:
     """The sidecar's background CPU use with no request open (timers, periodic actors)."""
-    before = cpu_seconds(pid)
+    before = tree_cpu_seconds(pid)
     await trio.sleep(sample_s)
-    return (cpu_seconds(pid) - before) / sample_s
+    return (tree_cpu_seconds(pid) - before) / sample_s
 
 
 async def _warm_up(plan: BenchPlan, scenario: Scenario, paths: _Paths, notes: list[str]) -> None:
@@ -161,9 +173,10 @@ async def _warm_up(plan: BenchPlan, scenario: Scenario, paths: _Paths, notes: li
             raise BenchSetupError(f"warm-up stream to the simulator failed: {samples}")
         paths.reference_text = samples[0].text
         paths.deltas_per_stream = samples[0].text_events
-        samples, _wall = await _batch(paths.sidecar, 1, limit_s)
-        if not samples or not samples[0].ok or samples[0].text != paths.reference_text:
-            raise BenchSetupError(f"warm-up stream through the sidecar failed: {samples}")
+        for relayed in (paths.sidecar, paths.responses):
+            samples, _wall = await _batch(relayed, 1, limit_s)
+            if not samples or not samples[0].ok or samples[0].text != paths.reference_text:
+                raise BenchSetupError(f"warm-up stream through the sidecar failed: {samples}")
         if paths.shim is not None:
             samples, _wall = await _batch(paths.shim, 1, limit_s)
             if not samples or not samples[0].ok or samples[0].text != paths.reference_text:
@@ -172,16 +185,19 @@ async def _warm_up(plan: BenchPlan, scenario: Scenario, paths: _Paths, notes: li
 
 
 async def _measure_level(
-    plan: BenchPlan, scenario: Scenario, paths: _Paths, pid: int, concurrency: int
+    plan: BenchPlan, scenario: Scenario, paths: _Paths, process: Sidecar, concurrency: int
 ) -> LevelResult:
     limit_s = scenario.stream_limit_s()
-    baseline, sidecar, shim = _Tally(pid), _Tally(pid), _Tally(pid)
+    pid, cpu_pid = process.pid, process.launcher_pid
+    baseline, sidecar, shim = _Tally(pid, cpu_pid), _Tally(pid, cpu_pid), _Tally(pid, cpu_pid)
+    responses = _Tally(pid, cpu_pid)
     rss_idle = rss_bytes(pid)
     for _ in range(plan.rounds):
         samples, wall = await _batch(paths.baseline, concurrency, limit_s)
         baseline.samples += samples
         baseline.wall_s += wall
         await _relayed_batch(paths.sidecar, sidecar, concurrency, limit_s)
+        await _relayed_batch(paths.responses, responses, concurrency, limit_s)
         if paths.shim is not None:
             await _relayed_batch(paths.shim, shim, concurrency, limit_s)
     streams = concurrency * plan.rounds
@@ -207,6 +223,7 @@ async def _measure_level(
         )
 
     sidecar_result = result(sidecar)
+    responses_result = result(responses)
     shim_result = result(shim) if paths.shim is not None else None
     return LevelResult(
         scenario=scenario.name,
@@ -218,17 +235,19 @@ async def _measure_level(
         sidecar_cost=cost(sidecar, sidecar_result),
         shim=shim_result,
         shim_cost=cost(shim, shim_result) if shim_result is not None else None,
+        responses=responses_result,
+        responses_cost=cost(responses, responses_result),
     )
 
 
 async def _relayed_batch(stream: StreamFn, tally: _Tally, concurrency: int, limit_s: float) -> None:
     """A batch through the sidecar, with its CPU time read around it and its RSS sampled."""
-    cpu_before = cpu_seconds(tally.pid)
+    cpu_before = tree_cpu_seconds(tally.cpu_pid)
     async with trio.open_nursery() as sampler:
         await sampler.start(tally.peak.run)
         samples, wall = await _batch(stream, concurrency, limit_s)
         sampler.cancel_scope.cancel()
-    tally.cpu_s += cpu_seconds(tally.pid) - cpu_before
+    tally.cpu_s += tree_cpu_seconds(tally.cpu_pid) - cpu_before
     tally.samples += samples
     tally.wall_s += wall
 

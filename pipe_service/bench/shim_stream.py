@@ -77,20 +77,26 @@ async def _converse(connection: trio_websocket.WebSocketConnection, started: flo
         return StreamSample(None, None, 0, "", f"handshake: {welcome.get('type')}")
     await connection.send_message(json.dumps(request_frame()))
     first_text: float | None = None
+    last_text = 0.0
+    max_gap: float | None = None
     parts: list[str] = []
     while True:
         frame = json.loads(await connection.get_message())
         kind = frame.get("type")
         if kind == "delta":
+            now = trio.current_time() - started
             if first_text is None:
-                first_text = trio.current_time() - started
+                first_text = now
+            else:
+                max_gap = max(max_gap or 0.0, now - last_text)
+            last_text = now
             parts.append(frame["text"])
         elif kind == "done":
             total = trio.current_time() - started
             text = "".join(parts)
             if first_text is None:
                 return StreamSample(None, None, 0, text, "no text")
-            return StreamSample(first_text, total, len(parts), text)
+            return StreamSample(first_text, total, len(parts), text, max_gap_s=max_gap)
         elif kind in ("error", "busy"):
             return StreamSample(None, None, len(parts), "".join(parts), f"{kind} frame")
 

@@ -33,6 +33,8 @@ class StreamSample:
     text_events: int
     text: str
     error: str | None = None
+    max_gap_s: float | None = None
+    """The longest wait between two text events of the stream (None: fewer than two)."""
 
     @property
     def ok(self) -> bool:
@@ -43,15 +45,7 @@ async def responses_stream(client: httpx.AsyncClient) -> StreamSample:
     """``POST /responses`` on the simulator; text events are ``response.output_text.delta``."""
     body = {"model": MODEL, "input": PROMPT, "stream": True}
     headers = {"Authorization": f"Bearer {BENCH_API_KEY}"}
-
-    def text_of(line: bytes) -> str | None:
-        # Wire key order puts "type" first, so a prefix test skips parsing other events.
-        if not line.startswith(_RESPONSES_DELTA):
-            return None
-        delta: str = json.loads(line[len(_DATA) :])["delta"]
-        return delta
-
-    return await _measure(client, "/responses", body, headers, text_of)
+    return await _measure(client, "/responses", body, headers, _responses_text)
 
 
 async def chat_completions_stream(client: httpx.AsyncClient) -> StreamSample:
@@ -69,6 +63,20 @@ async def chat_completions_stream(client: httpx.AsyncClient) -> StreamSample:
     return await _measure(client, "/v1/chat/completions", body, {}, text_of)
 
 
+async def sidecar_responses_stream(client: httpx.AsyncClient) -> StreamSample:
+    """``POST /v1/responses`` on the sidecar: the OpenAI Responses front, same text events."""
+    body = {"model": MODEL, "input": PROMPT, "stream": True}
+    return await _measure(client, "/v1/responses", body, {}, _responses_text)
+
+
+def _responses_text(line: bytes) -> str | None:
+    # Wire key order puts "type" first, so a prefix test skips parsing other events.
+    if not line.startswith(_RESPONSES_DELTA):
+        return None
+    delta: str = json.loads(line[len(_DATA) :])["delta"]
+    return delta
+
+
 async def _measure(
     client: httpx.AsyncClient,
     url: str,
@@ -78,6 +86,8 @@ async def _measure(
 ) -> StreamSample:
     started = trio.current_time()
     first_text: float | None = None
+    last_text = 0.0
+    max_gap: float | None = None
     events = 0
     parts: list[str] = []
     # Error boundary of one stream: any failure becomes a sample, so one bad stream does not
@@ -91,15 +101,20 @@ async def _measure(
                 text = text_of(line)
                 if text is None:
                     continue
+                now = trio.current_time() - started
                 if first_text is None:
-                    first_text = trio.current_time() - started
+                    first_text = now
+                else:
+                    max_gap = max(max_gap or 0.0, now - last_text)
+                last_text = now
                 events += 1
                 parts.append(text)
     except (httpx.HTTPError, json.JSONDecodeError, KeyError, TypeError) as exc:
         return _failed(type(exc).__name__, events, parts)
     if first_text is None:
         return _failed("no text", events, parts)
-    return StreamSample(first_text, trio.current_time() - started, events, "".join(parts))
+    total = trio.current_time() - started
+    return StreamSample(first_text, total, events, "".join(parts), max_gap_s=max_gap)
 
 
 def _failed(error: str, events: int, parts: list[str]) -> StreamSample:

@@ -113,10 +113,16 @@ class SharedCatalogFetch:
         if raw is None:
             return None
         stored = await trio.to_thread.run_sync(json.loads, raw)
-        fetched_at = float(stored["fetched_at"])
-        if "sources" in stored:
-            return CatalogSources.from_document(stored["sources"]), fetched_at
-        return stored["payload"], fetched_at
+        try:
+            fetched_at = float(stored["fetched_at"])
+            if "sources" in stored:
+                return CatalogSources.from_document(stored["sources"]), fetched_at
+            return stored["payload"], fetched_at
+        except (KeyError, TypeError, ValueError, AttributeError):
+            # Another version of the sidecar (a rolling upgrade) or a foreign writer: not ours to
+            # use, and not a reason to fail the refresh; fetching here replaces it.
+            logger.warning("the fleet's shared catalog entry has an unknown shape; ignoring it")
+            return None
 
     async def _fetch_and_share(self, token: str) -> Mapping[str, Any] | CatalogSources:
         try:

@@ -320,6 +320,15 @@ class Settings(BaseModel):
         json_schema_extra={"secret": True},
     )
     backlog: int = Field(1024, ge=16, le=65535, description="Listen backlog of each socket.")
+    workers: int = Field(
+        0,
+        ge=0,
+        le=256,
+        description="Worker processes `pipe-service serve` runs under one supervisor process, "
+        "sharing the Unix socket and TCP listeners; 0 = one per CPU, 1 = a single process "
+        "(no supervisor). Admission slots, the queue and the request byte budget apply per "
+        "worker. `serve --workers N` overrides it.",
+    )
     graceful_timeout_s: float = Field(
         10.0,
         gt=0,

@@ -20,6 +20,7 @@ from pipe_service.front.http_errors import install_json_errors
 from pipe_service.front.metrics import build_registry, metrics
 from pipe_service.front.openai_api import openai_api
 from pipe_service.front.pipe.ws import pipe_ws
+from pipe_service.front.responses_api import responses_api
 
 
 def create_front_app(
@@ -63,6 +64,7 @@ def create_front_app(
     app.register_blueprint(health)
     app.register_blueprint(metrics)
     app.register_blueprint(openai_api)
+    app.register_blueprint(responses_api)
     app.register_blueprint(admin)
     app.register_blueprint(pipe_ws)
     return app

@@ -34,6 +34,12 @@ class ActorCollector(Collector):
             {"version": __version__, "upstream_mode": self._context.upstream_mode},
         )
         yield info
+        worker = self._context.details.get("worker")
+        if isinstance(worker, dict):
+            # With `serve --workers N` a scrape reaches one worker: say which.
+            which = InfoMetricFamily("pipe_service_worker", "The worker process that answered.")
+            which.add_metric([], {key: str(value) for key, value in worker.items()})
+            yield which
         uptime = GaugeMetricFamily("pipe_service_uptime_seconds", "Seconds since start.")
         uptime.add_metric([], supervisor.uptime_s)
         yield uptime

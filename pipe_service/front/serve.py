@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import trio
 from hypercorn.config import Config, Sockets
@@ -51,21 +51,29 @@ async def serve_front(
     settings: Settings,
     shutdown_trigger: Callable[[], Awaitable[None]],
     *,
+    inherited_fds: Sequence[int] = (),
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve ``app`` until ``shutdown_trigger`` returns and open connections finish.
 
     ``task_status.started()`` gets the bound URLs once every socket listens. Expects the
-    instance lock to be held (:mod:`pipe_service.instance_lock`). Resource handling: the socket
-    file this call bound is removed on the way out (hypercorn leaves it behind), and only that
-    one: never a file it did not create. Error handling: a socket path in use or not a socket,
-    an address in use or that cannot be bound, raise :class:`ConfigError` before ``started()``.
+    instance lock to be held (:mod:`pipe_service.instance_lock`). ``inherited_fds``: listening
+    sockets a supervisor process bound (:func:`bind_front`), served instead of binding; a
+    worker never claims or removes the socket file, its supervisor does. Resource handling:
+    the socket file this call bound is removed on the way out (hypercorn leaves it behind), and
+    only that one: never a file it did not create. Error handling: a socket path in use or not
+    a socket, an address in use or that cannot be bound, raise :class:`ConfigError` before
+    ``started()``.
     """
     socket_path = settings.effective_socket_path
-    claim_socket_path(socket_path, field="socket_path")
     config = hypercorn_config(settings)
-    sockets = _bind(config, settings)
-    inode = socket_inode(socket_path)
+    if inherited_fds:
+        config.bind = [f"fd://{fd}" for fd in inherited_fds]
+        sockets = config.create_sockets()
+        inode = None
+    else:
+        sockets = bind_front(settings, config)
+        inode = socket_inode(socket_path)
     install_send_timeout(settings.send_stall_s)
     install_invalid_frame_answers()
     app.asgi_app = ShieldFinalSend(app.asgi_app)  # type: ignore[method-assign]
@@ -81,8 +89,14 @@ async def serve_front(
         remove_own_socket(socket_path, inode)
 
 
-def _bind(config: Config, settings: Settings) -> Sockets:
-    """Bind and listen on every configured address; a bind failure is a configuration error."""
+def bind_front(settings: Settings, config: Config | None = None) -> Sockets:
+    """Claim the socket path, bind and listen on every configured address.
+
+    A bind failure is a :class:`ConfigError`. The caller owns the sockets (and the socket
+    file: :func:`pipe_service.instance_lock.remove_own_socket` when done).
+    """
+    config = config or hypercorn_config(settings)
+    claim_socket_path(settings.effective_socket_path, field="socket_path")
     try:
         sockets = config.create_sockets()
     except OSError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
@@ -110,3 +111,76 @@ def test_bench_rejects_an_unknown_scenario(capsys: pytest.CaptureFixture[str]) -
 def test_bench_rejects_a_setting_without_a_value(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["bench", "--quick", "--set", "streaming.flush_interval_s"]) == 2
     assert "SETTING=VALUE" in capsys.readouterr().err
+
+
+def test_json_without_a_path_means_print_it_to_stdout() -> None:
+    assert _parser().parse_args(["bench", "--quick", "--json"]).json == Path("-")
+    assert _parser().parse_args(["bench", "--json", "r.json"]).json == Path("r.json")
+
+
+def test_tree_cpu_counts_a_child_process() -> None:
+    import subprocess
+    import sys
+
+    from pipe_service.bench.proc_stats import tree_cpu_seconds
+
+    # The child spends CPU, then stays alive (sleeping) while it is counted.
+    code = "import time\nsum(range(3 * 10**7))\nprint(flush=True)\ntime.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None
+        child.stdout.readline()
+        spent = cpu_seconds(child.pid)
+        assert spent > 0
+        own = cpu_seconds(os.getpid())
+        assert tree_cpu_seconds(os.getpid()) >= own + spent
+    finally:
+        child.kill()
+        child.wait(timeout=60)
+        if child.stdout is not None:
+            child.stdout.close()
+
+
+def test_charts_and_docs_section_are_written_from_a_report(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the 'bench' extra is not installed")
+    from pipe_service.bench.charts import END_MARKER, START_MARKER, update_docs, write_charts
+    from pipe_service.bench.results import BenchReport, LevelResult, Machine, SidecarCost
+
+    samples = [_sample(first=0.1, total=0.5), _sample(first=0.2, total=0.6)]
+    path = PathResult.of(
+        samples, expected_streams=2, reference_text="abc", deltas_per_stream=3, wall_s=1.0
+    )
+    cost = SidecarCost(0.01, 2, 6, 6, 50 * 2**20, 60 * 2**20, 2)
+    level = LevelResult("paced", 2, 1, 3, path, path, cost, responses=path, responses_cost=cost)
+    report = BenchReport(Machine(2, "cpu", "3.11", (1.0, 1.0, 1.0)), {}, levels=[level])
+    directory = tmp_path
+    doc = directory / "benchmarks.md"
+    doc.write_text(f"intro `{START_MARKER}`\n{START_MARKER}\nold\n{END_MARKER}\noutro\n")
+
+    charts = write_charts(report, directory)
+    update_docs(doc, report, charts, "pipe-service bench")
+    update_docs(doc, report, charts, "pipe-service bench")  # a second run replaces the first
+
+    text = doc.read_text()
+    assert [chart.name for chart in charts] == ["bench-paced.png"]
+    assert charts[0].read_bytes().startswith(b"\x89PNG")
+    assert "old" not in text
+    assert text.startswith("intro")
+    assert text.endswith("outro\n")
+    assert text.count("![bench-paced](bench-paced.png)") == 1
+
+
+def test_docs_markers_with_nothing_between_them_are_filled(tmp_path: Path) -> None:
+    from pipe_service.bench.charts import END_MARKER, START_MARKER, update_docs
+    from pipe_service.bench.results import BenchReport, Machine
+
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"intro\n\n{START_MARKER}\n{END_MARKER}\n\noutro\n")
+
+    update_docs(doc, BenchReport(Machine(2, "cpu", "3.11", (1.0, 1.0, 1.0)), {}), [], "bench")
+
+    lines = doc.read_text().splitlines()
+    assert lines[2] == START_MARKER
+    assert lines[3].startswith("Latest full run (`bench`)")
+    assert lines[-3] == END_MARKER
+    assert lines[-1] == "outro"

@@ -49,8 +49,9 @@ def _levels(run: QuickRun) -> list[dict[str, Any]]:
 
 
 def _relayed_paths(level: dict[str, Any]) -> list[str]:
-    """The OpenAI API path always; the shim path when the sidecar serves /v1/pipe."""
-    return ["sidecar"] if level["shim"] is None else ["sidecar", "shim"]
+    """The chat and Responses API paths always; the shim path when the sidecar serves it."""
+    paths = ["sidecar", "responses"]
+    return paths if level["shim"] is None else [*paths, "shim"]
 
 
 def test_report_has_one_level_per_scenario_and_concurrency(quick_run: QuickRun) -> None:
@@ -133,3 +134,30 @@ def test_markdown_has_a_latency_row_and_a_cost_row_per_level_and_path(
     assert len(rows) == 2 * paths
     assert "| scenario | streams x rounds | path |" in quick_run.stdout
     assert "| scenario | streams | path | deltas / chunks per stream |" in quick_run.stdout
+
+
+SUMMARY_PATHS = {"sidecar": "chat_api", "responses": "responses_api", "shim": "shim"}
+
+
+def test_summary_has_the_target_figures_per_scenario_concurrency_and_path(
+    quick_run: QuickRun,
+) -> None:
+    rows = {(r["scenario"], r["concurrency"], r["path"]): r for r in quick_run.report["summary"]}
+    for level in _levels(quick_run):
+        for path in _relayed_paths(level):
+            row = rows[(level["scenario"], level["concurrency"], SUMMARY_PATHS[path])]
+            added = level[f"{path}_added_s"]["first_text"]
+            assert row["added_ttft_p50_ms"] == pytest.approx(added["p50"] * 1000, abs=0.01)
+            assert row["added_ttft_p99_ms"] == pytest.approx(added["p99"] * 1000, abs=0.01)
+            assert row["cpu_us_per_upstream_delta"] >= 0
+            assert row["max_gap_p99_ms"] == pytest.approx(
+                level[path]["max_gap"]["p99"] * 1000, abs=0.01
+            )
+            assert row["errors"] == 0
+
+
+def test_the_largest_gap_of_a_stream_is_at_most_its_whole_time(quick_run: QuickRun) -> None:
+    for level in _levels(quick_run):
+        for path in ["baseline", *_relayed_paths(level)]:
+            gap, total = level[path]["max_gap"], level[path]["total"]
+            assert 0 <= gap["p50"] <= gap["p99"] <= gap["max"] <= total["max"]

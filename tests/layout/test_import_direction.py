@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Lower layers first; a part may import only parts listed before it (and itself).
 LAYERS = [
     ["actors"],
+    ["workers"],
     ["protocol", "strict_json", "logs", "asgi_shield", "openrouter", "sessions"],
     ["catalog", "simulator", "tools"],
     ["admission", "transform", "fetch"],
@@ -20,6 +21,7 @@ LAYERS = [
     ["chat"],
     ["context", "bench", "installer", "console", "front"],
     ["service"],
+    ["worker_pool"],
     ["cli"],
     ["__main__"],
 ]

@@ -13,6 +13,7 @@ metrics text, and the config output is searched for every canary.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ def ops_overrides(tmp_path: Path) -> dict[str, Any]:
         "openrouter_api_key": SERVICE_KEY,
         "api_token": API_TOKEN,
         "redis_url": f"redis://:{REDIS_PASSWORD}@127.0.0.1:6379/0",
+        # Keys of its own on the machine's shared Redis: other runs share that server.
+        "redis": {"key_prefix": f"test-secret-leaks-{uuid.uuid4().hex[:8]}"},
         # A fleet (Redis set) needs its shared artifact key; it must not leak either.
         "persistence": {"encryption_key": FLEET_KEY},
         "tools": {"retries": 0},

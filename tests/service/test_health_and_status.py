@@ -96,3 +96,12 @@ async def test_catalog_refresh_endpoint_queues_a_refresh(sidecar: Sidecar) -> No
         assert response.status_code == 202
         await wait_until(lambda: sidecar.running.catalog.statistics().fetches > before)
     assert sidecar.running.catalog.statistics().fetches == before + 1
+
+
+async def test_status_and_metrics_say_which_worker_answered(sidecar: Sidecar) -> None:
+    async with sidecar.uds_client() as client:
+        status = (await client.get("/status")).json()
+        metrics = (await client.get("/metrics")).text
+    worker = status["worker"]
+    assert worker == {"index": 0, "count": 1, "pid": status["pid"]}
+    assert f'pipe_service_worker_info{{count="1",index="0",pid="{worker["pid"]}"}} 1.0' in metrics

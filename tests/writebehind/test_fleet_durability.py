@@ -83,6 +83,9 @@ def fleet_env(database_url: str, redis_url: str, **extra: str) -> dict[str, str]
         "PIPE_SERVICE_PERSISTENCE__ACK_WAIT_S": "10",
         "PIPE_SERVICE_DB_POOL_SIZE": "3",
         "PIPE_SERVICE_SIMULATOR_REQUEST_LOG": "100",
+        # One process per sidecar: a SIGKILL then kills the writer itself, and /status counts
+        # every write (with several workers it answers for one of them).
+        "PIPE_SERVICE_WORKERS": "1",
         **extra,
     }
 

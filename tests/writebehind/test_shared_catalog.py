@@ -130,3 +130,16 @@ async def test_without_redis_every_sidecar_fetches_by_itself(
     assert upstream.fetches == 2
     assert fetch.stats.redis_errors == 2
     dead.close()
+
+
+async def test_a_shared_entry_of_unknown_shape_is_replaced_not_a_failed_refresh(
+    autojump_clock: trio.testing.MockClock, link: RedisLink
+) -> None:
+    # A sidecar of another version (a rolling upgrade) may have stored another shape.
+    foreign = '{"fetched_at": 1, "sources": {}}'
+    await link.run_sync(lambda client: client.set(link.keys.catalog, foreign))
+    upstream = Upstream()
+    assert await sidecar(link, upstream)() == {"data": [{"id": "vendor/model-1"}]}
+    assert upstream.fetches == 1
+    assert await sidecar(link, upstream)() == {"data": [{"id": "vendor/model-1"}]}
+    assert upstream.fetches == 1  # the replacement is shared again

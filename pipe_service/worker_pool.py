@@ -1,0 +1,349 @@
+"""``pipe-service serve --workers N``: N trio worker processes under one supervisor process.
+
+The supervisor process does, once, everything that must not race between workers, then starts
+the workers and keeps them running:
+
+1. holds the instance lock (one service per var dir, as a single process does);
+2. generates the TCP token file and prepares the storage (migrations, salt, the artifact key
+   file) once, so N workers never race to create them;
+3. runs the built-in simulator when it is the upstream (one private socket, one request log);
+4. binds the Unix socket and TCP listeners once; every worker inherits them (``pass_fds``) and
+   accepts on them, so the kernel spreads connections over the workers;
+5. restarts a worker that dies (a signal or an unexpected exit) after an exponential backoff
+   (``restart_backoff_initial_s`` … ``restart_backoff_max_s``); more than ``restart_max`` worker
+   restarts within ``restart_window_s`` stop the service (exit 70), as one actor's crashes do;
+6. passes SIGHUP (reload the configuration) on to every worker;
+7. on SIGTERM/SIGINT sends SIGTERM to every worker and waits for them to finish their streams
+   within ``shutdown_grace_s`` (then SIGKILL); exit 0 when they all exit 0.
+
+A worker that exits 78 (configuration it cannot serve) or 70 (its own actors crashed past their
+restart limit) stops the whole service with that code: restarting it would only repeat it.
+
+Each worker runs the whole actor tree of a single process (its own db_writer, catalog,
+admission and byte budget) and says which worker it is in ``/status`` (``worker``) and
+``/metrics`` (``pipe_service_worker_info``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import trio
+from sqlalchemy.exc import SQLAlchemyError
+
+from pipe_service.config import ConfigError, Settings
+from pipe_service.front.api_token import resolve_api_token
+from pipe_service.front.serve import bind_front
+from pipe_service.instance_lock import (
+    InstanceLock,
+    claim_socket_path,
+    lock_path,
+    prepare_var_dir,
+    remove_own_socket,
+    socket_inode,
+)
+from pipe_service.simulator.server import serve_simulator
+from pipe_service.storage.bootstrap import prepare_artifact_storage
+from pipe_service.workers.handoff import WorkerHandoff
+
+logger = logging.getLogger("pipe_service.workers")
+
+EXIT_OK = 0
+EXIT_ACTOR_FAILED = 70
+EXIT_CONFIG = 78
+_FATAL_EXITS = frozenset({EXIT_ACTOR_FAILED, EXIT_CONFIG})
+STORAGE_PREPARE_LIMIT_S = 30.0
+"""How long the supervisor tries to prepare the storage before leaving it to the workers."""
+KILL_MARGIN_S = 2.0
+"""Past ``shutdown_grace_s`` plus this, workers still running are killed."""
+
+
+def worker_count(requested: int) -> int:
+    """``requested`` workers, or one per CPU this process may run on when 0."""
+    if requested > 0:
+        return requested
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+async def run_workers(settings: Settings, count: int, *, config_path: Path | None) -> int:
+    """Run ``count`` workers until SIGTERM/SIGINT; the process exit code (0, 70 or 78)."""
+    exit_code = EXIT_CONFIG
+    try:
+        prepare_var_dir(settings)
+        lock = InstanceLock(lock_path(settings))
+        lock.acquire()
+        try:
+            exit_code = await _serve(settings, count, config_path)
+        finally:
+            lock.release()
+    except* ConfigError as refused:
+        for problem in refused.exceptions:
+            logger.critical("not starting: %s", problem)
+            print(f"pipe-service: {problem}", file=sys.stderr, flush=True)
+    return exit_code
+
+
+async def _serve(settings: Settings, count: int, config_path: Path | None) -> int:
+    resolve_api_token(settings)
+    await _prepare_storage(settings)
+    async with trio.open_nursery() as nursery:
+        simulator_key, simulator_socket = await _start_simulator(nursery, settings)
+        sockets = bind_front(settings)
+        inode = socket_inode(settings.effective_socket_path)
+        listeners = sockets.insecure_sockets
+        try:
+            for sock in listeners:
+                sock.set_inheritable(True)
+            pool = WorkerPool(
+                settings,
+                argv=_worker_argv(config_path),
+                handoff=WorkerHandoff(
+                    index=0,
+                    count=count,
+                    fds=tuple(sock.fileno() for sock in listeners),
+                    simulator_key=simulator_key,
+                    simulator_socket=None if simulator_socket is None else str(simulator_socket),
+                ),
+            )
+            exit_code = await pool.run()
+        finally:
+            for sock in listeners:
+                sock.close()
+            remove_own_socket(settings.effective_socket_path, inode)
+        nursery.cancel_scope.cancel()  # the simulator
+    if exit_code == EXIT_OK:
+        logger.info("stopped cleanly")
+    return exit_code
+
+
+async def _prepare_storage(settings: Settings) -> None:
+    """Migrate and create the key file once, before any worker starts (no race between them).
+
+    An unreachable database is left to the workers' storage actors, which retry; an unusable
+    URL is a configuration error here as in a single process.
+    """
+    if not settings.persistence.enabled:
+        return
+    from pipe_service.service import open_database  # the service module imports this package
+
+    async with open_database(settings) as database:
+        try:
+            with trio.fail_after(STORAGE_PREPARE_LIMIT_S):
+                await prepare_artifact_storage(database, settings.persistence, settings.var_dir)
+        except (SQLAlchemyError, trio.TooSlowError) as exc:
+            logger.warning(
+                "storage not prepared before the workers start (%s); each worker retries",
+                type(exc).__name__,
+            )
+
+
+async def _start_simulator(
+    nursery: trio.Nursery, settings: Settings
+) -> tuple[str | None, Path | None]:
+    if not settings.uses_simulator:
+        return None, None
+    from pipe_service.service import SIMULATOR_SOCKET_UMASK, built_in_simulator
+
+    config, key = built_in_simulator(settings)
+    socket_path = settings.simulator_socket_path
+    claim_socket_path(socket_path, field="var_dir")
+    await nursery.start(
+        lambda task_status: serve_simulator(
+            config,
+            binds=[f"unix:{socket_path}"],
+            socket_umask=SIMULATOR_SOCKET_UMASK,
+            task_status=task_status,
+        )
+    )
+    logger.warning(
+        "no OPENROUTER_API_KEY: the built-in OpenRouter simulator is the upstream (private "
+        "socket %s); every answer is simulated",
+        socket_path,
+    )
+    return key, socket_path
+
+
+def _worker_argv(config_path: Path | None) -> list[str]:
+    argv = [sys.executable, "-m", "pipe_service"]
+    if config_path is not None:
+        argv += ["--config", str(config_path)]
+    return [*argv, "worker"]
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: trio.Process | None = None
+    restarts: int = 0
+
+
+@dataclass
+class WorkerPool:
+    """Start, watch, restart and stop the workers; :meth:`run` returns the exit code."""
+
+    settings: Settings
+    argv: Sequence[str]
+    handoff: WorkerHandoff
+    _stopping: trio.Event = field(default_factory=trio.Event)
+    _exit_code: int = EXIT_OK
+    _restart_times: deque[float] = field(default_factory=deque)
+
+    async def run(self) -> int:
+        """Run every worker until a signal or a fatal worker exit; the exit code."""
+        workers = [_Worker(index) for index in range(self.handoff.count)]
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async with trio.open_nursery() as nursery:
+                # Start them side by side: each takes seconds to import and warm up.
+                async with trio.open_nursery() as starting:
+                    for worker in workers:
+                        starting.start_soon(nursery.start, self._keep_running, worker)
+                if not self._stopping.is_set():
+                    logger.info(
+                        "serving on %s with %d workers",
+                        self.settings.effective_socket_path,
+                        len(workers),
+                    )
+                nursery.start_soon(self._on_signals, signals, workers)
+                await self._stopping.wait()
+                await self._stop_all(workers)
+                nursery.cancel_scope.cancel()
+        return self._exit_code
+
+    def stop(self, reason: str, exit_code: int = EXIT_OK) -> None:
+        if not self._stopping.is_set():
+            logger.info("stopping the workers: %s", reason)
+            self._exit_code = exit_code
+            self._stopping.set()
+
+    async def _on_signals(self, signals: AsyncIterator[int], workers: Sequence[_Worker]) -> None:
+        """SIGHUP (reload the configuration) goes to every worker; SIGTERM/SIGINT stop them."""
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                for worker in workers:
+                    if worker.process is not None and worker.process.returncode is None:
+                        worker.process.send_signal(signal.SIGHUP)
+                continue
+            self.stop(f"signal {signal.Signals(signum).name}")
+            return
+
+    async def _keep_running(
+        self, worker: _Worker, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run one worker; restart it after a backoff each time it dies unexpectedly.
+
+        ``started()`` once the first run serves (or has ended: the exit code decides)."""
+        backoff = self.settings.restart_backoff_initial_s
+        starting = True
+        while not self._stopping.is_set():
+            process, ready = await self._spawn(worker.index)
+            worker.process = process
+            if starting:
+                await _wait_ready(ready)
+                task_status.started()
+                starting = False
+            else:
+                ready.close()
+            code = await process.wait()
+            await _close_stdin(process)
+            if self._stopping.is_set():
+                return
+            if code in _FATAL_EXITS:
+                self.stop(f"worker {worker.index} exited {code}", exit_code=code)
+                return
+            if not self._may_restart():
+                logger.critical(
+                    "stopping: worker %d keeps dying (%d restarts within %.0f s)",
+                    worker.index,
+                    self.settings.restart_max,
+                    self.settings.restart_window_s,
+                )
+                self.stop("worker restart limit", exit_code=EXIT_ACTOR_FAILED)
+                return
+            worker.restarts += 1
+            logger.error(
+                "worker %d (pid %d) died (%s); restart %d in %.2f s",
+                worker.index,
+                process.pid,
+                _describe_exit(code),
+                worker.restarts,
+                backoff,
+            )
+            with trio.move_on_after(backoff):
+                await self._stopping.wait()
+            backoff = min(backoff * 2, self.settings.restart_backoff_max_s)
+
+    def _may_restart(self) -> bool:
+        now = trio.current_time()
+        window = self.settings.restart_window_s
+        while self._restart_times and now - self._restart_times[0] > window:
+            self._restart_times.popleft()
+        if len(self._restart_times) >= self.settings.restart_max:
+            return False
+        self._restart_times.append(now)
+        return True
+
+    async def _spawn(self, index: int) -> tuple[trio.Process, trio.lowlevel.FdStream]:
+        """Start worker ``index``; the process and the read end of its readiness pipe."""
+        ready_read, ready_write = os.pipe()
+        handoff = replace(self.handoff, index=index, ready_fd=ready_write)
+        try:
+            process = await trio.lowlevel.open_process(
+                list(self.argv), stdin=subprocess.PIPE, pass_fds=(*handoff.fds, ready_write)
+            )
+        except BaseException:
+            os.close(ready_read)
+            raise
+        finally:
+            os.close(ready_write)  # the worker holds its copy; EOF then means it is gone
+        assert process.stdin is not None
+        # The pipe stays open: the worker stops when it reads EOF (this process is gone).
+        await process.stdin.send_all(handoff.encode())
+        return process, trio.lowlevel.FdStream(ready_read)
+
+    async def _stop_all(self, workers: Sequence[_Worker]) -> None:
+        running = [w.process for w in workers if w.process and w.process.returncode is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        with trio.move_on_after(self.settings.shutdown_grace_s + KILL_MARGIN_S) as waiting:
+            codes = [await process.wait() for process in running]
+        if waiting.cancelled_caught:
+            for process in running:
+                if process.returncode is None:
+                    logger.error("worker pid %d did not stop in time; killing it", process.pid)
+                    process.kill()
+            with trio.move_on_after(KILL_MARGIN_S, shield=True):
+                for process in running:
+                    await process.wait()
+            self._exit_code = self._exit_code or EXIT_ACTOR_FAILED
+            return
+        if self._exit_code == EXIT_OK and any(code != 0 for code in codes):
+            self._exit_code = EXIT_ACTOR_FAILED
+        for worker in workers:
+            if worker.process is not None:
+                await _close_stdin(worker.process)
+
+
+async def _close_stdin(process: trio.Process) -> None:
+    if process.stdin is not None:
+        with trio.move_on_after(1, shield=True):
+            await process.stdin.aclose()
+
+
+async def _wait_ready(ready: trio.lowlevel.FdStream) -> None:
+    """Until the worker says it serves, or its end of the pipe closes (it died first)."""
+    async with ready:
+        await ready.receive_some(1)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        return f"signal {signal.Signals(-code).name}"
+    return f"exit {code}"

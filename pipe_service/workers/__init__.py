@@ -1,0 +1,1 @@
+"""Several trio worker processes under one supervisor process (``pipe-service serve --workers``)."""
