@@ -22,12 +22,11 @@ from pipe_service.chat.translate_chat import (
     translate_chat_completion,
 )
 from pipe_service.chat.turn_request import Emit, TurnError, TurnRequest
-from pipe_service.chat.upstream_relay import StallPolicy, mid_stream_failure, relay_events
+from pipe_service.chat.upstream_relay import StallPolicy, relay_upstream_stream
 from pipe_service.openrouter.chat_completions import responses_payload_to_chat
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
-from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
-from pipe_service.telemetry.trace import phase_timer, time_phase
+from pipe_service.telemetry.trace import time_phase
 
 __all__ = ["run_chat_completions"]
 
@@ -55,24 +54,5 @@ async def run_chat_completions(
         for event in translate_chat_completion(completion):
             await emit(event)
         return
-    translator = ChatCompletionsStreamTranslator()
-    try:
-        stream_cm = client.stream_chat_completions(
-            body, api_key=request.api_key, extra_headers=headers
-        )
-        connect = phase_timer("upstream_connect")
-        async with stream_cm as upstream:
-            connect.stop()
-            try:
-                async with iter_sse_json(
-                    upstream.aiter_bytes(), max_event_bytes=stall.max_event_bytes
-                ) as events:
-                    await relay_events(events, upstream, translator, emit, stall)
-            except (UpstreamError, SSEProtocolError) as exc:
-                await emit(mid_stream_failure(exc))
-                return
-    except UpstreamError as exc:
-        await emit(TurnError(exc))
-        return
-    for event in translator.finish():
-        await emit(event)
+    stream_cm = client.stream_chat_completions(body, api_key=request.api_key, extra_headers=headers)
+    await relay_upstream_stream(stream_cm, ChatCompletionsStreamTranslator(), emit, stall)

@@ -20,13 +20,12 @@ from pipe_service.chat.failure import TurnFailure, log_failure
 from pipe_service.chat.tool_loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
-from pipe_service.chat.upstream_relay import StallPolicy, mid_stream_failure, relay_events
+from pipe_service.chat.upstream_relay import StallPolicy, relay_upstream_stream
 from pipe_service.chat.upstream_route import run_routed_upstream
 from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
-from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
-from pipe_service.telemetry.trace import phase_timer, time_phase
+from pipe_service.telemetry.trace import time_phase
 from pipe_service.tools.registry import ToolRegistry
 from pipe_service.transform.payload import (
     add_file_parser,
@@ -194,27 +193,10 @@ async def _run_streaming(
     emit: Emit,
     stall: StallPolicy,
 ) -> None:
-    translator = ResponsesStreamTranslator()
-    try:
-        stream_cm = client.stream_responses(
-            payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
-        )
-        connect = phase_timer("upstream_connect")
-        async with stream_cm as upstream:
-            connect.stop()
-            try:
-                async with iter_sse_json(
-                    upstream.aiter_bytes(), max_event_bytes=stall.max_event_bytes
-                ) as events:
-                    await relay_events(events, upstream, translator, emit, stall)
-            except (UpstreamError, SSEProtocolError) as exc:
-                await emit(mid_stream_failure(exc))
-                return
-    except UpstreamError as exc:
-        await emit(TurnError(exc))
-        return
-    for event in translator.finish():
-        await emit(event)
+    stream_cm = client.stream_responses(
+        payload, api_key=request.api_key, extra_headers=dict(request.extra_headers)
+    )
+    await relay_upstream_stream(stream_cm, ResponsesStreamTranslator(), emit, stall)
 
 
 def failure_as_error(failed: Failed) -> TurnFailure:

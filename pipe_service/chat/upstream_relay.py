@@ -23,15 +23,18 @@ Synopsis::
 from __future__ import annotations
 
 import math
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import trio
 
 from pipe_service.chat.events import Failed, Status, TurnEvent
-from pipe_service.chat.turn_request import Emit
+from pipe_service.chat.turn_request import Emit, TurnError
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
-from pipe_service.telemetry.trace import mark
+from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
+from pipe_service.openrouter.upstream_stream import UpstreamStream
+from pipe_service.telemetry.trace import mark, phase_timer
 
 __all__ = [
     "StallPolicy",
@@ -71,6 +74,8 @@ class StreamTranslator(Protocol):
     def finished(self) -> bool: ...
 
     def feed(self, event: dict[str, Any]) -> list[TurnEvent]: ...
+
+    def finish(self) -> list[TurnEvent]: ...
 
 
 def mid_stream_failure(exc: Exception) -> Failed:
@@ -169,3 +174,33 @@ async def relay_events(
         status = silence.status_due()
         if status is not None:
             await emit(status)
+
+
+async def relay_upstream_stream(
+    stream_cm: AbstractAsyncContextManager[UpstreamStream],
+    translator: StreamTranslator,
+    emit: Emit,
+    policy: StallPolicy,
+) -> None:
+    """Open one upstream stream (either endpoint), relay its events, then the translator's end.
+
+    A failure before the stream opened is one :class:`TurnError`; a failure after it opened
+    (transport, stall, a malformed stream) is a mid-stream :class:`Failed` after what was shown.
+    """
+    try:
+        connect = phase_timer("upstream_connect")
+        async with stream_cm as upstream:
+            connect.stop()
+            try:
+                async with iter_sse_json(
+                    upstream.aiter_bytes(), max_event_bytes=policy.max_event_bytes
+                ) as events:
+                    await relay_events(events, upstream, translator, emit, policy)
+            except (UpstreamError, SSEProtocolError) as exc:
+                await emit(mid_stream_failure(exc))
+                return
+    except UpstreamError as exc:
+        await emit(TurnError(exc))
+        return
+    for event in translator.finish():
+        await emit(event)
