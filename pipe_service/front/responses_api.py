@@ -127,7 +127,8 @@ async def create_response() -> Response:
             return error_response(refusal)
         chat = chat_body_from_responses(body)
         model = gateway.resolve_model(body["model"])
-    except Exception as exc:  # bad body, unknown model, no catalog yet: client-visible answers
+    except (RequestTransformError, UnknownModelError, CatalogUnavailableError) as exc:
+        # a bad body, an unknown model, no catalog yet: answers for the client, not crashes
         trace.fail(_error_class(exc))
         await exits.aclose()
         return error_response(_error_for(exc, chat))

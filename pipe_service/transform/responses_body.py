@@ -107,7 +107,7 @@ def _message(item: object, path: str) -> dict[str, Any] | None:
     item_type = item.get("type", "message")
     if item_type == "message":
         role = item.get("role")
-        if role not in _MESSAGE_ROLES:
+        if not isinstance(role, str) or role not in _MESSAGE_ROLES:
             raise RequestTransformError(
                 field_path(path, "role"), f"must be user, assistant, system or developer: {role!r}"
             )

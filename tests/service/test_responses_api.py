@@ -244,3 +244,11 @@ async def test_a_responses_request_is_counted_with_its_usage_under_its_own_front
         line.startswith("pipe_service_tokens_total{") and 'model="sim/text"' in line
         for line in metrics.splitlines()
     )
+
+
+async def test_a_wrong_type_in_an_input_item_is_a_400_naming_it_not_a_500(sidecar: Sidecar) -> None:
+    body = {"model": "sim/text", "input": [{"role": [], "content": "hi"}]}
+    async with sidecar.tcp_client() as client:
+        response = await client.post("/v1/responses", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"]["param"] == "input[0].role"
