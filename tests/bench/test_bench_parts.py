@@ -142,7 +142,6 @@ def test_tree_cpu_counts_a_child_process() -> None:
 
 
 def test_charts_and_docs_section_are_written_from_a_report(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib", reason="the 'bench' extra is not installed")
     from pipe_service.bench.charts import END_MARKER, START_MARKER, update_docs, write_charts
     from pipe_service.bench.results import BenchReport, LevelResult, Machine, SidecarCost
 
