@@ -29,6 +29,7 @@ from pipe_service.chat.responses_render import ResponsesRender, StreamEvent, new
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
 from pipe_service.front.auth import caller_identity, client_openrouter_key, tcp_access
+from pipe_service.front.event_stream import event_stream_response
 from pipe_service.front.http_errors import error_response
 from pipe_service.front.openai_errors import ApiError, api_error_for, api_error_for_failure
 from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
@@ -156,11 +157,7 @@ async def create_response() -> Response:
     if not stream:
         return await _whole_response(exits, handle, first, render, chat, (gateway, trace))
     sse = ResponsesSSE(exits, handle, first, render, (gateway, trace))
-    response = Response(sse, content_type="text/event-stream")
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["X-Accel-Buffering"] = "no"
-    response.timeout = None
-    return response
+    return event_stream_response(sse)
 
 
 async def _whole_response(
