@@ -42,9 +42,10 @@ import redis
 import sqlalchemy as sa
 import trio
 
+from pipe_service.config.persistence import PersistenceSettings
+from pipe_service.config.redis import RedisSettings
 from pipe_service.persistence.recorder import ArtifactPersistence, ArtifactScope
 from pipe_service.persistence.retention import storage_policy
-from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.storage import db_writer
 from pipe_service.storage.bootstrap import ArtifactStorage, prepare_artifact_storage
 from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
@@ -58,7 +59,6 @@ from pipe_service.writebehind.queue import (
     open_nudge_inbox,
 )
 from pipe_service.writebehind.redis_link import RedisLink
-from pipe_service.writebehind.settings import RedisSettings
 
 ARTIFACTS_PER_TURN = 4
 

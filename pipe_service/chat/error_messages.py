@@ -28,22 +28,19 @@ from __future__ import annotations
 import enum
 import math
 import re
-import string
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from pipe_service.config.error_templates import CONDITIONAL_BLOCK, validate_error_template
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind, new_error_id
 
 __all__ = [
     "DEFAULT_ERROR_TEMPLATE",
     "DEFAULT_INTERRUPTED_TEMPLATE",
-    "TEMPLATE_PLACEHOLDERS",
-    "ErrorTemplateError",
     "LocalError",
     "LocalErrorKind",
     "render_error_markdown",
     "render_interrupted_notice",
-    "validate_error_template",
 ]
 
 DEFAULT_ERROR_TEMPLATE = (
@@ -54,34 +51,7 @@ DEFAULT_INTERRUPTED_TEMPLATE = (
     "\n\n---\n\n⚠️ **{title}.** {message}\n\n{retry_hint}\n\n{support}\n\n"
     "<sub>Error ID: {error_id}</sub>"
 )
-TEMPLATE_PLACEHOLDERS = frozenset(
-    {
-        "title",
-        "message",
-        "explanation",
-        "detail",
-        "retry_hint",
-        "error_id",
-        "status",
-        "kind",
-        "retry_after",
-        "provider",
-        "timestamp",
-        "support",
-        # The seed pipe's names, so its templates carry over.
-        "openrouter_code",
-        "openrouter_message",
-        "retry_after_seconds",
-        "rate_limit_type",
-    }
-)
-# The seed's conditional blocks: kept when the named placeholder is not empty.
-_CONDITIONAL = re.compile(r"\{\{#if (\w+)\}\}(.*?)\{\{/if\}\}", re.DOTALL)
 _RATE_LIMIT_TYPE = re.compile(r"rate limit exceeded: ([\w.-]+)", re.IGNORECASE)
-
-
-class ErrorTemplateError(ValueError):
-    """An error template that cannot be rendered (names the problem and the fix)."""
 
 
 class LocalErrorKind(enum.StrEnum):
@@ -206,45 +176,6 @@ _LOCAL_COPY: dict[LocalErrorKind, tuple[str, str]] = {
 }
 
 
-def validate_error_template(template: str) -> None:
-    """Raise :class:`ErrorTemplateError` unless ``template`` renders safely.
-
-    Only the names in :data:`TEMPLATE_PLACEHOLDERS` are allowed, without
-    format specs, conversions, attributes or indexes; literal braces are
-    written ``{{`` and ``}}``. ``{{#if name}}…{{/if}}`` keeps its text only when
-    ``{name}`` is not empty (the seed pipe's conditionals; not nested).
-    """
-    allowed = ", ".join(f"{{{name}}}" for name in sorted(TEMPLATE_PLACEHOLDERS))
-    for condition in _CONDITIONAL.finditer(template):
-        if condition.group(1) not in TEMPLATE_PLACEHOLDERS:
-            raise ErrorTemplateError(
-                f"error template tests unknown placeholder {{{{#if {condition.group(1)}}}}}; "
-                f"allowed: {allowed}"
-            )
-    body = _CONDITIONAL.sub(lambda condition: condition.group(2), template)
-    if "{{#if" in body or "{{/if}}" in body:
-        raise ErrorTemplateError(
-            "error template has an unclosed or nested {{#if …}} block; close each with {{/if}}"
-        )
-    try:
-        fields = list(string.Formatter().parse(body))
-    except ValueError as exc:
-        raise ErrorTemplateError(
-            f"error template is malformed ({exc}); write literal braces as '{{{{' and '}}}}'"
-        ) from exc
-    for _, name, spec, conversion in fields:
-        if name is None:
-            continue
-        if name not in TEMPLATE_PLACEHOLDERS:
-            raise ErrorTemplateError(
-                f"error template uses unknown placeholder {{{name}}}; allowed: {allowed}"
-            )
-        if spec or conversion:
-            raise ErrorTemplateError(
-                f"error template placeholder {{{name}}} may not have a format spec or conversion"
-            )
-
-
 def _safe_inline(text: str) -> str:
     # Upstream text is untrusted: keep it on one line and unable to inject HTML.
     return " ".join(text.split()).replace("<", "&lt;").replace(">", "&gt;")
@@ -336,7 +267,7 @@ def _values(err: UpstreamError | LocalError, support: str | None = None) -> dict
 
 def _render(template: str, values: dict[str, str]) -> str:
     validate_error_template(template)
-    kept = _CONDITIONAL.sub(lambda c: c.group(2) if values[c.group(1)] else "", template)
+    kept = CONDITIONAL_BLOCK.sub(lambda c: c.group(2) if values[c.group(1)] else "", template)
     text = kept.format(**values)
     # Empty placeholders leave runs of blank lines; fold them.
     return re.sub(r"\n{3,}", "\n\n", text)

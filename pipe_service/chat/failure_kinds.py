@@ -12,36 +12,13 @@ Synopsis::
 
 from __future__ import annotations
 
-from typing import Final, Literal, get_args
+from typing import Final
 
 from pipe_service.chat.error_messages import LocalError, LocalErrorKind
+from pipe_service.config.error_templates import FailureKind
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 
-__all__ = ["FAILURE_KINDS", "FailureKind", "failure_kind"]
-
-FailureKind = Literal[
-    "rate_limit",
-    "auth",
-    "credits",
-    "moderation",
-    "forbidden",
-    "context_too_long",
-    "payload_too_large",
-    "bad_request",
-    "model_unavailable",
-    "restricted_model",
-    "provider_down",
-    "timeout",
-    "network",
-    "interrupted",
-    "busy",
-    "slow_down",
-    "invalid_request",
-    "internal",
-    "shutting_down",
-    "tool_host_gone",
-]
-FAILURE_KINDS: Final[tuple[str, ...]] = get_args(FailureKind)
+__all__ = ["failure_kind"]
 
 _K = UpstreamErrorKind
 _BY_UPSTREAM_KIND: Final[dict[UpstreamErrorKind, FailureKind]] = {

@@ -33,10 +33,11 @@ from pipe_service.chat.error_messages import (
 )
 from pipe_service.chat.events import Failed, Status
 from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
-from pipe_service.chat.failure_kinds import FailureKind, failure_kind
+from pipe_service.chat.failure_kinds import failure_kind
 from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import RouteCounters, TurnError, TurnOutput, TurnRequest
 from pipe_service.chat.upstream_relay import StallPolicy
+from pipe_service.config.error_templates import FailureKind
 from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError

@@ -17,14 +17,18 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.catalog.owui_metadata import ModelEntrySettings
-from pipe_service.chat.error_messages import TEMPLATE_PLACEHOLDERS, validate_error_template
-from pipe_service.chat.failure_kinds import FAILURE_KINDS, FailureKind
+from pipe_service.config.error_templates import (
+    FAILURE_KINDS,
+    TEMPLATE_PLACEHOLDERS,
+    FailureKind,
+    validate_error_template,
+)
+from pipe_service.config.persistence import PersistenceSettings
+from pipe_service.config.redis import RedisSettings
 from pipe_service.media.settings import MediaSettings
 from pipe_service.openrouter.client_config import UpstreamClientConfig
-from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
-from pipe_service.writebehind.settings import RedisSettings
 
 ENV_PREFIX = "PIPE_SERVICE_"
 

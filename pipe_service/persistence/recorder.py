@@ -32,6 +32,7 @@ from typing import Any
 
 import trio
 
+from pipe_service.config.persistence import PersistenceSettings
 from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.persistence.replay import (
     ReplayPlan,
@@ -41,7 +42,6 @@ from pipe_service.persistence.replay import (
     strip_history_markers,
 )
 from pipe_service.persistence.retention import StoragePolicy
-from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.persistence.status_lines import (
     FAILED_STATUS,
     LOAD_FAILED_STATUS,

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from pipe_service.persistence.settings import PersistenceSettings, ReasoningRetention
+from pipe_service.config.persistence import PersistenceSettings, ReasoningRetention
 
 STORED_TYPES: Final = frozenset({"reasoning", "function_call", "function_call_output"})
 TRIM_NOTICE: Final = "\n…[{omitted} characters of an old tool result omitted]…\n"

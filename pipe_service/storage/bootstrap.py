@@ -22,7 +22,7 @@ import sqlalchemy as sa
 import trio
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipe_service.persistence.settings import PersistenceSettings
+from pipe_service.config.persistence import PersistenceSettings
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database
 from pipe_service.storage.keys import KeyRing, collect_secrets

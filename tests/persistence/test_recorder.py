@@ -15,6 +15,7 @@ import sqlalchemy as sa
 import trio
 import trio.testing
 
+from pipe_service.config.persistence import PersistenceSettings
 from pipe_service.persistence.markers import render_markers
 from pipe_service.persistence.recorder import (
     FAILED_STATUS,
@@ -23,7 +24,6 @@ from pipe_service.persistence.recorder import (
     ArtifactScope,
 )
 from pipe_service.persistence.retention import storage_policy
-from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database

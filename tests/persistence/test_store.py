@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from pipe_service.config.persistence import PersistenceSettings
 from pipe_service.persistence.ids import UlidGenerator
-from pipe_service.persistence.settings import PersistenceSettings
 from pipe_service.storage.artifact_store import (
     NewArtifact,
     count_artifacts,

@@ -7,13 +7,12 @@ import pytest
 
 from pipe_service.chat.error_messages import (
     DEFAULT_ERROR_TEMPLATE,
-    ErrorTemplateError,
     LocalError,
     LocalErrorKind,
     render_error_markdown,
     render_interrupted_notice,
-    validate_error_template,
 )
+from pipe_service.config.error_templates import ErrorTemplateError, validate_error_template
 from pipe_service.openrouter.errors import (
     UpstreamError,
     UpstreamErrorKind,

@@ -6,7 +6,8 @@ import pytest
 from pydantic import ValidationError
 
 from pipe_service.chat.error_messages import LocalError, LocalErrorKind, render_error_markdown
-from pipe_service.chat.failure_kinds import FAILURE_KINDS, failure_kind
+from pipe_service.chat.failure_kinds import failure_kind
+from pipe_service.config.error_templates import FAILURE_KINDS
 from pipe_service.config.settings import MessageSettings
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 

@@ -22,7 +22,7 @@ import redis
 import sqlalchemy as sa
 import trio
 
-from pipe_service.persistence.settings import PersistenceSettings
+from pipe_service.config.persistence import PersistenceSettings
 from pipe_service.storage.bootstrap import prepare_artifact_storage
 from pipe_service.storage.engine import Database
 from pipe_service.storage.schema import artifacts

@@ -24,8 +24,8 @@ from typing import Annotated, Any, Final, Literal
 
 from pydantic import BeforeValidator, Field, Json, TypeAdapter, ValidationError
 
-from pipe_service.chat.error_messages import validate_error_template
 from pipe_service.chat.usage_line import DEFAULT_USAGE_ICONS, UsageIcons, UsageLineStyle
+from pipe_service.config.error_templates import validate_error_template
 from pipe_service.media.intake import Attachment
 from pipe_service.protocol import ErrorCode, ProtocolError, Request
 from pipe_service.transform.options import (
