@@ -21,8 +21,8 @@ from pipe_service.chat.events import (
     TextDelta,
     ToolCallRequest,
     TurnEvent,
-    Usage,
 )
+from pipe_service.openrouter.usage import Usage
 
 # finish_reason of a turn that failed after partial output (OpenRouter's chat-completions
 # convention for mid-stream errors).

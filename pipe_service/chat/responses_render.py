@@ -31,8 +31,8 @@ from pipe_service.chat.events import (
     TextDelta,
     ToolCallRequest,
     TurnEvent,
-    Usage,
 )
+from pipe_service.openrouter.usage import Usage
 
 StreamEvent = dict[str, Any]
 _OpenKind = Literal["message", "reasoning"]

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipe_service.chat.events import Usage
 from pipe_service.chat.json_fields import as_dict, as_int, as_optional_float
+from pipe_service.openrouter.usage import Usage
 
 
 def usage_from_responses(raw: Any) -> Usage | None:

@@ -36,12 +36,12 @@ from pipe_service.chat.events import (
     Status,
     ToolCallRequest,
     ToolRan,
-    Usage,
 )
 from pipe_service.chat.failure import TOOL_HOST_GONE
 from pipe_service.chat.tool_citations import harvest_citations
 from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.openrouter.usage import Usage
 from pipe_service.telemetry.trace import time_phase
 from pipe_service.tools.contract import (
     ToolContext,

@@ -42,13 +42,13 @@ from pipe_service.chat.events import (
     TextDelta,
     ToolCallRequest,
     TurnEvent,
-    Usage,
 )
 from pipe_service.chat.failure import STREAM_ENDED_WITHOUT_COMPLETION
 from pipe_service.chat.json_fields import as_dict, as_list, as_optional_str, as_str
 from pipe_service.chat.responses_usage import usage_from_responses
 from pipe_service.chat.surrogates import SurrogateCarry
 from pipe_service.chat.translate import UPSTREAM_ERROR
+from pipe_service.openrouter.usage import Usage
 
 __all__ = ["ChatCompletionsStreamTranslator", "translate_chat_completion", "usage_from_chat"]
 

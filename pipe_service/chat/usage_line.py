@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final, Literal, NamedTuple
 
-from pipe_service.chat.events import Usage
+from pipe_service.openrouter.usage import Usage
 
 UsageLineStyle = Literal["text", "icons"]
 

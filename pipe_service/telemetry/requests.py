@@ -29,12 +29,13 @@ import trio
 
 from pipe_service.admission.gate import ServerBusyError
 from pipe_service.admission.user_breaker import UserRequestBreaker, UserThrottledError
-from pipe_service.chat.events import Completed, Failed, ReasoningDelta, TextDelta, Usage
+from pipe_service.chat.events import Completed, Failed, ReasoningDelta, TextDelta
 from pipe_service.chat.failure import SHUTTING_DOWN
 from pipe_service.chat.turn import failure_as_error
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.logsink.messages import RequestLog
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.openrouter.usage import Usage
 from pipe_service.telemetry.recent import RecentRequests, RecentStatistics
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.trace import PHASES, RequestIds, RequestTrace, bind_trace

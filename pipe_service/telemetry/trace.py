@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from pipe_service.chat.events import Usage
+from pipe_service.openrouter.usage import Usage
 
 DURATION_PHASES = ("admission_wait", "transform", "upstream_connect", "tools", "persistence")
 OFFSET_PHASES = ("first_byte", "first_delta_out")

@@ -8,9 +8,10 @@ import trio
 import trio.testing
 from prometheus_client import CollectorRegistry
 
-from pipe_service.chat.events import Completed, Failed, TextDelta, Usage
+from pipe_service.chat.events import Completed, Failed, TextDelta
 from pipe_service.chat.turn_request import TurnError
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.openrouter.usage import Usage
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.requests import Telemetry
 

@@ -16,13 +16,13 @@ from pipe_service.chat.events import (
     TextDelta,
     ToolCallRequest,
     TurnEvent,
-    Usage,
 )
 from pipe_service.chat.openai_chunks import (
     to_chat_chunk,
     to_chat_chunks,
     to_chat_completion,
 )
+from pipe_service.openrouter.usage import Usage
 
 COMPLETION_ID, MODEL, CREATED = "chatcmpl-1", "openai/gpt-5", 1700000000
 USAGE = Usage(input_tokens=10, output_tokens=5, cached_tokens=2, reasoning_tokens=3, cost=0.01)

@@ -21,10 +21,10 @@ from pipe_service.chat.events import (
     TextDelta,
     ToolCallRequest,
     TurnEvent,
-    Usage,
 )
 from pipe_service.chat.responses_usage import usage_from_responses
 from pipe_service.chat.translate import STREAM_ENDED_WITHOUT_COMPLETION, ResponsesStreamTranslator
+from pipe_service.openrouter.usage import Usage
 from tests.streaming import responses_events as rx
 
 EXPECTED_USAGE = Usage(

@@ -12,13 +12,13 @@ from pipe_service.chat.events import (
     ReasoningItem,
     TextDelta,
     ToolCallRequest,
-    Usage,
 )
 from pipe_service.chat.translate_chat import (
     ChatCompletionsStreamTranslator,
     translate_chat_completion,
     usage_from_chat,
 )
+from pipe_service.openrouter.usage import Usage
 
 
 def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from pipe_service.chat.events import (
     Status,
     TextDelta,
     ToolCallRequest,
-    Usage,
 )
 from pipe_service.chat.translate import RESPONSE_CANCELLED, translate_response
+from pipe_service.openrouter.usage import Usage
 from tests.streaming import responses_events as rx
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipe_service.chat.events import Usage
 from pipe_service.chat.usage_line import UsageIcons, format_usage_line
+from pipe_service.openrouter.usage import Usage
 
 FULL = Usage(
     input_tokens=1000, output_tokens=234, cached_tokens=500, reasoning_tokens=100, cost=0.0012

@@ -21,11 +21,11 @@ from pipe_service.chat.events import (
     Status,
     TextDelta,
     ToolCallRequest,
-    Usage,
 )
 from pipe_service.chat.tool_loop import TOOL_EXECUTOR_GONE
 from pipe_service.chat.turn_request import TurnError, TurnOutput, TurnRequest
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
+from pipe_service.openrouter.usage import Usage
 from pipe_service.tools.contract import (
     ToolContext,
     ToolExecutorGoneError,

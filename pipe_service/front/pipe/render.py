@@ -44,7 +44,6 @@ from pipe_service.chat.events import (
     TextDelta,
     ToolCallRequest,
     ToolRan,
-    Usage,
 )
 from pipe_service.chat.failure import SHUTTING_DOWN, TurnFailure
 from pipe_service.chat.openai_chunks import usage_dict
@@ -53,6 +52,7 @@ from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.chat.usage_line import format_usage_line
 from pipe_service.front.pipe.request import RenderOptions
 from pipe_service.openrouter.errors import UpstreamError
+from pipe_service.openrouter.usage import Usage
 from pipe_service.protocol import (
     Busy,
     Delta,
