@@ -33,6 +33,7 @@ from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
 from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.catalog.sources import SourcePlan, fetch_sources
 from pipe_service.chat.gateway import ChatGateway, StreamingOptions
+from pipe_service.chat.request_telemetry import Telemetry
 from pipe_service.config import ConfigError, Settings
 from pipe_service.config.reload_actor import watch_reload_signal
 from pipe_service.config.session_secret import load_session_secret
@@ -51,9 +52,11 @@ from pipe_service.logsink.writer import LogWriter
 from pipe_service.media.intake import MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.client_config import UpstreamClientConfig
-from pipe_service.persistence import cleanup_actor
+from pipe_service.persistence import cleanup_actor, db_writer
 from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
+from pipe_service.persistence.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.persistence.recorder import ArtifactPersistence
+from pipe_service.redis_link import RedisLink, redact_redis_url
 from pipe_service.service_operations import ServiceParts, wire_operations
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.sessions.actor import Sessions, ShutdownPolicy
@@ -61,12 +64,9 @@ from pipe_service.simulator.catalog import CatalogError, load_catalog
 from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage import bootstrap as storage_bootstrap
-from pipe_service.storage import db_writer
 from pipe_service.storage.bootstrap import ArtifactStorage, BootstrapPolicy
-from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database
 from pipe_service.telemetry.request_metrics import RequestMetrics
-from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.workers.handoff import WorkerHandoff
@@ -81,7 +81,6 @@ from pipe_service.writebehind.queue import (
     new_flusher_id,
     open_nudge_inbox,
 )
-from pipe_service.writebehind.redis_link import RedisLink, redact_redis_url
 
 logger = logging.getLogger("pipe_service.service")
 

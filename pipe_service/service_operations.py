@@ -21,17 +21,17 @@ from pipe_service.admission.gate import AdmissionGate
 from pipe_service.admission.user_breaker import UserRequestBreaker
 from pipe_service.catalog.actor import Catalog
 from pipe_service.chat.gateway import ChatGateway, StreamingOptions
+from pipe_service.chat.request_telemetry import Telemetry
 from pipe_service.config import Settings
 from pipe_service.config.live import LiveSettings
 from pipe_service.context import ServiceContext
 from pipe_service.logsink.levels import LogLevels
 from pipe_service.logsink.startup import LogSink
 from pipe_service.openrouter.client import OpenRouterClient
+from pipe_service.persistence.db_writer import WriterStatistics
+from pipe_service.service_metrics import DatabaseHealth, MetricSources, ServiceCollector
 from pipe_service.sessions.actor import Sessions
-from pipe_service.storage.db_writer import WriterStatistics
 from pipe_service.storage.engine import Database
-from pipe_service.telemetry.collector import DatabaseHealth, MetricSources, ServiceCollector
-from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools.runner import ToolRunner
 from pipe_service.writebehind.flusher import FlusherStatistics
 from pipe_service.writebehind.queue import WriteBehindStatistics

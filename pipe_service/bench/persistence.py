@@ -44,11 +44,12 @@ import trio
 
 from pipe_service.config.persistence import PersistenceSettings
 from pipe_service.config.redis import RedisSettings
+from pipe_service.persistence import db_writer
+from pipe_service.persistence.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.persistence.recorder import ArtifactPersistence, ArtifactScope
 from pipe_service.persistence.retention import storage_policy
-from pipe_service.storage import db_writer
+from pipe_service.redis_link import RedisLink
 from pipe_service.storage.bootstrap import ArtifactStorage, prepare_artifact_storage
-from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database, normalize_database_url
 from pipe_service.writebehind import flusher as redis_flusher
 from pipe_service.writebehind.flusher import FlusherStatistics, FlushPolicy
@@ -58,7 +59,6 @@ from pipe_service.writebehind.queue import (
     new_flusher_id,
     open_nudge_inbox,
 )
-from pipe_service.writebehind.redis_link import RedisLink
 
 ARTIFACTS_PER_TURN = 4
 

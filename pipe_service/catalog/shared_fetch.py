@@ -35,7 +35,7 @@ import trio
 
 from pipe_service.catalog.actor import FetchModels
 from pipe_service.catalog.sources import CatalogSources
-from pipe_service.writebehind.redis_link import RedisLink
+from pipe_service.redis_link import RedisLink
 
 logger = logging.getLogger("pipe_service.catalog.shared_fetch")
 

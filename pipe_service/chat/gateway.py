@@ -34,6 +34,8 @@ from pipe_service.chat.error_messages import (
 from pipe_service.chat.events import Failed, Status
 from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
 from pipe_service.chat.failure_kinds import failure_kind
+from pipe_service.chat.persistence_stage import prepare_turn_persistence, relay_with_persistence
+from pipe_service.chat.request_telemetry import Telemetry
 from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import RouteCounters, TurnError, TurnOutput, TurnRequest
 from pipe_service.chat.upstream_relay import StallPolicy
@@ -42,10 +44,8 @@ from pipe_service.media.intake import Attachment, MediaIntake
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.persistence.recorder import ArtifactPersistence
-from pipe_service.persistence.turn_stage import prepare_turn_persistence, relay_with_persistence
 from pipe_service.sessions.actor import Sessions, TurnHandle
 from pipe_service.telemetry.request_metrics import RequestMetrics
-from pipe_service.telemetry.requests import Telemetry
 from pipe_service.telemetry.trace import current_trace, phase_timer
 from pipe_service.tools.contract import ToolContext
 from pipe_service.tools.runner import ToolRunner

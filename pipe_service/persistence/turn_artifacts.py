@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from pipe_service.persistence.db_writer import PlacementUpdate, WriteAck, WriterClosedError
 from pipe_service.persistence.retention import StoragePolicy, anchors, items_to_store
 from pipe_service.persistence.status_lines import (
     FAILED_STATUS,
@@ -24,7 +25,6 @@ from pipe_service.persistence.status_lines import (
     UNAVAILABLE_STATUS,
 )
 from pipe_service.storage.artifact_store import NewArtifact
-from pipe_service.storage.db_writer import PlacementUpdate, WriteAck, WriterClosedError
 
 if TYPE_CHECKING:
     from pipe_service.persistence.recorder import ArtifactPersistence

@@ -2,7 +2,7 @@
 
 Counters and histograms live in the service's own registry (tests run several services in one
 process). Everything that already exists as an actor statistic (admission, upstream client,
-tools, catalog, inboxes) is read at scrape time instead (``telemetry/collector.py``).
+tools, catalog, inboxes) is read at scrape time instead (``service_metrics.py``).
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ import redis
 import trio
 
 from actors import Inbox, InboxReceiver, OverloadPolicy
-from pipe_service.writebehind.redis_link import RedisLink
+from pipe_service.redis_link import RedisLink
 
 logger = logging.getLogger("pipe_service.writebehind.cost_snapshots")
 

@@ -31,10 +31,10 @@ import sqlalchemy as sa
 import trio
 
 from actors import InboxReceiver
+from pipe_service.redis_link import RedisKeys, RedisLink
 from pipe_service.storage.artifact_store import Placement, apply_writes
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.writebehind.queue import FlushNudge, WriteBehind, decode_entry
-from pipe_service.writebehind.redis_link import RedisKeys, RedisLink
 
 logger = logging.getLogger("pipe_service.writebehind.flusher")
 

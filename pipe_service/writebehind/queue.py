@@ -39,6 +39,7 @@ import trio
 
 from actors import Inbox, OverloadPolicy
 from pipe_service.config.redis import RedisSettings
+from pipe_service.redis_link import RedisKeys, RedisLink
 from pipe_service.storage.artifact_store import (
     NewArtifact,
     Placement,
@@ -48,7 +49,6 @@ from pipe_service.storage.artifact_store import (
 )
 from pipe_service.storage.codec import ArtifactCorruptError, ArtifactKeyError, PayloadCodec
 from pipe_service.tools.breaker import BreakerState, SlidingWindowBreaker
-from pipe_service.writebehind.redis_link import RedisKeys, RedisLink
 
 logger = logging.getLogger("pipe_service.writebehind")
 

@@ -9,11 +9,11 @@ import trio.testing
 from prometheus_client import CollectorRegistry
 
 from pipe_service.chat.events import Completed, Failed, TextDelta
+from pipe_service.chat.request_telemetry import Telemetry
 from pipe_service.chat.turn_request import TurnError
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.openrouter.usage import Usage
 from pipe_service.telemetry.request_metrics import RequestMetrics
-from pipe_service.telemetry.requests import Telemetry
 
 
 @pytest.fixture

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import trio
 
-from pipe_service.storage import db_writer
+from pipe_service.persistence import db_writer
+from pipe_service.persistence.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
-from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.storage.engine import Database
 from pipe_service.storage.keys import KeyRing
 from pipe_service.storage.migrations import kdf_salt, upgrade

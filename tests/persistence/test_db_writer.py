@@ -10,12 +10,12 @@ import sqlalchemy as sa
 import trio
 import trio.testing
 
+from pipe_service.persistence import db_writer
+from pipe_service.persistence.db_writer import ArtifactWriter, WriterClosedError, open_writer_inbox
 from pipe_service.persistence.ids import UlidGenerator
-from pipe_service.storage import db_writer
 from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, read_artifact
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
-from pipe_service.storage.db_writer import ArtifactWriter, WriterClosedError, open_writer_inbox
 from pipe_service.storage.engine import Database
 from tests.persistence.conftest import start_writer
 

@@ -173,7 +173,7 @@ async def test_a_commit_slower_than_ack_wait_ends_without_markers(
     database: Database, codec: PayloadCodec, autojump_clock: trio.testing.MockClock
 ) -> None:
     # A writer that never runs: the ack never comes, the turn gives up after ack_wait_s.
-    from pipe_service.storage.db_writer import ArtifactWriter, open_writer_inbox
+    from pipe_service.persistence.db_writer import ArtifactWriter, open_writer_inbox
 
     writer = ArtifactWriter(open_writer_inbox(4))
     persistence = ArtifactPersistence(

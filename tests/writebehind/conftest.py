@@ -17,13 +17,13 @@ import pytest
 import redis
 
 from pipe_service.config.redis import RedisSettings
+from pipe_service.redis_link import RedisLink
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database
 from pipe_service.storage.keys import KeyRing
 from pipe_service.storage.migrations import kdf_salt, upgrade
 from pipe_service.writebehind.queue import WriteBehind, open_nudge_inbox
-from pipe_service.writebehind.redis_link import RedisLink
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 needs_redis = pytest.mark.skipif(

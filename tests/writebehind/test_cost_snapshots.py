@@ -8,6 +8,7 @@ from functools import partial
 
 import trio
 
+from pipe_service.redis_link import RedisLink
 from pipe_service.writebehind import cost_snapshots
 from pipe_service.writebehind.cost_snapshots import (
     COST_INBOX_SIZE,
@@ -15,7 +16,6 @@ from pipe_service.writebehind.cost_snapshots import (
     CostSnapshot,
     open_cost_inbox,
 )
-from pipe_service.writebehind.redis_link import RedisLink
 from tests.service.conftest import free_port
 
 

@@ -9,12 +9,12 @@ from functools import partial
 import trio
 import trio.testing
 
-from pipe_service.storage import db_writer
+from pipe_service.persistence import db_writer
+from pipe_service.persistence.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
+from pipe_service.redis_link import RedisLink
 from pipe_service.storage.artifact_store import count_artifacts
 from pipe_service.storage.bootstrap import ArtifactStorage
-from pipe_service.storage.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.tools.breaker import BreakerState
-from pipe_service.writebehind.redis_link import RedisLink
 from tests.service.conftest import free_port
 from tests.writebehind.conftest import make_behind
 from tests.writebehind.rows import row

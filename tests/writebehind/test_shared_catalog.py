@@ -13,7 +13,7 @@ import trio.testing
 
 from pipe_service.catalog.shared_fetch import WAIT_FOR_PEER_S, SharedCatalogFetch
 from pipe_service.catalog.sources import CatalogSources
-from pipe_service.writebehind.redis_link import RedisLink
+from pipe_service.redis_link import RedisLink
 from tests.service.conftest import free_port
 from tests.writebehind.conftest import needs_redis
 

@@ -10,12 +10,12 @@ from functools import partial
 
 import sqlalchemy as sa
 
+from pipe_service.redis_link import RedisLink
 from pipe_service.storage.artifact_store import Placement, count_artifacts, load_for_replay
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.schema import artifacts
 from pipe_service.writebehind.flusher import FlusherStatistics, FlushPolicy, flush_round
 from pipe_service.writebehind.queue import WriteBehind
-from pipe_service.writebehind.redis_link import RedisLink
 from tests.writebehind.conftest import make_behind, needs_redis
 from tests.writebehind.rows import row
 

@@ -17,8 +17,8 @@ from pipe_service.admission.user_breaker import UserBreakerStatistics
 from pipe_service.catalog.actor import CatalogStatistics
 from pipe_service.logsink.startup import LogSinkStatistics
 from pipe_service.openrouter.client import UpstreamClientStatistics
+from pipe_service.persistence.db_writer import WriterStatistics
 from pipe_service.sessions.actor import SessionStatistics
-from pipe_service.storage.db_writer import WriterStatistics
 from pipe_service.tools.statistics import ToolStatistics
 from pipe_service.writebehind.flusher import FlusherStatistics
 from pipe_service.writebehind.queue import WriteBehindStatistics

@@ -37,7 +37,7 @@ from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.writebehind.queue import WriteBehind
 
-logger = logging.getLogger("pipe_service.storage.db_writer")
+logger = logging.getLogger("pipe_service.persistence.db_writer")
 
 WRITER_INBOX_NAME: Final = "db_writer"
 
