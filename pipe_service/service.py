@@ -275,7 +275,9 @@ async def start_service(
         )
     )
 
-    catalog = Catalog(settings.models)
+    catalog = Catalog(
+        settings.models, unavailable_retry_after_s=settings.catalog.unavailable_retry_after_s
+    )
     plan = SourcePlan(
         want_zdr=settings.models.zdr_only or settings.chat.zdr_enforce,
         zdr_required=settings.models.zdr_only,

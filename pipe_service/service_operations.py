@@ -131,6 +131,7 @@ def apply_live_settings(
     parts.user_breaker.configure(
         failures=admission.user_breaker_failures, window_s=admission.user_breaker_window_s
     )
+    parts.catalog.unavailable_retry_after_s = settings.catalog.unavailable_retry_after_s
     parts.tools.update_settings(settings.tools)
     gateway = parts.gateway
     gateway.options = settings.chat

@@ -34,7 +34,12 @@ FetchModels = Callable[[], Awaitable[Mapping[str, Any] | CatalogSources]]
 
 
 class CatalogUnavailableError(Exception):
-    """No catalog has been fetched yet (upstream unreachable since start)."""
+    """No catalog has been fetched yet (upstream unreachable since start); ``retry_after_s`` is
+    the hint the fronts send with it (``catalog.unavailable_retry_after_s``)."""
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 @dataclass(frozen=True)
@@ -72,8 +77,11 @@ class CatalogStatistics:
 class Catalog:
     """The shared view of the catalog; outlives actor restarts so a crash never empties it."""
 
-    def __init__(self, filters: CatalogFilterOptions) -> None:
+    def __init__(
+        self, filters: CatalogFilterOptions, *, unavailable_retry_after_s: int = 5
+    ) -> None:
         self.filters = filters
+        self.unavailable_retry_after_s = unavailable_retry_after_s
         self.inbox = Inbox[CatalogCommand]("catalog", CATALOG_INBOX_SIZE, OverloadPolicy.DROP)
         self._registry: ModelRegistry | None = None
         self._loaded_at: float | None = None
@@ -88,7 +96,8 @@ class Catalog:
         if self._registry is None:
             raise CatalogUnavailableError(
                 "the model catalog is not loaded yet"
-                + (f" (last error: {self.last_error})" if self.last_error else "")
+                + (f" (last error: {self.last_error})" if self.last_error else ""),
+                retry_after_s=self.unavailable_retry_after_s,
             )
         return self._registry
 

@@ -35,6 +35,7 @@ LIVE_KEYS = frozenset(
         "admission.retry_after_s",
         "admission.user_breaker_failures",
         "admission.user_breaker_window_s",
+        "catalog.unavailable_retry_after_s",
         "log_level",
         "logging.user_levels",
         "logging.attach_to_errors",

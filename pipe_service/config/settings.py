@@ -66,6 +66,13 @@ class CatalogSettings(BaseModel):
         description="Models covered by `chat.model_routing` whose provider list "
         "(/models/{slug}/endpoints) is fetched per refresh, at most.",
     )
+    unavailable_retry_after_s: int = Field(
+        5,
+        ge=1,
+        le=600,
+        description="`Retry-After` hint sent with a chat that arrives before the first catalog "
+        "has loaded (OpenAI API: 503 `catalog_unavailable`; shim: error `catalog_unavailable`).",
+    )
 
 
 class AdmissionSettings(BaseModel):

@@ -68,7 +68,9 @@ def api_error_for(exc: BaseException, *, failure: TurnFailure | None = None) -> 
     if isinstance(exc, UnknownModelError):
         return ApiError(404, str(exc), "model_not_found", param="model")
     if isinstance(exc, CatalogUnavailableError):
-        return ApiError(503, str(exc), "catalog_unavailable", headers={"Retry-After": "5"})
+        return ApiError(
+            503, str(exc), "catalog_unavailable", headers={"Retry-After": str(exc.retry_after_s)}
+        )
     if isinstance(exc, UserThrottledError):
         return ApiError(
             429, f"slow down: {exc}", "slow_down", headers={"Retry-After": str(exc.retry_after_s)}

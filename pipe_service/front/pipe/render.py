@@ -69,7 +69,6 @@ from pipe_service.telemetry.trace import current_trace
 
 logger = logging.getLogger("pipe_service.front.pipe.render")
 
-CATALOG_RETRY_AFTER_S: Final = 5.0
 THINKING_STATUS_CHARS: Final = 160
 """In the ``status`` thinking mode, the status line shows this many trailing reasoning chars."""
 
@@ -319,13 +318,13 @@ def error_frame_for(
         local = LocalError(
             LocalErrorKind.BUSY,
             "the model catalog has not been loaded from OpenRouter yet",
-            retry_after_s=CATALOG_RETRY_AFTER_S,
+            retry_after_s=float(exc.retry_after_s),
         )
         return Error(
             code=ErrorCode.CATALOG_UNAVAILABLE,
             message=wording.error_markdown(local),
             error_id=local.error_id,
-            retry_after_s=CATALOG_RETRY_AFTER_S,
+            retry_after_s=float(exc.retry_after_s),
         )
     if isinstance(exc, ValueError):  # RequestTransformError names the body field at fault
         return _local_error(
