@@ -18,7 +18,6 @@ Synopsis::
 from __future__ import annotations
 
 import logging
-import secrets
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -38,7 +37,13 @@ from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.openrouter.usage import Usage
 from pipe_service.telemetry.recent import RecentRequests, RecentStatistics
 from pipe_service.telemetry.request_metrics import RequestMetrics
-from pipe_service.telemetry.trace import PHASES, RequestIds, RequestTrace, bind_trace
+from pipe_service.telemetry.trace import (
+    PHASES,
+    RequestIds,
+    RequestTrace,
+    bind_trace,
+    new_request_id,
+)
 
 logger = logging.getLogger("pipe_service.requests")
 
@@ -72,10 +77,6 @@ def failed_class(failed: Failed) -> str:
     if failed.code == SHUTTING_DOWN:
         return "shutting_down"
     return f"interrupted_{failure_as_error(failed).kind.value}"
-
-
-def new_request_id() -> str:
-    return f"req_{secrets.token_hex(8)}"
 
 
 class Telemetry:

@@ -6,7 +6,6 @@ these types without importing the turn: the dependency runs turn â†’ tool_loop â
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import TurnEvent
 from pipe_service.chat.failure import TurnFailure, failure_for_exception
 from pipe_service.media.intake import Attachment
+from pipe_service.telemetry.trace import current_request_id
 from pipe_service.tools.contract import ToolContext
 from pipe_service.transform.options import RequestIdentity, TransformOptions, UserOverrides
 
@@ -54,8 +54,10 @@ class TurnRequest:
     route: RouteMemory = field(default_factory=RouteMemory)
     counters: RouteCounters = field(default_factory=RouteCounters)
     """Shared by every turn of a gateway, so ``/status`` can show them."""
-    request_id: str = field(default_factory=lambda: f"req_{secrets.token_hex(6)}")
-    """Names this turn in every log line about it."""
+    request_id: str = field(default_factory=current_request_id)
+    """Names this turn in every log line about it: the id of the request it serves (its trace's,
+    minted at arrival), so the turn's failure log, the end-of-request line, the request log
+    shown with an error and the log archive all name one id."""
     owner: str | None = None
     """Who owns the turn's stored artifacts; None: ``user:<identity.user_id>`` if known."""
     replayed: Mapping[int, Sequence[dict[str, Any]]] | None = None

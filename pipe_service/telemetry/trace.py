@@ -19,6 +19,7 @@ wins). ``first_delta_out`` is the time to first token the user sees.
 
 from __future__ import annotations
 
+import secrets
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,6 +85,17 @@ _CURRENT: ContextVar[RequestTrace | None] = ContextVar("pipe_service_request_tra
 def current_trace() -> RequestTrace | None:
     """The trace of the request this task serves, if any."""
     return _CURRENT.get()
+
+
+def new_request_id() -> str:
+    return f"req_{secrets.token_hex(8)}"
+
+
+def current_request_id() -> str:
+    """The id of the request this task serves: one id per request, minted when its trace
+    opens (at arrival) and reused by its turn; a new one outside a request."""
+    trace = _CURRENT.get()
+    return trace.ids.request_id if trace is not None else new_request_id()
 
 
 @contextmanager
