@@ -3,8 +3,8 @@
 Every message says what happened, what the user can do, and carries the
 error id (so an administrator can find the log line). The layout is a
 template with named placeholders, configurable like the seed's error-template
-valves; :func:`validate_error_template` rejects unknown placeholders at
-start-up with an error that names them.
+valves; ``config.error_templates.validate_error_template`` rejects unknown
+placeholders at start-up with an error that names them.
 
 Placeholders: ``{title}`` short headline; ``{message}`` the explanation plus
 what OpenRouter said; ``{explanation}`` the explanation alone; ``{detail}``
