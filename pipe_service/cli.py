@@ -149,18 +149,16 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
 
 
 def show_log_archive(path: Path, settings: Settings) -> int:
-    from cryptography.fernet import InvalidToken
-
-    from pipe_service.logsink.archive import LZ4FernetCodec, read_archive
+    from pipe_service.logsink.archive import ArchiveReadError, archive_codec, read_archive
 
     key = settings.logging.archive_key
     if key is None:
         print("pipe-service: set logging.archive_key to read archives", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        print(read_archive(path, LZ4FernetCodec(key.get_secret_value().encode())))
-    except InvalidToken:
-        print(f"pipe-service: {path}: wrong archive key or damaged file", file=sys.stderr)
+        print(read_archive(path, archive_codec(key.get_secret_value())))
+    except ArchiveReadError as exc:
+        print(f"pipe-service: {path}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"pipe-service: {path}: {exc.strerror or exc}", file=sys.stderr)
