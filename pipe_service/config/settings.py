@@ -22,6 +22,7 @@ from pipe_service.chat.failure_kinds import FAILURE_KINDS, FailureKind
 from pipe_service.media.settings import MediaSettings
 from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.persistence.settings import PersistenceSettings
+from pipe_service.storage.dead_letter_settings import DeadLetterSettings
 from pipe_service.tools.settings import ToolSettings
 from pipe_service.transform.options import TransformOptions
 from pipe_service.writebehind.settings import RedisSettings
@@ -245,7 +246,7 @@ class StreamingSettings(BaseModel):
         le=600,
         description=(
             "After this long without output from the provider, show the status line "
-            "\"Waiting for the provider (N s)…\"."
+            '"Waiting for the provider (N s)…".'
         ),
     )
     waiting_status_every_s: float = Field(
@@ -355,7 +356,7 @@ class Settings(BaseModel):
         ge=0.1,
         le=0.95,
         description="Share of `graceful_timeout_s` that running chats may use to finish when "
-        "the sidecar stops; then they are cut with a \"restarting\" notice, which the rest of "
+        'the sidecar stops; then they are cut with a "restarting" notice, which the rest of '
         "the timeout leaves time to deliver.",
     )
     shutdown_grace_s: float = Field(
@@ -467,6 +468,10 @@ class Settings(BaseModel):
         default_factory=RedisSettings,
         description="Redis write-behind, the shared catalog refresh and cost snapshots.",
     )
+    dead_letters: DeadLetterSettings = Field(
+        default_factory=DeadLetterSettings,
+        description="Artifacts that could not be persisted: where they wait, for how long.",
+    )
 
     # -- supervision --------------------------------------------------------------------------
     restart_max: int = Field(
@@ -563,6 +568,10 @@ class Settings(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'pipe-service.db').as_posix()}"
+
+    @property
+    def effective_dead_letter_url(self) -> str:
+        return self.dead_letters.url_for(self.var_dir)
 
     @property
     def uses_simulator(self) -> bool:
