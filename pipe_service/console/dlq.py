@@ -97,8 +97,9 @@ def add_dlq_command(commands: Subcommands) -> None:
 
 
 def run_dlq_command(
-    args: argparse.Namespace, settings: Settings, *, confirm: Callable[[str], str] = input
+    args: argparse.Namespace, settings: Settings, *, confirm: Callable[[str], str] | None = None
 ) -> int:
+    """Run one ``dlq`` action; ``confirm`` asks the purge question (default: the terminal)."""
     errors = Console(stderr=True)
     try:
         return trio.run(_run, args, settings, confirm)
@@ -118,7 +119,9 @@ def run_dlq_command(
         return EXIT_FAILED
 
 
-async def _run(args: argparse.Namespace, settings: Settings, confirm: Callable[[str], str]) -> int:
+async def _run(
+    args: argparse.Namespace, settings: Settings, confirm: Callable[[str], str] | None
+) -> int:
     store = Database.open(settings.effective_dead_letter_url, pool_size=1)
     letters = DeadLetters(store)
     try:
@@ -226,7 +229,7 @@ async def _retry(letters: DeadLetters, settings: Settings, args: argparse.Namesp
 
 
 async def _purge(
-    letters: DeadLetters, args: argparse.Namespace, confirm: Callable[[str], str]
+    letters: DeadLetters, args: argparse.Namespace, confirm: Callable[[str], str] | None
 ) -> int:
     chosen = sum((bool(args.ids), args.older_than is not None, bool(args.all)))
     if chosen != 1:
@@ -244,9 +247,9 @@ async def _purge(
         print(json.dumps({"purged": 0}) if args.json else "nothing to purge")
         return 0
     if not args.yes:
-        if not sys.stdin.isatty() and confirm is input:
+        if confirm is None and not sys.stdin.isatty():
             raise DlqError("refusing to purge without confirmation: pass --yes", EXIT_USAGE)
-        answer = confirm(f"delete {what} ({len(doomed)})? [y/N] ")
+        answer = (confirm or input)(f"delete {what} ({len(doomed)})? [y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing purged")
             return EXIT_FAILED
