@@ -21,12 +21,13 @@ class DeadLetterSettings(BaseModel):
         "is down. Sidecars sharing Redis may point this at a shared PostgreSQL.",
     )
     flush_attempts: int = Field(
-        10,
+        30,
         ge=0,
         le=100_000,
         description="Failed flush rounds in a row (database unreachable) after which the Redis "
-        "flusher moves the batch it holds to the dead letters instead of retrying it forever; "
-        "0 = never (entries wait in Redis until the database is back).",
+        "flusher moves the batch it holds to the dead letters instead of retrying it forever "
+        "(30 ≈ 25 minutes with the default flush backoff); 0 = never (entries wait in Redis "
+        "until the database is back).",
     )
     retention_days: float = Field(
         30.0,
