@@ -260,3 +260,30 @@ def test_dlq_purge_asks_first_and_needs_yes_without_a_terminal(
     assert "purged 1 dead letter(s)" in capsys.readouterr().out
     assert main(["dlq", "purge", "--all", "--yes", "--json"]) == 0
     assert capsys.readouterr().out.strip() == '{"purged": 1}'
+
+
+def test_config_output_hides_the_dead_letter_database_password(
+    cli_env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "PIPE_SERVICE_DEAD_LETTERS__DATABASE_URL", "postgresql://ops:hunter2-canary@db/letters"
+    )
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert "hunter2-canary" not in out
+    assert "postgresql://ops:***@db/letters" in out
+
+
+def test_dlq_show_prints_metadata_only_unless_asked(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ids = trio.run(_seed, cli_env / "dead-letters.sqlite3")
+    assert main(["dlq", "show", ids[0]]) == 0
+    out = capsys.readouterr().out
+    assert ids[0] in out
+    assert "database unreachable after 3 flush attempts" in out
+    assert "payload body" not in out
+    assert main(["dlq", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert "dead letters (2)" in listing
+    assert "payload body" not in listing
