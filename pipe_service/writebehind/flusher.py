@@ -309,7 +309,7 @@ async def _to_dead_letters(
     except Exception as exc:
         logger.error(
             "could not write dead letters; the entries stay in Redis",
-            extra={"entries": len(letters), "error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            extra={"entries": len(letters), "error": _first_line(exc)},
         )
         return False
     stats.dead_lettered_entries += len(letters)
@@ -318,6 +318,11 @@ async def _to_dead_letters(
         extra={"entries": len(letters), "error": refused[0][1][:200]},
     )
     return True
+
+
+def _first_line(exc: BaseException) -> str:
+    # Only the first line: SQLAlchemy appends the statement's parameters (payloads) below it.
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
 
 
 async def _hand_back(link: RedisLink, processing: str) -> None:

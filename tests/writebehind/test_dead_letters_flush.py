@@ -276,3 +276,35 @@ async def test_a_dead_letter_store_that_fails_too_keeps_the_batch_in_redis(
     finally:
         storage.database.dispose()
         storage.database = live
+
+
+async def test_an_entry_the_database_refuses_becomes_a_letter_and_the_rest_land(
+    behind: WriteBehind, storage: ArtifactStorage, tmp_path: Path
+) -> None:
+    letters_db = Database.open(f"sqlite:///{tmp_path}/dead-letters.sqlite3", pool_size=1)
+    letters = DeadLetters(letters_db)
+    codec = storage.require_codec()
+    await behind.enqueue(codec, [row(1)])
+    [good] = await behind.link.run_sync(lambda c: c.lrange(behind.keys.pending, 0, -1))
+    refused = json.loads(good)
+    refused["rows"][0]["id"] = "01JDX0Q9J8Z5M8K3V3S9E8Y7QZ"
+    refused["rows"][0]["item_type"] = None  # NOT NULL: the database refuses it as data
+    await behind.link.run_sync(lambda c: c.lpush(behind.keys.pending, json.dumps(refused)))
+    await behind.enqueue(codec, [row(2)])
+    stats = FlusherStatistics()
+    assert await flusher.flush_round(behind, storage, POLICY, stats, letters)
+    assert (stats.dropped_entries, stats.dead_lettered_entries) == (0, 1)
+    assert await storage.database.run_sync(count_artifacts) == 2
+    [letter] = await letters.list_letters()
+    assert letter.kind == KIND_PENDING_ENTRY
+    assert letter.item_ids == ("01JDX0Q9J8Z5M8K3V3S9E8Y7QZ",)
+    assert letter.reason.startswith("the database refuses it: IntegrityError")
+    # Still refused on retry: an attempt is counted, the letter stays for purge.
+    outcome = await retry_letter(letters, storage.database, codec, letter.id)
+    assert not outcome.ok
+    assert outcome.error is not None
+    assert outcome.error.startswith("IntegrityError")
+    summary = await letters.summary(letter.id)
+    assert summary is not None
+    assert summary.attempts == 2
+    letters_db.dispose()
