@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pipe_service.bench.cli import add_bench_command, run_bench_command
 from pipe_service.config import ConfigError, Settings, load_settings
 from pipe_service.config.reference import render_reference, update_reference_doc
+from pipe_service.console.dlq import add_dlq_command, run_dlq_command
 from pipe_service.console.parser import CONSOLE_COMMANDS, add_console_commands
 from pipe_service.installer.commands import add_shim_commands, run_shim_command
 from pipe_service.logsink.handler import install_sink_handler
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     install_sink_handler(settings.log_level, settings.log_format, settings.logging.user_levels)
     if args.command in ("db", "keys"):
         return run_storage_command(args, settings)
+    if args.command == "dlq":
+        return run_dlq_command(args, settings)
     if args.command == "serve":
         return _serve(settings, args)
     if args.command == "worker":
@@ -135,6 +138,12 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
         from pipe_service.storage.engine import redact_database_url
 
         values["database_url"] = redact_database_url(settings.database_url)
+    if settings.dead_letters.database_url:
+        from pipe_service.storage.engine import redact_database_url
+
+        values["dead_letters"]["database_url"] = redact_database_url(
+            settings.dead_letters.database_url
+        )
     if settings.redis_url:
         values["redis_url"] = _redact_url_password(settings.redis_url)
     return {
@@ -149,18 +158,16 @@ def redacted_settings(settings: Settings, sources: dict[str, str]) -> dict[str, 
 
 
 def show_log_archive(path: Path, settings: Settings) -> int:
-    from cryptography.fernet import InvalidToken
-
-    from pipe_service.logsink.archive import LZ4FernetCodec, read_archive
+    from pipe_service.logsink.archive import ArchiveReadError, archive_codec, read_archive
 
     key = settings.logging.archive_key
     if key is None:
         print("pipe-service: set logging.archive_key to read archives", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        print(read_archive(path, LZ4FernetCodec(key.get_secret_value().encode())))
-    except InvalidToken:
-        print(f"pipe-service: {path}: wrong archive key or damaged file", file=sys.stderr)
+        print(read_archive(path, archive_codec(key.get_secret_value())))
+    except ArchiveReadError as exc:
+        print(f"pipe-service: {path}: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"pipe-service: {path}: {exc.strerror or exc}", file=sys.stderr)
@@ -250,6 +257,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     archive.add_argument("file", type=Path)
     add_storage_commands(commands)
+    add_dlq_command(commands)
     return parser
 
 

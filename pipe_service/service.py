@@ -65,6 +65,18 @@ from pipe_service.simulator.config import SimulatorConfig
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage import bootstrap as storage_bootstrap
 from pipe_service.storage.bootstrap import ArtifactStorage, BootstrapPolicy
+from pipe_service.storage.dead_letter_actors import (
+    DeadLetterBounds,
+    DeadLetterCleanupStatistics,
+    hold_store,
+)
+from pipe_service.storage.dead_letter_actors import run as dead_letter_cleanup
+from pipe_service.storage.dead_letter_metrics import (
+    DeadLetterCollector,
+    DeadLetterHealth,
+    probe_dead_letters,
+)
+from pipe_service.storage.dead_letters import DeadLetters
 from pipe_service.storage.engine import Database
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.tools import actor as tools_actor
@@ -439,6 +451,7 @@ async def start_service(
     context.details_providers["fetch"] = lambda: asdict(fetcher.statistics())
     if persistence is not None:
         context.details_providers["persistence"] = persistence.details
+        _wire_dead_letter_metrics(context, persistence.dead_letters)
 
     byte_budget = ByteBudget(settings.admission.max_request_bytes_in_flight)
     context.details_providers["request_bytes"] = lambda: asdict(byte_budget.statistics())
@@ -550,6 +563,8 @@ class RunningPersistence:
     cleanup: CleanupStatistics
     write_behind: WriteBehind | None = None
     flusher: FlusherStatistics | None = None
+    dead_letters: DeadLetters | None = None
+    dead_letter_cleanup: DeadLetterCleanupStatistics | None = None
 
     def details(self) -> dict[str, object]:
         codec = self.storage.codec
@@ -567,7 +582,21 @@ class RunningPersistence:
             "writer": asdict(self.writer.statistics()),
             "turns": asdict(self.persistence.statistics()),
             "cleanup": self.cleanup.as_dict(),
+            "dead_letters": {
+                "written_by_this_process": self.dead_letters.written,
+                "cleanup": asdict(self.dead_letter_cleanup),
+            }
+            if self.dead_letters is not None and self.dead_letter_cleanup is not None
+            else None,
         }
+
+
+def _wire_dead_letter_metrics(context: ServiceContext, letters: DeadLetters | None) -> None:
+    if letters is None or context.metrics_registry is None:
+        return
+    health = DeadLetterHealth()
+    context.metrics_registry.register(DeadLetterCollector(health))
+    context.scrape_probes.append(partial(probe_dead_letters, letters, health))
 
 
 def _write_behind_statistics(
@@ -664,6 +693,11 @@ async def start_persistence(
             restart=restarts,
         )
     )
+    letters: DeadLetters = await supervisor.start(
+        ActorSpec(
+            "dead_letters", partial(hold_store, settings.effective_dead_letter_url), layer="sink"
+        )
+    )
     flusher: FlusherStatistics | None = None
     if behind is not None:
         redis_options = settings.redis
@@ -673,11 +707,12 @@ async def start_persistence(
             failure_limit=redis_options.flush_failure_limit,
             backoff_max_s=redis_options.flush_backoff_max_s,
             lock_ttl_s=redis_options.lock_ttl_s,
+            dead_letter_after=settings.dead_letters.flush_attempts,
         )
         flusher = await supervisor.start(
             ActorSpec(
                 "redis_flusher",
-                redis_flusher.run,
+                partial(redis_flusher.run, dead_letters=letters),
                 args=(behind, storage, flush_policy, FlusherStatistics()),
                 inbox=nudges,
                 layer="sink",
@@ -698,7 +733,28 @@ async def start_persistence(
             restart=restarts,
         )
     )
+    bounds = settings.dead_letters
+    letter_cleanup = DeadLetterCleanupStatistics()
+    await supervisor.start(
+        ActorSpec(
+            "dead_letter_cleanup",
+            partial(
+                dead_letter_cleanup,
+                letters,
+                DeadLetterBounds(
+                    retention_days=bounds.retention_days,
+                    max_letters=bounds.max_letters,
+                    interval_s=bounds.cleanup_interval_s,
+                ),
+                letter_cleanup,
+            ),
+            layer="sink",
+            restart=restarts,
+        )
+    )
     persistence = ArtifactPersistence(
         writer=writer, storage=storage, settings=options, write_behind=behind
     )
-    return RunningPersistence(storage, writer, persistence, cleanup, behind, flusher)
+    return RunningPersistence(
+        storage, writer, persistence, cleanup, behind, flusher, letters, letter_cleanup
+    )

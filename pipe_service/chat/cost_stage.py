@@ -10,7 +10,7 @@ import trio
 
 from pipe_service.chat.events import Completed
 from pipe_service.chat.turn_request import TurnOutput, TurnRequest
-from pipe_service.persistence.ids import UlidGenerator
+from pipe_service.storage.ids import UlidGenerator
 from pipe_service.writebehind.cost_snapshots import CostExport, CostSnapshot
 
 _IDS = UlidGenerator()

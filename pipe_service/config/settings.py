@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.catalog.owui_metadata import ModelEntrySettings
+from pipe_service.config.dead_letters import DeadLetterSettings
 from pipe_service.config.error_templates import (
     FAILURE_KINDS,
     TEMPLATE_PLACEHOLDERS,
@@ -256,7 +257,7 @@ class StreamingSettings(BaseModel):
         le=600,
         description=(
             "After this long without output from the provider, show the status line "
-            "\"Waiting for the provider (N s)…\"."
+            '"Waiting for the provider (N s)…".'
         ),
     )
     waiting_status_every_s: float = Field(
@@ -366,7 +367,7 @@ class Settings(BaseModel):
         ge=0.1,
         le=0.95,
         description="Share of `graceful_timeout_s` that running chats may use to finish when "
-        "the sidecar stops; then they are cut with a \"restarting\" notice, which the rest of "
+        'the sidecar stops; then they are cut with a "restarting" notice, which the rest of '
         "the timeout leaves time to deliver.",
     )
     shutdown_grace_s: float = Field(
@@ -478,6 +479,10 @@ class Settings(BaseModel):
         default_factory=RedisSettings,
         description="Redis write-behind, the shared catalog refresh and cost snapshots.",
     )
+    dead_letters: DeadLetterSettings = Field(
+        default_factory=DeadLetterSettings,
+        description="Artifacts that could not be persisted: where they wait, for how long.",
+    )
 
     # -- supervision --------------------------------------------------------------------------
     restart_max: int = Field(
@@ -574,6 +579,10 @@ class Settings(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.var_dir / 'pipe-service.db').as_posix()}"
+
+    @property
+    def effective_dead_letter_url(self) -> str:
+        return self.dead_letters.url_for(self.var_dir)
 
     @property
     def uses_simulator(self) -> bool:

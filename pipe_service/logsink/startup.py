@@ -94,9 +94,9 @@ def open_archive(settings: Settings) -> RequestLogArchive | None:
     if options.archive_dir is None or options.archive_key is None:
         return None
     # Imported here: cryptography and lz4 cost ~7 MB RSS, paid only when archives are on.
-    from pipe_service.logsink.archive import LZ4FernetCodec, RequestLogArchive
+    from pipe_service.logsink.archive import RequestLogArchive, archive_codec
 
-    codec = LZ4FernetCodec(options.archive_key.get_secret_value().encode())
+    codec = archive_codec(options.archive_key.get_secret_value())
     return RequestLogArchive(
         options.archive_dir, codec, retention_days=options.archive_retention_days
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from pipe_service.persistence.ids import ULID_PATTERN
+from pipe_service.storage.ids import ULID_PATTERN
 
 _MARKER_LINE = re.compile(rf"^\[({ULID_PATTERN})\]: #[ \t]*$", re.MULTILINE)
 # A marker line with the line break before it, so stripping leaves no blank tail.

@@ -34,7 +34,6 @@ import trio
 
 from pipe_service.config.persistence import PersistenceSettings
 from pipe_service.persistence.db_writer import ArtifactWriter
-from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.persistence.replay import (
     ReplayPlan,
     assistant_turns_after,
@@ -53,6 +52,7 @@ from pipe_service.persistence.status_lines import (
 from pipe_service.persistence.turn_artifacts import ArtifactScope, SavedArtifacts, TurnArtifacts
 from pipe_service.storage.artifact_store import NewArtifact, ReplayLoad, load_for_replay
 from pipe_service.storage.bootstrap import ArtifactStorage
+from pipe_service.storage.ids import UlidGenerator
 from pipe_service.tools.breaker import BreakerState, SlidingWindowBreaker
 from pipe_service.writebehind.queue import WriteBehind
 

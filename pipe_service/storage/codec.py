@@ -9,8 +9,8 @@ A reader tells the two apart by the first byte (a Fernet token never starts with
 so a row needs no flag to be decoded; the store still records which key encrypted a row
 (``key_id``) so ``pipe-service keys rotate`` can find the rows still on an old key.
 
-Nothing here does I/O: the codec is used from the writer's worker threads and can be reused
-for anything else that wants the same envelope (log archives, exports).
+Nothing here does I/O: the codec is used from the writer's worker threads, and it is also the
+envelope of the dead letters and of the encrypted request log archives (one implementation).
 
 Synopsis::
 
@@ -68,24 +68,28 @@ class PayloadCodec:
     def decode(self, blob: bytes) -> Any:
         """The value stored in ``blob``; raises :class:`ArtifactKeyError` or
         :class:`ArtifactCorruptError`, never returns garbage."""
+        return unpack(self.unseal(blob))
+
+    def unseal(self, blob: bytes) -> bytes:
+        """``blob`` decrypted when it is a Fernet token, else as it is: the plain layout
+        (header byte and body) for a blob this codec wrote. Raises like :meth:`decode`."""
         if not blob:
             raise ArtifactCorruptError("empty payload")
         if blob[0] in (PLAIN_JSON, LZ4_JSON):
-            return unpack(blob)
+            return blob
         if self.keyring is None:
             raise ArtifactKeyError(
                 "this artifact is encrypted but no encryption key is configured: set "
                 "persistence.encryption_key (or restore <var_dir>/artifact-keys)"
             )
         try:
-            plain = self.keyring.decrypt(blob)
+            return self.keyring.decrypt(blob)
         except InvalidToken:
             raise ArtifactKeyError(
                 "this artifact was encrypted with a key that is not in the key ring: add the "
                 "old key to persistence.previous_keys (sidecars sharing one database must all "
                 "be given the same persistence.encryption_key)"
             ) from None
-        return unpack(plain)
 
 
 def pack(value: Any) -> bytes:

@@ -81,6 +81,15 @@ class KeyRing:
         keys = list(dict.fromkeys(derive_fernet_key(s, salt) for s in secrets_newest_first))
         return cls(ids=tuple(key_id_of(k) for k in keys), _fernets=tuple(Fernet(k) for k in keys))
 
+    @classmethod
+    def from_fernet_keys(cls, keys_newest_first: Sequence[bytes]) -> KeyRing:
+        """A ring of ready Fernet keys (no derivation), e.g. ``logging.archive_key``; raises
+        ``ValueError`` for a key that is not a Fernet key."""
+        if not keys_newest_first:
+            raise KeyConfigError("a key ring needs at least one key")
+        keys = list(dict.fromkeys(keys_newest_first))
+        return cls(ids=tuple(key_id_of(k) for k in keys), _fernets=tuple(Fernet(k) for k in keys))
+
     @property
     def current_id(self) -> str:
         return self.ids[0]

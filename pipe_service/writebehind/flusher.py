@@ -34,6 +34,8 @@ from actors import InboxReceiver
 from pipe_service.redis_link import RedisKeys, RedisLink
 from pipe_service.storage.artifact_store import Placement, apply_writes
 from pipe_service.storage.bootstrap import ArtifactStorage
+from pipe_service.storage.dead_letters import DeadLetters
+from pipe_service.writebehind.dead_letter_retry import letter_for_entry
 from pipe_service.writebehind.queue import FlushNudge, WriteBehind, decode_entry
 
 logger = logging.getLogger("pipe_service.writebehind.flusher")
@@ -48,6 +50,9 @@ class FlushPolicy:
     lock_ttl_s: float = 15.0
     # Batches one lock holding drains at most, so a flood never starves the schedule.
     max_batches_per_round: int = 50
+    # Failed rounds in a row (database unreachable) after which the batch held goes to the
+    # dead letters instead of back to Redis; 0 = never (needs a dead-letter store).
+    dead_letter_after: int = 0
 
     @property
     def lock_ttl_ms(self) -> int:
@@ -72,6 +77,7 @@ class FlusherStatistics:
     lock_busy: int = 0
     recovered_entries: int = 0
     dropped_entries: int = 0
+    dead_lettered_entries: int = 0
     nudges: int = 0
     last_lag_s: float | None = None
     max_lag_s: float = 0.0
@@ -88,6 +94,7 @@ async def run(
     policy: FlushPolicy,
     stats: FlusherStatistics,
     *,
+    dead_letters: DeadLetters | None = None,
     task_status: trio.TaskStatus[FlusherStatistics] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Flush the pending list every ``interval_s`` (fixed schedule), and at once on a nudge.
@@ -102,12 +109,16 @@ async def run(
 
     **Error handling:** a database failure moves the batch back to ``pending`` (nothing is
     lost, order is kept) and the next round waits ``interval · 2^(n-1)`` up to
-    ``backoff_max_s``; ``failure_limit`` failures in a row log CRITICAL once. A Redis error
-    counts against the write path's Redis breaker and is retried the same way. An entry that
-    cannot be decoded, or that the database refuses as data (a constraint, a value too long:
-    found by applying the batch's entries one by one), is dropped with an error log: it could
-    never be applied, and would hold every later entry back. Anything else
-    escapes to the supervisor; claimed entries are then recovered like a dead flusher's.
+    ``backoff_max_s``; ``failure_limit`` failures in a row log CRITICAL once. With
+    ``dead_letters`` and ``policy.dead_letter_after`` > 0, once that many rounds in a row
+    failed, the batch held is written to the dead letters (``pipe-service dlq retry`` applies
+    it later) instead of being handed back; if the dead-letter store fails too, it is handed
+    back. A Redis error counts against the write path's Redis breaker and is retried the same
+    way. An entry that cannot be decoded, or that the database refuses as data (a constraint,
+    a value too long: found by applying the batch's entries one by one), could never be
+    applied and would hold every later entry back: it becomes a dead letter with its reason
+    (without a store it is dropped with an error log). Anything else escapes to the
+    supervisor; claimed entries are then recovered like a dead flusher's.
     """
     task_status.started(stats)
     async with inbox:
@@ -119,9 +130,9 @@ async def run(
                     await inbox.receive()
                     stats.nudges += 1
                 except trio.EndOfChannel:
-                    await _last_round(behind, storage, policy, stats)
+                    await _last_round(behind, storage, policy, stats, dead_letters)
                     return
-            ok = await flush_round(behind, storage, policy, stats)
+            ok = await flush_round(behind, storage, policy, stats, dead_letters)
             stats.rounds += 1
             now = trio.current_time()
             while scheduled <= now:
@@ -130,7 +141,11 @@ async def run(
 
 
 async def flush_round(
-    behind: WriteBehind, storage: ArtifactStorage, policy: FlushPolicy, stats: FlusherStatistics
+    behind: WriteBehind,
+    storage: ArtifactStorage,
+    policy: FlushPolicy,
+    stats: FlusherStatistics,
+    dead_letters: DeadLetters | None = None,
 ) -> bool:
     """One round: heartbeat, take the lock if free, drain; False when it failed (back off)."""
     if not storage.ready:
@@ -156,7 +171,7 @@ async def flush_round(
         stats.lock_busy += 1
         return True
     try:
-        return await _drain(behind, storage, policy, stats, token)
+        return await _drain(behind, storage, policy, stats, token, dead_letters)
     finally:
         with trio.move_on_after(policy.lock_ttl_s, shield=True):
             # On a Redis error the lock expires on its own after lock_ttl_s.
@@ -170,6 +185,7 @@ async def _drain(
     policy: FlushPolicy,
     stats: FlusherStatistics,
     token: str,
+    dead_letters: DeadLetters | None,
 ) -> bool:
     link = behind.link
     mine = link.keys.processing(behind.flusher_id)
@@ -201,6 +217,14 @@ async def _drain(
         except Exception as exc:
             if _is_outage(exc):
                 _failed(stats, policy, exc, "database")
+                if _retries_exhausted(stats, policy, dead_letters):
+                    reason = (
+                        f"database unreachable after {stats.consecutive_failures} flush "
+                        f"attempts: {stats.last_error}"
+                    )
+                    refused = tuple((raw, reason) for raw in raws)
+                    await _park(behind, storage, stats, dead_letters, refused, mine)
+                    return False
                 await _hand_back(link, mine)
                 return False
             # The database answered but refused the data: find the entries it refuses, so
@@ -211,6 +235,14 @@ async def _drain(
                 await _hand_back(link, mine)
                 return False
             applied = one_by_one
+        if applied.refused and dead_letters is not None:
+            if not await _to_dead_letters(storage, stats, dead_letters, applied.refused):
+                await _hand_back(link, mine)  # committed rows are re-applied harmlessly
+                return False
+        elif applied.refused:
+            for _, reason in applied.refused:
+                logger.error("dropping a pending entry", extra={"error": reason})
+            stats.dropped_entries += len(applied.refused)
         try:
             await link.run_sync(lambda client: client.delete(mine))
         except redis.RedisError as exc:
@@ -230,6 +262,69 @@ async def _drain(
     return _succeeded(stats)
 
 
+def _retries_exhausted(
+    stats: FlusherStatistics, policy: FlushPolicy, dead_letters: DeadLetters | None
+) -> bool:
+    return (
+        dead_letters is not None
+        and policy.dead_letter_after > 0
+        and stats.consecutive_failures >= policy.dead_letter_after
+    )
+
+
+async def _park(
+    behind: WriteBehind,
+    storage: ArtifactStorage,
+    stats: FlusherStatistics,
+    dead_letters: DeadLetters | None,
+    refused: tuple[tuple[bytes, str], ...],
+    processing: str,
+) -> None:
+    """Move the claimed batch to the dead letters and release it from Redis; hand it back
+    when the dead-letter store fails too (nothing is lost either way)."""
+    link = behind.link
+    if dead_letters is None or not await _to_dead_letters(storage, stats, dead_letters, refused):
+        await _hand_back(link, processing)
+        return
+    try:
+        await link.run_sync(lambda client: client.delete(processing))
+    except redis.RedisError as exc:
+        # Still claimed: applied later as well as kept as a letter; a retry of the letter
+        # then stores the same rows (upserts by ULID).
+        behind.record_redis_error(exc)
+
+
+async def _to_dead_letters(
+    storage: ArtifactStorage,
+    stats: FlusherStatistics,
+    dead_letters: DeadLetters,
+    refused: tuple[tuple[bytes, str], ...],
+) -> bool:
+    letters = [
+        letter_for_entry(raw, reason, attempts=max(1, stats.consecutive_failures))
+        for raw, reason in refused
+    ]
+    try:
+        await dead_letters.add(storage.require_codec(), letters)
+    except Exception as exc:
+        logger.error(
+            "could not write dead letters; the entries stay in Redis",
+            extra={"entries": len(letters), "error": _first_line(exc)},
+        )
+        return False
+    stats.dead_lettered_entries += len(letters)
+    logger.error(
+        "moved pending entries to the dead letters (pipe-service dlq list)",
+        extra={"entries": len(letters), "error": refused[0][1][:200]},
+    )
+    return True
+
+
+def _first_line(exc: BaseException) -> str:
+    # Only the first line: SQLAlchemy appends the statement's parameters (payloads) below it.
+    return f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+
+
 async def _hand_back(link: RedisLink, processing: str) -> None:
     # On a Redis error it stays in our processing list: the next round re-queues it.
     with contextlib.suppress(redis.RedisError):
@@ -237,10 +332,14 @@ async def _hand_back(link: RedisLink, processing: str) -> None:
 
 
 async def _last_round(
-    behind: WriteBehind, storage: ArtifactStorage, policy: FlushPolicy, stats: FlusherStatistics
+    behind: WriteBehind,
+    storage: ArtifactStorage,
+    policy: FlushPolicy,
+    stats: FlusherStatistics,
+    dead_letters: DeadLetters | None,
 ) -> None:
     """On a clean stop: flush once, give back anything claimed, deregister."""
-    await flush_round(behind, storage, policy, stats)
+    await flush_round(behind, storage, policy, stats, dead_letters)
     link = behind.link
     # On a Redis error another flusher recovers our claims once our liveness key expires.
     with contextlib.suppress(redis.RedisError):
@@ -253,27 +352,29 @@ def _is_outage(exc: BaseException) -> bool:
 
 
 async def _apply_separately(storage: ArtifactStorage, raws: list[bytes]) -> _Applied | None:
-    """Apply each entry in its own transaction, dropping (with an error log) those the
-    database refuses; None when the database became unreachable (hand everything back:
-    what committed is re-applied harmlessly)."""
-    total = _Applied(entries=0, rows=0, rows_new=0, dropped=0, oldest_enqueued_at=None)
+    """Apply each entry in its own transaction, setting aside (as ``refused``, with the
+    reason) those the database refuses; None when the database became unreachable (hand
+    everything back: what committed is re-applied harmlessly)."""
+    total = _Applied(entries=0, rows=0, rows_new=0, refused=(), oldest_enqueued_at=None)
     for raw in raws:
         try:
             one = await storage.database.run_sync(partial(_apply_entries, raws=[raw]))
         except Exception as exc:
             if _is_outage(exc):
                 return None
-            logger.error(
-                "dropping a pending entry the database refuses",
-                extra={"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"},
+            reason = (
+                f"the database refuses it: {type(exc).__name__}: "
+                + ((str(exc).splitlines() or [""])[0][:200])
             )
-            one = _Applied(entries=0, rows=0, rows_new=0, dropped=1, oldest_enqueued_at=None)
+            one = _Applied(
+                entries=0, rows=0, rows_new=0, refused=((raw, reason),), oldest_enqueued_at=None
+            )
         oldest = [t for t in (total.oldest_enqueued_at, one.oldest_enqueued_at) if t is not None]
         total = _Applied(
             entries=total.entries + one.entries,
             rows=total.rows + one.rows,
             rows_new=total.rows_new + one.rows_new,
-            dropped=total.dropped + one.dropped,
+            refused=total.refused + one.refused,
             oldest_enqueued_at=min(oldest) if oldest else None,
         )
     return total
@@ -307,7 +408,7 @@ class _Applied:
     entries: int
     rows: int
     rows_new: int
-    dropped: int
+    refused: tuple[tuple[bytes, str], ...]  # entries that can never be applied, with why
     oldest_enqueued_at: float | None
 
 
@@ -316,7 +417,6 @@ def _count(stats: FlusherStatistics, applied: _Applied) -> None:
     stats.entries_flushed += applied.entries
     stats.rows_flushed += applied.rows
     stats.rows_new += applied.rows_new
-    stats.dropped_entries += applied.dropped
     if applied.oldest_enqueued_at is not None:
         lag = max(0.0, time.time() - applied.oldest_enqueued_at)
         stats.last_lag_s = lag
@@ -381,16 +481,12 @@ def _apply_entries(connection: sa.Connection, *, raws: list[bytes]) -> _Applied:
     placements: list[Placement] = []
     deletes: list[tuple[str, list[str]]] = []
     oldest: float | None = None
-    dropped = 0
+    refused: list[tuple[bytes, str]] = []
     for raw in raws:
         try:
             entry = decode_entry(raw)
         except (ValueError, KeyError, TypeError) as exc:
-            dropped += 1
-            logger.error(
-                "dropping a pending entry that cannot be decoded",
-                extra={"error": f"{type(exc).__name__}: {exc}"[:200], "bytes": len(raw)},
-            )
+            refused.append((raw, f"cannot be decoded: {type(exc).__name__}: {exc}"[:300]))
             continue
         rows.extend(entry.rows)
         placements.extend(entry.placements)
@@ -398,9 +494,9 @@ def _apply_entries(connection: sa.Connection, *, raws: list[bytes]) -> _Applied:
         oldest = entry.enqueued_at if oldest is None else min(oldest, entry.enqueued_at)
     new = apply_writes(connection, rows=rows, placements=placements, deletes=deletes)
     return _Applied(
-        entries=len(raws) - dropped,
+        entries=len(raws) - len(refused),
         rows=len(rows),
         rows_new=new,
-        dropped=dropped,
+        refused=tuple(refused),
         oldest_enqueued_at=oldest,
     )

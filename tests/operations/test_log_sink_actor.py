@@ -13,18 +13,25 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import lz4.frame
 import pytest
 import trio
 import trio.testing
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import Fernet
 
 from actors import ActorSpec, open_supervisor
 from pipe_service.logs import JsonFormatter
 from pipe_service.logsink import actor as log_sink
-from pipe_service.logsink.archive import LZ4FernetCodec, RequestLogArchive, read_archive
+from pipe_service.logsink.archive import (
+    ArchiveReadError,
+    RequestLogArchive,
+    archive_codec,
+    read_archive,
+)
 from pipe_service.logsink.handler import SinkHandler
 from pipe_service.logsink.levels import LogLevels
 from pipe_service.logsink.messages import RequestLog
+from pipe_service.storage.codec import LZ4_JSON, PLAIN_JSON
 from pipe_service.telemetry.trace import RequestIds, RequestTrace, bind_trace, mark, time_phase
 from tests.operations.conftest import ListWriter
 
@@ -161,20 +168,48 @@ async def test_phase_timing_records_durations_and_first_offsets_on_virtual_time(
 
 
 def test_archives_round_trip_encrypted_and_refuse_a_wrong_key(tmp_path: Path) -> None:
-    key = Fernet.generate_key()
-    archive = RequestLogArchive(tmp_path, LZ4FernetCodec(key), retention_days=14)
+    key = Fernet.generate_key().decode()
+    archive = RequestLogArchive(tmp_path, archive_codec(key), retention_days=14)
     log = RequestLog("req_../../x", ("first line", "second line"), finished_at=time.time())
     assert archive.write_all([log]) == []
     [path] = list(tmp_path.rglob("*.fernet"))
     assert path.parent.parent == tmp_path  # the id cannot escape the day folder
     assert b"first line" not in path.read_bytes()
-    assert read_archive(path, LZ4FernetCodec(key)) == "first line\nsecond line"
-    with pytest.raises(InvalidToken):
-        read_archive(path, LZ4FernetCodec(Fernet.generate_key()))
+    assert read_archive(path, archive_codec(key)) == "first line\nsecond line"
+    with pytest.raises(ArchiveReadError, match="wrong archive key"):
+        read_archive(path, archive_codec(Fernet.generate_key().decode()))
+
+
+def test_archives_use_the_persistence_codec_envelope(tmp_path: Path) -> None:
+    key = Fernet.generate_key()
+    many = tuple(f"line {n}: admission_wait 3 ms, first_byte 40 ms" for n in range(200))
+    archive = RequestLogArchive(tmp_path, archive_codec(key.decode()), retention_days=14)
+    archive.write_all([RequestLog("req_big", many, time.time())])
+    [path] = list(tmp_path.rglob("*.fernet"))
+    plain = Fernet(key).decrypt(path.read_bytes())
+    assert plain[0] == LZ4_JSON  # the codec's header byte: LZ4 chosen, as it is smaller
+    assert read_archive(path, archive_codec(key.decode())) == "\n".join(many)
+    small = RequestLog("req_small", ("x",), time.time())
+    archive.write_all([small])
+    assert Fernet(key).decrypt(archive.path_for(small).read_bytes())[0] == PLAIN_JSON
+
+
+def test_archives_written_before_the_shared_codec_stay_readable(tmp_path: Path) -> None:
+    key = Fernet.generate_key()
+    legacy = tmp_path / "req_old.log.lz4.fernet"
+    # The former format: Fernet over a bare LZ4 frame of the joined lines.
+    legacy.write_bytes(Fernet(key).encrypt(lz4.frame.compress(b"old one\nold two")))
+    assert read_archive(legacy, archive_codec(key.decode())) == "old one\nold two"
+    damaged = tmp_path / "req_bad.log.lz4.fernet"
+    damaged.write_bytes(Fernet(key).encrypt(b"\x07not an archive"))
+    with pytest.raises(ArchiveReadError, match="damaged"):
+        read_archive(damaged, archive_codec(key.decode()))
 
 
 def test_retention_deletes_day_folders_older_than_the_limit(tmp_path: Path) -> None:
-    archive = RequestLogArchive(tmp_path, LZ4FernetCodec(Fernet.generate_key()), retention_days=2)
+    archive = RequestLogArchive(
+        tmp_path, archive_codec(Fernet.generate_key().decode()), retention_days=2
+    )
     now = time.time()
     for days_ago in range(5):
         archive.write_all([RequestLog(f"req_{days_ago}", ("x",), now - days_ago * 86400)])
@@ -186,7 +221,9 @@ def test_retention_deletes_day_folders_older_than_the_limit(tmp_path: Path) -> N
 def test_an_unwritable_archive_directory_is_reported_not_raised(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    archive = RequestLogArchive(blocker, LZ4FernetCodec(Fernet.generate_key()), retention_days=1)
+    archive = RequestLogArchive(
+        blocker, archive_codec(Fernet.generate_key().decode()), retention_days=1
+    )
     [failure] = archive.write_all([RequestLog("req_1", ("x",), time.time())])
     assert json.loads(failure)["msg"] == "request log archive not written"
     assert archive.failed == 1

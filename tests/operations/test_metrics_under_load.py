@@ -151,6 +151,11 @@ async def test_every_family_moves_under_a_short_simulated_load(ops_sidecar: OpsS
     assert moved("pipe_service_request_phase_seconds_count", phase="persistence")
     assert "pipe_service_persistence_queue_depth" in {name for name, _ in after}
     assert total(after, "pipe_service_database_ping_seconds") > 0
+    # Nothing failed to persist: the dead-letter table answers and holds nothing (the families
+    # move in tests/writebehind/test_dead_letters_flush.py and tests/storage/).
+    assert total(after, "pipe_service_dead_letters_store_up") == 1
+    assert ("pipe_service_dead_letters_pending", ()) in after
+    assert total(after, "pipe_service_dead_letters_pending") == 0
 
 
 async def test_the_end_of_request_log_line_carries_ids_outcome_and_phases(

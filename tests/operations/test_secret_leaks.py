@@ -22,7 +22,7 @@ import trio
 from cryptography.fernet import Fernet
 
 from pipe_service.cli import main as cli_main
-from pipe_service.logsink.archive import LZ4FernetCodec, read_archive
+from pipe_service.logsink.archive import archive_codec, read_archive
 from tests.operations.conftest import OpsSidecar
 from tests.pipe_protocol.conftest import open_shim, request_frame, run_request
 from tests.service.conftest import wait_until
@@ -156,7 +156,7 @@ async def test_no_secret_or_payload_reaches_logs_errors_status_metrics_or_config
     await wait_until(lambda: any("request finished" in line for line in ops_sidecar.writer.lines))
     await wait_until(lambda: len(sorted((tmp_path / "archives").rglob("*.fernet"))) >= 10)
     archives = sorted((tmp_path / "archives").rglob("*.fernet"))
-    codec = LZ4FernetCodec(ARCHIVE_KEY.encode())
+    codec = archive_codec(ARCHIVE_KEY)
     archive_text = "\n".join(read_archive(path, codec) for path in archives)
     log_text = "\n".join(ops_sidecar.writer.lines)
 

@@ -18,11 +18,11 @@ import trio.testing
 
 from pipe_service.persistence import cleanup_actor
 from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
-from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, insert_artifacts
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database
+from pipe_service.storage.ids import UlidGenerator
 
 DAY = 86400.0
 HOUR = 3600.0

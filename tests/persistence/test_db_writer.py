@@ -12,11 +12,11 @@ import trio.testing
 
 from pipe_service.persistence import db_writer
 from pipe_service.persistence.db_writer import ArtifactWriter, WriterClosedError, open_writer_inbox
-from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, read_artifact
 from pipe_service.storage.bootstrap import ArtifactStorage
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.engine import Database
+from pipe_service.storage.ids import UlidGenerator
 from tests.persistence.conftest import start_writer
 
 IDS = UlidGenerator()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipe_service.persistence.ids import UlidGenerator, is_ulid
 from pipe_service.persistence.markers import (
     find_markers,
     render_markers,
@@ -25,6 +24,7 @@ from pipe_service.persistence.retention import (
     trim_tool_output,
 )
 from pipe_service.storage.artifact_store import ReplayLoad, StoredArtifact
+from pipe_service.storage.ids import UlidGenerator, is_ulid
 
 IDS = UlidGenerator()
 ENCRYPTED = {"type": "reasoning", "id": "rs_1", "summary": [], "encrypted_content": "gAAAAB1"}

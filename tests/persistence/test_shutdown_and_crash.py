@@ -14,12 +14,12 @@ import trio
 
 from actors import ActorSpec, open_supervisor, watch_signals
 from pipe_service.config.persistence import PersistenceSettings
-from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.persistence.markers import find_markers
 from pipe_service.service import open_database, restart_policy, start_persistence
 from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, read_artifact
 from pipe_service.storage.bootstrap import prepare_artifact_storage
 from pipe_service.storage.engine import Database
+from pipe_service.storage.ids import UlidGenerator
 from tests.persistence.databases import BACKENDS, database_url
 from tests.process.test_serve_process import serve
 from tests.service.conftest import make_settings

@@ -10,10 +10,10 @@ import trio
 
 from pipe_service.cli import main
 from pipe_service.config.persistence import PersistenceSettings
-from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.storage.artifact_store import NewArtifact, insert_artifacts, read_artifact
 from pipe_service.storage.bootstrap import codec_for, prepare_artifact_storage
 from pipe_service.storage.engine import Database
+from pipe_service.storage.ids import UlidGenerator
 from pipe_service.storage.keys import key_file_path, read_key_file
 from pipe_service.storage.migrations import kdf_salt
 

@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from pipe_service.config.persistence import PersistenceSettings
-from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.storage.artifact_store import (
     NewArtifact,
     count_artifacts,
@@ -23,6 +22,7 @@ from pipe_service.storage.artifact_store import (
 from pipe_service.storage.bootstrap import prepare_artifact_storage
 from pipe_service.storage.codec import ArtifactKeyError, PayloadCodec
 from pipe_service.storage.engine import Database
+from pipe_service.storage.ids import UlidGenerator
 from pipe_service.storage.keys import KeyRing
 from pipe_service.storage.migrations import (
     CODE_VERSION,

@@ -37,7 +37,9 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
         "instance_lock",
         "storage",
         "db_writer",
+        "dead_letters",
         "cleanup",
+        "dead_letter_cleanup",
         "signals",
         "simulator",
         "upstream",
@@ -53,6 +55,7 @@ async def test_status_names_the_simulator_upstream_and_every_actor(sidecar: Side
     assert status["storage"]["backend"] == "sqlite"
     assert status["persistence"]["ready"] is True
     assert len(status["persistence"]["current_key_id"]) == 12
+    assert status["persistence"]["dead_letters"]["written_by_this_process"] == 0
     assert status["restarts_total"] == 0
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from pipe_service.persistence.ids import UlidGenerator
 from pipe_service.storage.artifact_store import NewArtifact
+from pipe_service.storage.ids import UlidGenerator
 
 IDS = UlidGenerator()
 
