@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import trio
@@ -26,14 +26,13 @@ from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.catalog.actor import Catalog
 from pipe_service.catalog.filters import CatalogFilterOptions
 from pipe_service.chat.gateway import ChatGateway
-from pipe_service.context import ServiceContext
 from pipe_service.front import turn_door
 from pipe_service.front.app import create_front_app
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.sessions.actor import Sessions
 from tests.pipe_protocol.memory_session import make_gateway
-from tests.service.conftest import make_settings
+from tests.service.conftest import bare_context, make_settings
 from tests.tools.fakes import ScriptedUpstream, text_script
 
 CHAT = "/v1/chat/completions"
@@ -59,6 +58,12 @@ class Front:
         headers = {**self.headers, "Content-Type": "application/json"}
         return await self.client.post(path, data=data, headers=headers)
 
+    async def refused(self, path: str, body: Any, status: int) -> dict[str, Any]:
+        """Post ``body``; the OpenAI error it is refused with, once nothing is held for it."""
+        error = await _error(await self.post(path, body), status)
+        self.assert_nothing_held()
+        return error
+
     def assert_nothing_held(self) -> None:
         assert self.budget.statistics().in_flight == 0
         if self.gateway is not None:
@@ -76,12 +81,7 @@ async def open_front(
     catalog: bool = True,
 ) -> AsyncIterator[Front]:
     settings = make_settings(tmp_path)
-    context = ServiceContext(
-        settings=settings,
-        supervisor=cast(Any, None),  # no route these tests call reads it
-        upstream_mode="simulator",
-        upstream_base_url="scripted",
-    )
+    context = bare_context(settings)
     budget = ByteBudget(budget_bytes)
     async with trio.open_nursery() as nursery:
         sessions: Sessions = await nursery.start(sessions_actor.run, Sessions())
@@ -109,7 +109,7 @@ async def _error(response: Response, status: int) -> dict[str, Any]:
 @BOTH
 async def test_no_gateway_is_a_503_unavailable(tmp_path: Path, path: str) -> None:
     async with open_front(tmp_path, gateway=False) as front:
-        error = await _error(await front.post(path, _body(path, model="acme/chat")), 503)
+        error = await front.refused(path, _body(path, model="acme/chat"), 503)
     assert error["code"] == "unavailable"
 
 
@@ -176,8 +176,7 @@ async def test_a_body_that_is_not_strict_json_is_a_400_invalid_json(
     tmp_path: Path, raw: bytes, says: str
 ) -> None:
     async with open_front(tmp_path) as front:
-        error = await _error(await front.post(CHAT, raw), 400)
-        front.assert_nothing_held()
+        error = await front.refused(CHAT, raw, 400)
     assert error["code"] == "invalid_json"
     assert says in error["message"]
 
@@ -185,38 +184,32 @@ async def test_a_body_that_is_not_strict_json_is_a_400_invalid_json(
 @BOTH
 async def test_a_body_that_is_not_an_object_is_a_400(tmp_path: Path, path: str) -> None:
     async with open_front(tmp_path) as front:
-        error = await _error(await front.post(path, ["acme/chat"]), 400)
-        front.assert_nothing_held()
+        error = await front.refused(path, ["acme/chat"], 400)
     assert error["code"] == "invalid_json"
 
 
 @BOTH
-@pytest.mark.parametrize("model", [None, "", 7])
-async def test_a_missing_model_is_a_400_naming_model(
-    tmp_path: Path, path: str, model: object
-) -> None:
-    body = _body(path) if model is None else _body(path, model=model)
-    async with open_front(tmp_path) as front:
-        error = await _error(await front.post(path, body), 400)
-        front.assert_nothing_held()
-    assert error["param"] == "model"
-
-
-@BOTH
-async def test_a_stream_flag_that_is_not_a_boolean_is_a_400_naming_stream(
-    tmp_path: Path, path: str
+@pytest.mark.parametrize(
+    ("fields", "param"),
+    [
+        ({}, "model"),
+        ({"model": ""}, "model"),
+        ({"model": 7}, "model"),
+        ({"model": "acme/chat", "stream": 1}, "stream"),
+    ],
+)
+async def test_a_field_every_turn_needs_that_is_missing_or_wrong_is_a_400_naming_it(
+    tmp_path: Path, path: str, fields: dict[str, Any], param: str
 ) -> None:
     async with open_front(tmp_path) as front:
-        error = await _error(await front.post(path, _body(path, model="acme/chat", stream=1)), 400)
-        front.assert_nothing_held()
-    assert error["param"] == "stream"
+        error = await front.refused(path, _body(path, **fields), 400)
+    assert (error["code"], error["param"]) == ("invalid_request", param)
 
 
 @BOTH
 async def test_an_unknown_model_is_a_404_naming_model(tmp_path: Path, path: str) -> None:
     async with open_front(tmp_path) as front:
-        error = await _error(await front.post(path, _body(path, model="acme/none")), 404)
-        front.assert_nothing_held()
+        error = await front.refused(path, _body(path, model="acme/none"), 404)
         assert front.gateway is not None
         assert front.gateway.sessions.statistics().started == 0
     assert (error["code"], error["param"]) == ("model_not_found", "model")
@@ -263,8 +256,7 @@ async def test_a_request_through_the_door_is_answered_and_releases_everything(
 @pytest.mark.parametrize("choices", [0, 2, "2", True])
 async def test_chat_n_other_than_1_is_a_400_naming_n(tmp_path: Path, choices: object) -> None:
     async with open_front(tmp_path) as front:
-        error = await _error(await front.post(CHAT, _body(CHAT, model="acme/chat", n=choices)), 400)
-        front.assert_nothing_held()
+        error = await front.refused(CHAT, _body(CHAT, model="acme/chat", n=choices), 400)
     assert (error["code"], error["param"]) == ("invalid_request", "n")
 
 
@@ -273,8 +265,7 @@ async def test_responses_a_bad_input_item_is_a_400_naming_the_responses_field(
 ) -> None:
     body = {"model": "acme/chat", "input": [{"role": [], "content": "hi"}]}
     async with open_front(tmp_path) as front:
-        error = await _error(await front.post(RESPONSES, body), 400)
-        front.assert_nothing_held()
+        error = await front.refused(RESPONSES, body, 400)
     assert error["param"] == "input[0].role"
 
 

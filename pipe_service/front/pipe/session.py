@@ -248,7 +248,7 @@ class PipeSession:
                 # cancels the reader (``stop`` stays None); the reader's verdict cancels the
                 # relay.
                 turn_nursery.start_soon(
-                    self._relay_then_stop_reading,
+                    self._relay,
                     handle,
                     renderer,
                     outbox,
@@ -269,7 +269,7 @@ class PipeSession:
                 trace.fail("protocol_error")
             await outbox.send(stop)
 
-    async def _relay_then_stop_reading(
+    async def _relay(
         self,
         handle: TurnHandle[TurnOutput],
         renderer: TurnRenderer,
@@ -278,17 +278,8 @@ class PipeSession:
         trace: RequestTrace,
         turn_scope: trio.CancelScope,
     ) -> None:
-        await self._relay(handle, renderer, outbox, files, trace)
-        turn_scope.cancel()
-
-    async def _relay(
-        self,
-        handle: TurnHandle[TurnOutput],
-        renderer: TurnRenderer,
-        outbox: trio.MemorySendChannel[ServerFrame],
-        files: ShimFileStore,
-        trace: RequestTrace,
-    ) -> None:
+        """Render the turn's items to the outbox up to its terminal frame, then stop the
+        turn's other task (the reader) through ``turn_scope``."""
         images = 0
         media = self._gateway.media
         rehost = media is not None and media.settings.rehost_linked_images
@@ -306,9 +297,11 @@ class PipeSession:
             for frame in renderer.render(item, now=trio.current_time()):
                 await outbox.send(frame)
             if renderer.finished:
-                return
-        trace.fail("internal")
-        await outbox.send(renderer.ended_without_terminal())
+                break
+        else:  # the turn ended without its terminal item
+            trace.fail("internal")
+            await outbox.send(renderer.ended_without_terminal())
+        turn_scope.cancel()
 
     async def _store_image(
         self,
