@@ -27,14 +27,15 @@ from pipe_service.config import Settings
 from pipe_service.front.event_stream import TurnEventStream, event_stream_response
 from pipe_service.front.http_errors import error_response
 from pipe_service.front.openai_errors import ApiError, api_error_for
-from pipe_service.front.turn_door import Door, DoorRefusedError, TurnBody, admit_turn
+from pipe_service.front.turn_door import (
+    Door,
+    DoorRefusedError,
+    TurnBody,
+    admit_turn,
+    configured_gateway,
+)
 
 openai_api = Blueprint("openai_api", __name__)
-
-
-def _gateway() -> ChatGateway | None:
-    gateway: ChatGateway | None = current_app.config.get("CHAT_GATEWAY")
-    return gateway
 
 
 def _settings() -> Settings:
@@ -59,7 +60,7 @@ CHAT_DOOR: Final = Door(
 
 @openai_api.get("/v1/models")
 async def list_models() -> Response:
-    gateway = _gateway()
+    gateway = configured_gateway()
     if gateway is None:
         return error_response(ApiError(503, "chat is not configured", "unavailable"))
     try:

@@ -143,7 +143,7 @@ async def admit_turn(door: Door) -> AdmittedTurn:
     Raises :class:`DoorRefusedError` for every answer that is not the turn's output; the body's
     bytes, trace and turn are then already released.
     """
-    gateway: ChatGateway | None = current_app.config.get("CHAT_GATEWAY")
+    gateway = configured_gateway()
     if gateway is None:
         raise DoorRefusedError(ApiError(503, "chat is not configured", "unavailable"))
     budget: ByteBudget = current_app.config["BYTE_BUDGET"]
@@ -210,6 +210,12 @@ async def _admit(
     return AdmittedTurn(
         gateway, trace, exits, handle, first, model, stream, error_for=turn_body.error_for
     )
+
+
+def configured_gateway() -> ChatGateway | None:
+    """The app's chat gateway; None when chat is not configured."""
+    gateway: ChatGateway | None = current_app.config.get("CHAT_GATEWAY")
+    return gateway
 
 
 def _body_limits() -> BodyLimits:
