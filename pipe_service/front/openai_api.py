@@ -9,49 +9,33 @@ client sends come back as ``tool_calls`` for the client to run, as the OpenAI AP
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import time
 from collections.abc import Mapping
-from contextlib import AsyncExitStack
 from typing import Any, Final
 
-import trio
-from quart import Blueprint, Response, current_app, request
+from quart import Blueprint, Response, current_app
 
-from pipe_service.admission.byte_budget import ByteBudget
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.owui_metadata import owui_model_metadata
-from pipe_service.catalog.registry import UnknownModelError
-from pipe_service.chat.events import Completed, Failed, TextDelta, TurnEvent
-from pipe_service.chat.failure import INTERNAL_ERROR
+from pipe_service.chat.events import Completed, Failed
 from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.openai_chunks import to_chat_chunk, to_chat_completion
 from pipe_service.chat.turn_request import TurnError, TurnOutput
 from pipe_service.config import Settings
-from pipe_service.front.auth import caller_identity, client_openrouter_key, tcp_access
-from pipe_service.front.event_stream import event_stream_response
+from pipe_service.front.event_stream import TurnEventStream, event_stream_response
 from pipe_service.front.http_errors import error_response
-from pipe_service.front.openai_errors import ApiError, api_error_for, api_error_for_failure
-from pipe_service.front.request_body import BodyLimits, BodyRefusedError, read_json_body
-from pipe_service.sessions.actor import TurnHandle
-from pipe_service.telemetry.trace import RequestTrace
-
-logger = logging.getLogger("pipe_service.front.openai_api")
+from pipe_service.front.openai_errors import ApiError, api_error_for
+from pipe_service.front.turn_door import (
+    Door,
+    DoorRefusedError,
+    TurnBody,
+    admit_turn,
+    configured_gateway,
+)
 
 openai_api = Blueprint("openai_api", __name__)
-
-MAX_CHAT_BODY_BYTES: Final = 32 * 1024 * 1024
-"""A chat body carries the whole conversation, images as data URLs; 32 MiB bounds it (as the
-shim protocol's frame cap does)."""
-BODY_READ_TIMEOUT_S: Final = 60.0
-"""A client must finish sending its body within this long (408 otherwise)."""
-
-
-def _gateway() -> ChatGateway | None:
-    gateway: ChatGateway | None = current_app.config.get("CHAT_GATEWAY")
-    return gateway
 
 
 def _settings() -> Settings:
@@ -59,41 +43,24 @@ def _settings() -> Settings:
     return settings
 
 
-def _byte_budget() -> ByteBudget:
-    budget: ByteBudget = current_app.config["BYTE_BUDGET"]
-    return budget
-
-
-def _body_limits() -> BodyLimits:
-    settings = _settings()
-    return BodyLimits(
-        max_bytes=MAX_CHAT_BODY_BYTES,
-        read_timeout_s=BODY_READ_TIMEOUT_S,
-        busy_retry_after_s=settings.admission.retry_after_s,
-    )
-
-
-def _refusal(body: Any) -> ApiError | None:
-    """The 400 for a body this API cannot serve, before any turn starts."""
-    if not isinstance(body, dict):
-        return ApiError(400, "the request body must be a JSON object", "invalid_json")
-    model_id = body.get("model")
-    if not isinstance(model_id, str) or not model_id:
-        return ApiError(400, "model: a model id is required", "invalid_request", param="model")
+def _refusal(body: dict[str, Any]) -> ApiError | None:
+    """This API's own 400 (the door checks the fields every front needs)."""
     choices = body.get("n")
     if choices is not None and (isinstance(choices, bool) or choices != 1):
         return ApiError(
             400, "n: only one choice per request is supported (n = 1)", "invalid_request", param="n"
         )
-    stream = body.get("stream")
-    if stream is not None and not isinstance(stream, bool):
-        return ApiError(400, "stream: must be true or false", "invalid_request", param="stream")
     return None
+
+
+CHAT_DOOR: Final = Door(
+    front="openai", refusal=_refusal, prepare=lambda body: TurnBody(body), user_field=True
+)
 
 
 @openai_api.get("/v1/models")
 async def list_models() -> Response:
-    gateway = _gateway()
+    gateway = configured_gateway()
     if gateway is None:
         return error_response(ApiError(503, "chat is not configured", "unavailable"))
     try:
@@ -125,149 +92,40 @@ def _model_entry(model: ModelCapabilities, icons: Mapping[str, str]) -> dict[str
 
 @openai_api.post("/v1/chat/completions")
 async def chat_completions() -> Response:
-    gateway = _gateway()
-    if gateway is None:
-        return error_response(ApiError(503, "chat is not configured", "unavailable"))
     try:
-        body, reservation = await read_json_body(
-            request, limits=_body_limits(), budget=_byte_budget()
-        )
-    except BodyRefusedError as refused:
+        turn = await admit_turn(CHAT_DOOR)
+        completion_id = f"chatcmpl-{secrets.token_hex(12)}"
+        created = int(time.time())
+        if turn.stream:
+            render = ChatChunkRender(turn.gateway, completion_id, turn.model.slug, created)
+            return event_stream_response(TurnEventStream(turn, render))
+        events = await turn.collect()
+    except DoorRefusedError as refused:
         return error_response(refused.error)
-    exits = AsyncExitStack()
-    # The body's bytes stay reserved until the answer ends (streamed or not).
-    exits.callback(reservation.release)
-    stream = bool(body.get("stream", False))
-    model_id = body.get("model")
-    user = body.get("user")
-    trace = exits.enter_context(
-        gateway.telemetry.track_request(
-            front="openai",
-            model=model_id[:200] if isinstance(model_id, str) else "",
-            stream=stream,
-            user_id=user[:256] if isinstance(user, str) and user else None,
-        )
+    completion = to_chat_completion(
+        events, completion_id=completion_id, model=turn.model.slug, created=created
     )
-    try:
-        refusal = _refusal(body)
-        if refusal is not None:
-            trace.fail("invalid_request")
-            await exits.aclose()
-            return error_response(refusal)
-        model = gateway.resolve_model(body["model"])
-    except (UnknownModelError, CatalogUnavailableError) as exc:  # both are client answers
-        trace.fail("unknown_model" if isinstance(exc, UnknownModelError) else "catalog")
-        await exits.aclose()
-        return error_response(api_error_for(exc))
-    trace.model = model.slug
-    try:
-        handle = await exits.enter_async_context(
-            gateway.open_turn(
-                body,
-                model=model,
-                stream=stream,
-                api_key=client_openrouter_key(request, tcp_access()),
-                owner=caller_identity(request),
-            )
-        )
-        first = await handle.receive()
-    except trio.EndOfChannel:  # the turn ended without a word: its crash is already logged
-        await exits.aclose()
-        return error_response(ApiError(500, "the answer ended unexpectedly", "internal_error"))
-    except BaseException:
-        await exits.aclose()
-        raise
-    gateway.telemetry.observe(trace, first)
-    if isinstance(first, TurnError):
-        await exits.aclose()
-        return error_response(api_error_for(first.error, failure=first.failure))
-    completion_id = f"chatcmpl-{secrets.token_hex(12)}"
-    created = int(time.time())
-    if not stream:
-        events: list[TurnEvent] = [first]
-        try:
-            async for item in handle:
-                gateway.telemetry.observe(trace, item)
-                if isinstance(item, TurnError):
-                    return error_response(api_error_for(item.error, failure=item.failure))
-                events.append(item)
-        finally:
-            await exits.aclose()
-        failure = next((event for event in events if isinstance(event, Failed)), None)
-        if failure is not None and not any(isinstance(event, TextDelta) for event in events):
-            return error_response(api_error_for_failure(failure.failure))
-        completion = to_chat_completion(
-            events, completion_id=completion_id, model=model.slug, created=created
-        )
-        if failure is not None:
-            _append_interrupted_notice(completion, gateway.interrupted_notice(failure.failure))
-        return Response(json.dumps(completion), content_type="application/json")
-    sse = ChatCompletionSSE(
-        exits, handle, first, completion_id, model.slug, created, gateway, trace
-    )
-    return event_stream_response(sse)
+    failure = next((event for event in events if isinstance(event, Failed)), None)
+    if failure is not None:
+        _append_interrupted_notice(completion, turn.gateway.interrupted_notice(failure.failure))
+    return Response(json.dumps(completion), content_type="application/json")
 
 
-class ChatCompletionSSE:
-    """The streamed body: chunks from the turn's events, then ``data: [DONE]``.
+class ChatChunkRender:
+    """Turn items as ``chat.completion.chunk`` events, then ``data: [DONE]``; a failure after
+    output is a notice in the content and ``finish_reason: "error"``."""
 
-    Quart calls :meth:`aclose` when the body ends or the client goes away; that leaves the
-    turn's context, which cancels the turn and its upstream stream.
-    """
-
-    def __init__(
-        self,
-        exits: AsyncExitStack,
-        handle: TurnHandle[TurnOutput],
-        first: TurnOutput,
-        completion_id: str,
-        model: str,
-        created: int,
-        gateway: ChatGateway,
-        trace: RequestTrace,
-    ) -> None:
-        self._gateway = gateway
-        self._trace = trace
-        self._exits = exits
-        self._handle = handle
-        self._first: TurnOutput | None = first
+    def __init__(self, wording: ChatGateway, completion_id: str, model: str, created: int) -> None:
+        self._wording = wording
         self._completion_id = completion_id
         self._model = model
         self._created = created
-        self._done = False
-        self._pending: list[bytes] = []
+        self.finished = False
 
-    def __aiter__(self) -> ChatCompletionSSE:
-        return self
+    def opening(self) -> list[bytes]:
+        return []
 
-    async def __anext__(self) -> bytes:
-        while not self._pending:
-            if self._done:
-                await self.aclose()
-                raise StopAsyncIteration
-            if self._first is not None:
-                item, self._first = self._first, None
-            else:
-                try:
-                    item = await self._handle.receive()
-                except trio.EndOfChannel:  # the turn ended (or crashed) without a terminal
-                    self._trace.fail("internal")
-                    item = Failed(
-                        code=INTERNAL_ERROR,
-                        message="the answer ended unexpectedly",
-                        error_type=None,
-                        response_id=None,
-                    )
-                    logger.error(
-                        "turn ended without a terminal event",
-                        extra={"error_id": item.failure.error_id},
-                    )
-                else:
-                    self._gateway.telemetry.observe(self._trace, item)
-            self._pending.extend(self._render(item))
-        return self._pending.pop(0)
-
-    def _render(self, item: TurnOutput) -> list[bytes]:
+    def render(self, item: TurnOutput) -> list[bytes]:
         if isinstance(item, TurnError):  # a later tool round failed before its output
             item = Failed(
                 code="error",
@@ -277,8 +135,8 @@ class ChatCompletionSSE:
                 failure=item.failure,
             )
         if isinstance(item, Failed):
-            self._done = True
-            notice = self._gateway.interrupted_notice(item.failure)
+            self.finished = True
+            notice = self._wording.interrupted_notice(item.failure)
             chunks = [
                 self._chunk({"content": notice}, None),
                 self._chunk({}, "error"),
@@ -289,7 +147,7 @@ class ChatCompletionSSE:
         )
         out = [_sse(chunk)] if chunk is not None else []
         if isinstance(item, Completed):
-            self._done = True
+            self.finished = True
             out.append(b"data: [DONE]\n\n")
         return out
 
@@ -303,11 +161,6 @@ class ChatCompletionSSE:
                 "choices": [{"index": 0, "delta": dict(delta), "finish_reason": finish_reason}],
             }
         )
-
-    async def aclose(self) -> None:
-        if not self._done:
-            self._trace.fail("cancelled", outcome="cancelled")  # the client went away
-        await self._exits.aclose()
 
 
 def _sse(payload: Mapping[str, Any]) -> bytes:

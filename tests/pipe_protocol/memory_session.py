@@ -27,7 +27,7 @@ from pipe_service.chat.gateway import ChatGateway, StreamingOptions
 from pipe_service.front.pipe.session import PipeSession
 from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.sessions import actor as sessions_actor
-from pipe_service.sessions.actor import Sessions
+from pipe_service.sessions.actor import Sessions, ShutdownPolicy
 from pipe_service.transform.options import TransformOptions
 
 MODEL_ROW = {
@@ -41,13 +41,25 @@ MODEL_ROW = {
 
 
 class SidecarEnd:
-    """trio-websocket's connection as the ``FrameSocket`` a session talks to."""
+    """trio-websocket's connection as the ``FrameSocket`` a session talks to.
 
-    def __init__(self, connection: trio_websocket.WebSocketConnection) -> None:
+    A shim that goes away cancels the session, as quart-trio does when hypercorn reports the
+    disconnect (the session never sees a "closed" error from ``receive``).
+    """
+
+    def __init__(
+        self, connection: trio_websocket.WebSocketConnection, session_scope: trio.CancelScope
+    ) -> None:
         self._connection = connection
+        self._session_scope = session_scope
 
     async def receive(self) -> str | bytes | None:
-        return await self._connection.get_message()
+        try:
+            return await self._connection.get_message()
+        except trio_websocket.ConnectionClosed:
+            self._session_scope.cancel()
+            await trio.sleep_forever()
+            raise AssertionError("unreachable") from None
 
     async def send(self, data: str | bytes) -> None:
         await self._connection.send_message(data)
@@ -93,19 +105,27 @@ def make_gateway(upstream: object, sessions: Sessions) -> ChatGateway:
 
 @asynccontextmanager
 async def open_memory_session(
-    upstream: object, *, handshake_timeout_s: float = 10.0, send_stall_s: float = 15.0
+    upstream: object,
+    *,
+    handshake_timeout_s: float = 10.0,
+    send_stall_s: float = 15.0,
+    shutdown: ShutdownPolicy | None = None,
 ) -> AsyncIterator[tuple[ShimEnd, ChatGateway]]:
-    """Run one session on a memory stream pair; yields the shim's end and the gateway."""
+    """Run one session on a memory stream pair; yields the shim's end and the gateway.
+
+    ``shutdown``: how the sessions actor cuts live turns when the sidecar stops.
+    """
     sidecar_stream, shim_stream = trio.testing.memory_stream_pair()
     async with trio.open_nursery() as nursery:
-        sessions: Sessions = await nursery.start(sessions_actor.run, Sessions())
+        sessions: Sessions = await nursery.start(sessions_actor.run, Sessions(shutdown))
         gateway = make_gateway(upstream, sessions)
 
         async def serve() -> None:
             request = await trio_websocket.wrap_server_stream(nursery, sidecar_stream)
             connection = await request.accept()
+            session_scope = trio.CancelScope()
             session = PipeSession(
-                SidecarEnd(connection),
+                SidecarEnd(connection, session_scope),
                 gateway,
                 outbox_size=8,
                 send_stall_s=send_stall_s,
@@ -113,7 +133,8 @@ async def open_memory_session(
                 byte_budget=ByteBudget(64 * 1024 * 1024),
                 busy_retry_after_s=2,
             )
-            await session.run()
+            with session_scope:
+                await session.run()
 
         nursery.start_soon(serve)
         connection = await trio_websocket.wrap_client_stream(

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
 
-from pipe_service.context import ServiceContext
 from pipe_service.front.app import create_front_app
-from tests.service.conftest import make_settings
+from tests.service.conftest import bare_context, make_settings
 
 
 async def test_an_unhandled_exception_is_a_json_500_with_an_error_id(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
-    context = ServiceContext(
-        settings=settings,
-        supervisor=cast(Any, None),  # no route of this test reads it
-        upstream_mode="simulator",
-        upstream_base_url="built-in simulator (private socket)",
-    )
-    app = create_front_app(context)
+    app = create_front_app(bare_context(settings))
 
     async def boom() -> str:
         raise RuntimeError("a bug")

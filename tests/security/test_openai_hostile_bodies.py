@@ -16,7 +16,7 @@ import httpx
 import pytest
 import trio
 
-from pipe_service.front import openai_api
+from pipe_service.front import turn_door
 from tests.service.conftest import Sidecar
 
 CHAT: dict[str, Any] = {"model": "sim/text", "messages": [{"role": "user", "content": "hi"}]}
@@ -130,7 +130,7 @@ async def test_a_wrong_method_is_a_json_405(sidecar: Sidecar) -> None:
 async def test_a_body_over_the_cap_is_a_json_413(
     sidecar: Sidecar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(openai_api, "MAX_CHAT_BODY_BYTES", 10_000)
+    monkeypatch.setattr(turn_door, "MAX_BODY_BYTES", 10_000)
     body = {**CHAT, "messages": [{"role": "user", "content": "x" * 20_000}]}
     response = await _post_raw(sidecar, json.dumps(body).encode())
     _assert_openai_error(response, 413)
@@ -139,7 +139,7 @@ async def test_a_body_over_the_cap_is_a_json_413(
 async def test_a_chunked_body_over_the_cap_is_a_json_413(
     sidecar: Sidecar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(openai_api, "MAX_CHAT_BODY_BYTES", 10_000)
+    monkeypatch.setattr(turn_door, "MAX_BODY_BYTES", 10_000)
 
     async def chunks() -> AsyncIterator[bytes]:
         yield b'{"model": "sim/text", "messages": [{"role": "user", "content": "'
@@ -154,7 +154,7 @@ async def test_a_chunked_body_over_the_cap_is_a_json_413(
 async def test_a_body_that_never_finishes_is_a_json_408(
     sidecar: Sidecar, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(openai_api, "BODY_READ_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(turn_door, "BODY_READ_TIMEOUT_S", 0.2)
 
     async def stalls() -> AsyncIterator[bytes]:
         yield b'{"model": "sim/text",'

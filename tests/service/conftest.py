@@ -11,7 +11,7 @@ import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -19,6 +19,7 @@ import trio
 
 from actors import Supervisor, open_supervisor
 from pipe_service.config import Settings
+from pipe_service.context import ServiceContext
 from pipe_service.openrouter.upstream_stream import finish_body_iterator
 from pipe_service.service import RunningService, open_database, start_service
 
@@ -48,6 +49,17 @@ def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings.model_validate(values)
+
+
+def bare_context(settings: Settings) -> ServiceContext:
+    """A context for a front app built without a service (no supervisor: its routes that read
+    one are not called)."""
+    return ServiceContext(
+        settings=settings,
+        supervisor=cast(Any, None),
+        upstream_mode="simulator",
+        upstream_base_url="built-in simulator (private socket)",
+    )
 
 
 @dataclass

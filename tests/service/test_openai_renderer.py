@@ -1,5 +1,5 @@
-"""ChatCompletionSSE, the OpenAI API's stream renderer, as a unit: a real sessions actor feeds
-it turn outputs on virtual time; no sockets."""
+"""The OpenAI API's stream renderer (``ChatChunkRender`` in the shared ``TurnEventStream``) as
+a unit: a real sessions actor feeds it turn outputs on virtual time; no sockets."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ import trio.testing
 from pipe_service.chat.events import Failed, TextDelta
 from pipe_service.chat.gateway import shutdown_cut
 from pipe_service.chat.turn_request import TurnOutput
-from pipe_service.front.openai_api import ChatCompletionSSE
+from pipe_service.front.event_stream import TurnEventStream
+from pipe_service.front.openai_api import ChatChunkRender
+from pipe_service.front.turn_door import AdmittedTurn
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.sessions.actor import Sessions
@@ -35,10 +37,12 @@ async def _render(nursery: trio.Nursery, items: list[TurnOutput]) -> list[Any]:
     trace = exits.enter_context(
         gateway.telemetry.track_request(front="openai", model="acme/chat", stream=True)
     )
-    stream = ChatCompletionSSE(
-        exits, handle, first, "chatcmpl-1", "acme/chat", 0, gateway, trace
-    )
-    chunks = [chunk async for chunk in stream]
+    model = gateway.resolve_model("acme/chat")
+    turn = AdmittedTurn(gateway, trace, exits, handle, first, model, stream=True)
+    stream = TurnEventStream(turn, ChatChunkRender(gateway, "chatcmpl-1", "acme/chat", 0))
+    # Frames rendered together go out in one write: split the body back into its events.
+    body = b"".join([chunk async for chunk in stream])
+    chunks = [event + b"\n\n" for event in body.split(b"\n\n") if event]
     assert chunks[-1] == b"data: [DONE]\n\n"
     return [json.loads(chunk.removeprefix(b"data: ")) for chunk in chunks[:-1]]
 

@@ -227,7 +227,7 @@ class PipeSession:
             started_at=trio.current_time(),
             wording=self._gateway,
         )
-        stop: list[ServerFrame] = []  # set by the reader when the shim ends the request early
+        stop: ServerFrame | None = None  # the shim ended the request early, and how
         try:
             async with (
                 self._gateway.open_turn(
@@ -244,22 +244,30 @@ class PipeSession:
                 ) as handle,
                 trio.open_nursery() as turn_nursery,
             ):
+                # Whichever ends first stops the other: the relay reaching the terminal frame
+                # cancels the reader (``stop`` stays None); the reader's verdict cancels the
+                # relay.
                 turn_nursery.start_soon(
-                    self._read_during_turn, executor, files, turn_nursery.cancel_scope, stop
+                    self._relay,
+                    handle,
+                    renderer,
+                    outbox,
+                    files,
+                    trace,
+                    turn_nursery.cancel_scope,
                 )
-                await self._relay(handle, renderer, outbox, files, trace)
+                stop = await self._read_during_turn(executor, files)
                 turn_nursery.cancel_scope.cancel()
         finally:
             files.close()
             if executor is not None:
                 executor.close()
-        if stop:
-            reason = stop[0]
-            if isinstance(reason, Error) and reason.code == ErrorCode.CANCELLED:
+        if stop is not None:
+            if isinstance(stop, Error) and stop.code == ErrorCode.CANCELLED:
                 trace.fail("cancelled", outcome="cancelled")
             else:
                 trace.fail("protocol_error")
-            await outbox.send(reason)
+            await outbox.send(stop)
 
     async def _relay(
         self,
@@ -268,7 +276,10 @@ class PipeSession:
         outbox: trio.MemorySendChannel[ServerFrame],
         files: ShimFileStore,
         trace: RequestTrace,
+        turn_scope: trio.CancelScope,
     ) -> None:
+        """Render the turn's items to the outbox up to its terminal frame, then stop the
+        turn's other task (the reader) through ``turn_scope``."""
         images = 0
         media = self._gateway.media
         rehost = media is not None and media.settings.rehost_linked_images
@@ -286,9 +297,11 @@ class PipeSession:
             for frame in renderer.render(item, now=trio.current_time()):
                 await outbox.send(frame)
             if renderer.finished:
-                return
-        trace.fail("internal")
-        await outbox.send(renderer.ended_without_terminal())
+                break
+        else:  # the turn ended without its terminal item
+            trace.fail("internal")
+            await outbox.send(renderer.ended_without_terminal())
+        turn_scope.cancel()
 
     async def _store_image(
         self,
@@ -349,13 +362,10 @@ class PipeSession:
                 await outbox.send(frame)
 
     async def _read_during_turn(
-        self,
-        executor: ShimToolExecutor | None,
-        files: ShimFileStore,
-        turn_scope: trio.CancelScope,
-        stop: list[ServerFrame],
-    ) -> None:
-        """Route the shim's frames while the turn runs; stop the turn on cancel or a bad frame."""
+        self, executor: ShimToolExecutor | None, files: ShimFileStore
+    ) -> ServerFrame:
+        """Route the shim's frames while the turn runs; returns the frame that ends the request
+        early (on ``cancel`` or a bad frame). The relay cancels this once the turn is done."""
         try:
             while True:
                 frame = _parse(await self._ws.receive())
@@ -365,16 +375,14 @@ class PipeSession:
                     files.deliver(frame)
                 elif isinstance(frame, Cancel):
                     logger.info("shim cancelled the request")
-                    stop.append(Error(code=ErrorCode.CANCELLED, message="request cancelled"))
-                    break
+                    return Error(code=ErrorCode.CANCELLED, message="request cancelled")
                 else:
                     raise ProtocolError(
                         ErrorCode.OUT_OF_ORDER, f"unexpected {frame.type!r} frame during a request"
                     )
         except ProtocolError as exc:
             logger.info("shim protocol error", extra={"code": exc.code, "reason": exc.message})
-            stop.append(error_frame_for(exc, self._gateway))
-        turn_scope.cancel()
+            return error_frame_for(exc, self._gateway)
 
     # -- the writer ---------------------------------------------------------------------------
 
