@@ -120,6 +120,17 @@ UPSTREAM_CASES = {
     "ENABLE_DATETIME": UpstreamCase(
         {"ENABLE_DATETIME": True}, "sim/text", lambda b: "openrouter:datetime" in _types(b)
     ),
+    "ENABLE_ADVISOR": UpstreamCase(
+        {"ENABLE_ADVISOR": True}, "sim/text", lambda b: "openrouter:advisor" in _types(b)
+    ),
+    "ENABLE_SUBAGENT": UpstreamCase(
+        {"ENABLE_SUBAGENT": True}, "sim/text", lambda b: "openrouter:subagent" in _types(b)
+    ),
+    "ENABLE_SEARCH_MODELS": UpstreamCase(
+        {"ENABLE_SEARCH_MODELS": True},
+        "sim/text",
+        lambda b: "openrouter:experimental__search_models" in _types(b),
+    ),
     "AUTO_CONTEXT_TRIMMING": UpstreamCase(
         {"AUTO_CONTEXT_TRIMMING": True},
         "sim/text",
