@@ -1631,6 +1631,14 @@ class Pipe:
             description="Request Zero Data Retention routing.",
             json_schema_extra=_ON_OFF_SELECT,
         )
+        ENABLE_ANTHROPIC_INTERLEAVED_THINKING: bool | None = Field(
+            default=None,
+            description=(
+                "Claude models: think between tool calls (the interleaved-thinking beta); "
+                "unset follows the administrator's choice."
+            ),
+            json_schema_extra=_ON_OFF_SELECT,
+        )
         PROVIDER_ROUTING: str | None = Field(
             default=None,
             description=(
