@@ -459,12 +459,38 @@ def _read_capped(path: str, max_bytes: int) -> bytes | None:
     return None if len(data) > max_bytes else data
 
 
-def direct_upload_failure_markdown(problem: str) -> str:
-    return (
-        "### ⚠️ Attachment not sent\n\n"
-        f"{problem}. The message was not sent, so the model does not answer without it; "
-        "remove the attachment or ask an admin to raise the limit."
-    )
+DEFAULT_DIRECT_UPLOAD_FAILURE_TEMPLATE = (
+    "### ⚠️ Attachment not sent\n\n"
+    "{problem}. The message was not sent, so the model does not answer without it; "
+    "remove the attachment or ask an admin to raise the limit."
+)
+DIRECT_UPLOAD_FAILURE_PLACEHOLDERS = frozenset({"problem"})
+
+
+def check_direct_upload_failure_template(template: str | None) -> str | None:
+    """The ``DIRECT_UPLOAD_FAILURE_TEMPLATE`` valve: Markdown with ``{problem}`` only.
+
+    Refuses (``ValueError``, which the valves form reports under the valve's name) a broken
+    template or another placeholder, so a bad template is caught when saved, not when a user's
+    attachment fails.
+    """
+    if template is None or not template.strip():
+        return None
+    try:
+        parts = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template)]
+    except ValueError as exc:
+        raise ValueError(f"not a valid template ({exc}); write a literal brace twice") from None
+    for name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in DIRECT_UPLOAD_FAILURE_PLACEHOLDERS or spec or conversion:
+            raise ValueError(f"unknown placeholder {{{name}}} (use {{problem}})")
+    return template
+
+
+def direct_upload_failure_markdown(problem: str, template: str | None = None) -> str:
+    """The answer shown instead of a reply when an attachment cannot be sent."""
+    return (template or DEFAULT_DIRECT_UPLOAD_FAILURE_TEMPLATE).format(problem=problem)
 
 
 async def _storage_user(owui: OwuiContext, fallback_email: str) -> Any:
@@ -1318,6 +1344,13 @@ class Pipe:
             description="Largest attachment read from Open WebUI storage and sent natively "
             "(files the Direct Uploads filter passed on).",
         )
+        DIRECT_UPLOAD_FAILURE_TEMPLATE: str | None = Field(
+            default=None,
+            description=(
+                "Markdown shown instead of an answer when an attachment cannot be sent (too "
+                "large, unreadable); placeholder {problem}. Empty: the built-in wording."
+            ),
+        )
         FALLBACK_STORAGE_EMAIL: str = Field(
             default="pipe-service-storage@system.local",
             description="Owner (created as a 'pending' user) of generated files when a chat "
@@ -1568,6 +1601,9 @@ class Pipe:
 
         _unset_blanks = field_validator(*_REQUEST_SCOPED_VALVES, mode="before")(_blank_is_unset)
         _encrypt_token = field_validator("SIDECAR_TOKEN", mode="after")(encrypt_secret)
+        _upload_template = field_validator("DIRECT_UPLOAD_FAILURE_TEMPLATE", mode="after")(
+            check_direct_upload_failure_template
+        )
 
     class UserValves(BaseModel):
         """Your own settings; empty ones use the administrator's."""
@@ -1881,7 +1917,9 @@ class Pipe:
         try:
             attachments = await self._direct_uploads(owui, uploads)
         except DirectUploadError as exc:
-            failure = direct_upload_failure_markdown(str(exc))
+            failure = direct_upload_failure_markdown(
+                str(exc), self.valves.DIRECT_UPLOAD_FAILURE_TEMPLATE
+            )
             return _single(failure) if stream else failure
         request = {
             "type": "request",

@@ -343,15 +343,19 @@ def test_tool_execution_mode_passthrough_lets_open_webui_run_the_tool(
     assert [item for item in message["output"] if item["type"] == "function_call_output"]
 
 
+@pytest.mark.parametrize(
+    ("valve", "value"),
+    [("REASONING_EFFORT", "extreme"), ("DIRECT_UPLOAD_FAILURE_TEMPLATE", "{problem} {user}")],
+)
 def test_a_value_outside_the_choices_is_refused_by_the_form_and_nothing_is_stored(
-    stack: Stack, valves_shim: InstalledShim
+    stack: Stack, valves_shim: InstalledShim, valve: str, value: str
 ) -> None:
     # Open WebUI answers a refused form with a generic "Error updating function valves" (it drops
     # pydantic's message); `pipe-service shim install` names the valve (test_installer.py).
     with stack.admin.client() as client:
         before = client.get(_valves_path(FUNCTION_ID)).json()
         reply = client.post(
-            f"{_valves_path(FUNCTION_ID)}/update", json=before | {"REASONING_EFFORT": "extreme"}
+            f"{_valves_path(FUNCTION_ID)}/update", json=before | {valve: value}
         )
         after = client.get(_valves_path(FUNCTION_ID)).json()
     assert reply.status_code == 400
