@@ -1158,6 +1158,13 @@ class OwuiModelEntries:
                 found.append(group_id)
         return tuple(found)
 
+    async def load_state(self, function_id: str) -> tuple[SyncState, bool]:
+        """The stored ``MODEL_SYNC_STATE`` and ``MODEL_RESYNC`` valves, read from the database
+        (the instance's valves may predate the last sync's write)."""
+        stored = await self._functions.get_function_valves_by_id(function_id) or {}
+        state = SyncState.from_text(str(stored.get("MODEL_SYNC_STATE") or ""))
+        return state, bool(stored.get("MODEL_RESYNC"))
+
     async def save_state(self, function_id: str, state: SyncState) -> None:
         """Store ``state`` in the Function's ``MODEL_SYNC_STATE`` valve (``MODEL_RESYNC`` off).
 
@@ -1809,16 +1816,14 @@ class Pipe:
                     overwrite_edits=self.valves.MODEL_SYNC_OVERWRITE_EDITS,
                 )
                 existing = await entries.entries()
-                before = SyncState.from_text(self.valves.MODEL_SYNC_STATE)
-                state = note_deletions(
-                    function_id, before, existing, resync=self.valves.MODEL_RESYNC
-                )
+                before, resync = await entries.load_state(function_id)
+                state = note_deletions(function_id, before, existing, resync=resync)
                 changes = plan_model_entries(
                     function_id, rows, existing, policy, deleted=state.deleted
                 )
                 await entries.apply(changes)
                 state = state_after(state, changes)
-                if state != before or self.valves.MODEL_RESYNC:
+                if state != before or resync:
                     await entries.save_state(function_id, state)
             except OwuiVersionError as exc:
                 if str(exc) != self._sync_refused:
