@@ -108,6 +108,11 @@ def add_shim_actions(actions: Subcommands) -> None:
         metavar="ENV_VAR",
         help="environment variable holding SIDECAR_TOKEN (TCP addresses only)",
     )
+    sync.add_argument(
+        "--resync",
+        action="store_true",
+        help="re-create the entries an admin deleted (otherwise they stay deleted)",
+    )
     actions.add_parser("path", help="print the packaged shim file's path (to paste it by hand)")
 
 
@@ -152,6 +157,7 @@ def _sync_models(args: argparse.Namespace, command: str) -> int:
             function_id=args.function_id,
             shim_file=Path(args.shim_file).expanduser(),
             sidecar_token=token,
+            resync=args.resync,
         )
         with OpenWebUI(args.owui_url, args.api_key) as owui:
             result = sync_model_entries(owui, options)
@@ -168,6 +174,8 @@ def _sync_models(args: argparse.Namespace, command: str) -> int:
             print("\n".join(lines))
     for model_id in result.hidden:
         print(f"  hidden  {model_id}")
+    for model_id in result.deleted:
+        print(f"  deleted by an admin, not re-created (--resync)  {model_id}")
     return 0
 
 

@@ -42,6 +42,8 @@ class SyncOptions:
     sidecar_token: str | None = None
     """For TCP addresses: the token in plain text (the stored valve is encrypted with
     Open WebUI's ``WEBUI_SECRET_KEY``, which this command does not have)."""
+    resync: bool = False
+    """Re-create the entries an admin deleted (otherwise they stay deleted)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,8 @@ class SyncResult:
     updated: list[str]
     hidden: list[str]
     """Entries deactivated because their model left the catalog."""
+    deleted: list[str]
+    """Entries an admin deleted, left deleted (``--resync`` re-creates them)."""
 
 
 def sync_model_entries(owui: OpenWebUI, options: SyncOptions) -> SyncResult:
@@ -69,7 +73,12 @@ def sync_model_entries(owui: OpenWebUI, options: SyncOptions) -> SyncResult:
         rows = asyncio.run(_catalog(shim, pipe))
         policy = sync_policy(shim, pipe.valves, owui.groups())
         entries = {str(entry["id"]): entry for entry in owui.model_entries() if "id" in entry}
-        changes = shim.plan_model_entries(options.function_id, rows, entries, policy)
+        before = shim.SyncState.from_text(str(stored.get("MODEL_SYNC_STATE") or ""))
+        resync = options.resync or bool(stored.get("MODEL_RESYNC"))
+        state = shim.note_deletions(options.function_id, before, entries, resync=resync)
+        changes = shim.plan_model_entries(
+            options.function_id, rows, entries, policy, deleted=state.deleted
+        )
     created: list[str] = []
     updated: list[str] = []
     hidden: list[str] = []
@@ -82,7 +91,12 @@ def sync_model_entries(owui: OpenWebUI, options: SyncOptions) -> SyncResult:
         if change.access_changed:
             owui.update_model_access(change.model_id, change.form["access_grants"])
         (updated if change.form["is_active"] else hidden).append(change.model_id)
-    return SyncResult(len(rows), created, updated, hidden)
+    state = shim.state_after(state, changes)
+    if state != before or resync:
+        # The whole stored set goes back: Open WebUI replaces the valves with what it gets.
+        values = {**stored, "MODEL_SYNC_STATE": state.to_text(), "MODEL_RESYNC": False}
+        owui.update_valves(options.function_id, values)
+    return SyncResult(len(rows), created, updated, hidden, sorted(state.deleted))
 
 
 def _pipe_with_valves(shim: types.ModuleType, stored: dict[str, Any], token: str | None) -> Any:

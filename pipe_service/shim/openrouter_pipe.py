@@ -459,12 +459,38 @@ def _read_capped(path: str, max_bytes: int) -> bytes | None:
     return None if len(data) > max_bytes else data
 
 
-def direct_upload_failure_markdown(problem: str) -> str:
-    return (
-        "### ⚠️ Attachment not sent\n\n"
-        f"{problem}. The message was not sent, so the model does not answer without it; "
-        "remove the attachment or ask an admin to raise the limit."
-    )
+DEFAULT_DIRECT_UPLOAD_FAILURE_TEMPLATE = (
+    "### ⚠️ Attachment not sent\n\n"
+    "{problem}. The message was not sent, so the model does not answer without it; "
+    "remove the attachment or ask an admin to raise the limit."
+)
+DIRECT_UPLOAD_FAILURE_PLACEHOLDERS = frozenset({"problem"})
+
+
+def check_direct_upload_failure_template(template: str | None) -> str | None:
+    """The ``DIRECT_UPLOAD_FAILURE_TEMPLATE`` valve: Markdown with ``{problem}`` only.
+
+    Refuses (``ValueError``, which the valves form reports under the valve's name) a broken
+    template or another placeholder, so a bad template is caught when saved, not when a user's
+    attachment fails.
+    """
+    if template is None or not template.strip():
+        return None
+    try:
+        parts = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(template)]
+    except ValueError as exc:
+        raise ValueError(f"not a valid template ({exc}); write a literal brace twice") from None
+    for name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in DIRECT_UPLOAD_FAILURE_PLACEHOLDERS or spec or conversion:
+            raise ValueError(f"unknown placeholder {{{name}}} (use {{problem}})")
+    return template
+
+
+def direct_upload_failure_markdown(problem: str, template: str | None = None) -> str:
+    """The answer shown instead of a reply when an attachment cannot be sent."""
+    return (template or DEFAULT_DIRECT_UPLOAD_FAILURE_TEMPLATE).format(problem=problem)
 
 
 async def _storage_user(owui: OwuiContext, fallback_email: str) -> Any:
@@ -805,7 +831,10 @@ def _tool_call_chunks(calls: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
 # admin's access policy, removed ones are deactivated (hidden), returning ones reactivated.
 # Each row remembers what the shim last wrote (``meta.pipe_service.synced``); a field whose
 # current value differs from that was edited by an admin and is left alone unless
-# ``MODEL_SYNC_OVERWRITE_EDITS`` is on. The plan is pure (:func:`plan_model_entries`); applying
+# ``MODEL_SYNC_OVERWRITE_EDITS`` is on. An entry the admin deleted stays deleted: the sync
+# remembers the ids it created (:class:`SyncState`, kept in the ``MODEL_SYNC_STATE`` valve), so
+# one of them missing later is a deletion, not a new model (``MODEL_RESYNC`` re-creates them).
+# The plan is pure (:func:`plan_model_entries`); applying
 # it is the job of :class:`OwuiModelEntries` (Open WebUI's internal API, version-checked) or of
 # ``pipe-service shim sync-models`` (Open WebUI's REST API).
 
@@ -827,6 +856,72 @@ class SyncPolicy:
     update_descriptions: bool = False
     update_images: bool = True
     overwrite_edits: bool = False
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """What the sync remembers between runs (the ``MODEL_SYNC_STATE`` valve, JSON).
+
+    ``created``: entry ids the sync made or manages; one of them missing from Open WebUI was
+    deleted by an admin and moves to ``deleted``, which the sync never re-creates.
+    """
+
+    created: frozenset[str] = frozenset()
+    deleted: frozenset[str] = frozenset()
+
+    @classmethod
+    def from_text(cls, text: str) -> SyncState:
+        """Read the valve; anything unreadable counts as empty (the state is only a memory)."""
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except ValueError:
+            data = {}
+        if not isinstance(data, Mapping):
+            data = {}
+
+        def ids(key: str) -> frozenset[str]:
+            value = data.get(key)
+            items = value if isinstance(value, list) else []
+            return frozenset(item for item in items if isinstance(item, str))
+
+        return cls(created=ids("created"), deleted=ids("deleted"))
+
+    def to_text(self) -> str:
+        return json.dumps(
+            {"created": sorted(self.created), "deleted": sorted(self.deleted)},
+            separators=(",", ":"),
+        )
+
+
+def note_deletions(
+    function_id: str,
+    state: SyncState,
+    existing: Mapping[str, Mapping[str, Any]],
+    *,
+    resync: bool = False,
+) -> SyncState:
+    """``state`` with this Function's entries that an admin deleted moved to ``deleted``.
+
+    Entries that carry the shim's mark count as created (entries synced before the state
+    existed). ``resync`` forgets the deletions, so the next plan re-creates those entries.
+    """
+    prefix = f"{function_id}."
+    ours = {
+        model_id
+        for model_id, entry in existing.items()
+        if model_id.startswith(prefix)
+        and isinstance(entry.get("meta"), Mapping)
+        and isinstance(entry["meta"].get(SYNC_META_KEY), Mapping)
+    }
+    gone = {model_id for model_id in state.created if model_id not in existing}
+    deleted = frozenset() if resync else state.deleted | gone
+    return SyncState(created=frozenset(state.created - gone) | ours, deleted=deleted)
+
+
+def state_after(state: SyncState, changes: list[EntryChange]) -> SyncState:
+    """``state`` once ``changes`` are applied: the entries created are remembered."""
+    made = {change.model_id for change in changes if change.action == "create"}
+    return SyncState(created=state.created | made, deleted=state.deleted - made)
 
 
 @dataclass(frozen=True)
@@ -920,12 +1015,14 @@ def plan_model_entries(
     catalog: list[Mapping[str, Any]],
     existing: Mapping[str, Mapping[str, Any]],
     policy: SyncPolicy,
+    deleted: frozenset[str] = frozenset(),
 ) -> list[EntryChange]:
     """What to write so Open WebUI's entries match ``catalog`` (rows ``{id: sub id, name,
     open_webui}``); ``existing`` maps model ids to entries (``ModelModel`` dumps).
 
     Pure: no I/O. Entries the shim did not create are only filled where empty; the admin's
-    edits survive unless ``policy.overwrite_edits``.
+    edits survive unless ``policy.overwrite_edits``; ids in ``deleted`` (entries an admin
+    deleted, see :func:`note_deletions`) are not re-created.
     """
     changes: list[EntryChange] = []
     listed: set[str] = set()
@@ -934,6 +1031,8 @@ def plan_model_entries(
         listed.add(model_id)
         desired = _desired_fields(row, policy)
         entry = existing.get(model_id)
+        if entry is None and model_id in deleted:
+            continue  # the admin deleted it: their choice stands until MODEL_RESYNC
         if entry is None:
             synced = {key: value for key, value in desired.items() if value is not None}
             meta = {SYNC_META_KEY: {"synced": synced, "hidden": False}}
@@ -1025,6 +1124,7 @@ class OwuiModelEntries:
         from open_webui.models.access_grants import (  # type: ignore[import-not-found]
             AccessGrants,
         )
+        from open_webui.models.functions import Functions  # type: ignore[import-not-found]
         from open_webui.models.groups import Groups  # type: ignore[import-not-found]
         from open_webui.models.models import (  # type: ignore[import-not-found]
             ModelForm,
@@ -1034,6 +1134,7 @@ class OwuiModelEntries:
 
         self.version = str(VERSION)
         self._access = AccessGrants
+        self._functions = Functions
         self._groups = Groups
         self._form = ModelForm
         self._models = Models
@@ -1056,6 +1157,23 @@ class OwuiModelEntries:
             else:
                 found.append(group_id)
         return tuple(found)
+
+    async def load_state(self, function_id: str) -> tuple[SyncState, bool]:
+        """The stored ``MODEL_SYNC_STATE`` and ``MODEL_RESYNC`` valves, read from the database
+        (the instance's valves may predate the last sync's write)."""
+        stored = await self._functions.get_function_valves_by_id(function_id) or {}
+        state = SyncState.from_text(str(stored.get("MODEL_SYNC_STATE") or ""))
+        return state, bool(stored.get("MODEL_RESYNC"))
+
+    async def save_state(self, function_id: str, state: SyncState) -> None:
+        """Store ``state`` in the Function's ``MODEL_SYNC_STATE`` valve (``MODEL_RESYNC`` off).
+
+        Read-modify-write of the stored valves, so the admin's other values stay as they are.
+        """
+        stored = await self._functions.get_function_valves_by_id(function_id) or {}
+        values = {**stored, "MODEL_SYNC_STATE": state.to_text(), "MODEL_RESYNC": False}
+        if await self._functions.update_function_valves_by_id(function_id, values) is None:
+            raise RuntimeError("Open WebUI did not store the MODEL_SYNC_STATE valve")
 
     async def apply(self, changes: list[EntryChange]) -> None:
         owner = await self._users.get_super_admin_user() or await self._users.get_first_user()
@@ -1093,6 +1211,9 @@ _REQUEST_SCOPED_VALVES = (
     "ENABLE_STRICT_TOOL_CALLING",
     "ENABLE_WEB_FETCH",
     "ENABLE_DATETIME",
+    "ENABLE_ADVISOR",
+    "ENABLE_SUBAGENT",
+    "ENABLE_SEARCH_MODELS",
     "WEB_SEARCH_MODE",
     "USE_MODEL_MAX_OUTPUT_TOKENS",
     "MAX_OUTPUT_TOKENS",
@@ -1209,12 +1330,33 @@ class Pipe:
                 "capabilities, access) with the catalog's values at the next sync."
             ),
         )
+        MODEL_RESYNC: bool = Field(
+            default=False,
+            description=(
+                "Re-create the model entries an admin deleted at the next sync (deleted entries "
+                "otherwise stay deleted); switches itself off once done."
+            ),
+        )
+        MODEL_SYNC_STATE: str = Field(
+            default="",
+            description=(
+                "Kept by the model sync (JSON): the entries it created and those an admin "
+                "deleted. Leave as is; use MODEL_RESYNC to bring deleted entries back."
+            ),
+        )
         DIRECT_UPLOAD_MAX_MB: int = Field(
             default=20,
             ge=1,
             le=500,
             description="Largest attachment read from Open WebUI storage and sent natively "
             "(files the Direct Uploads filter passed on).",
+        )
+        DIRECT_UPLOAD_FAILURE_TEMPLATE: str | None = Field(
+            default=None,
+            description=(
+                "Markdown shown instead of an answer when an attachment cannot be sent (too "
+                "large, unreadable); placeholder {problem}. Empty: the built-in wording."
+            ),
         )
         FALLBACK_STORAGE_EMAIL: str = Field(
             default="pipe-service-storage@system.local",
@@ -1377,6 +1519,29 @@ class Pipe:
             description="Offer the openrouter:datetime server tool to tool-calling models.",
             json_schema_extra=_ON_OFF_SELECT,
         )
+        ENABLE_ADVISOR: bool | None = Field(
+            default=None,
+            description=(
+                "Offer the openrouter:advisor server tool (consult a stronger model "
+                "mid-answer) to tool-calling models."
+            ),
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ENABLE_SUBAGENT: bool | None = Field(
+            default=None,
+            description=(
+                "Offer the openrouter:subagent server tool (hand a task to a cheaper worker "
+                "model) to tool-calling models."
+            ),
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ENABLE_SEARCH_MODELS: bool | None = Field(
+            default=None,
+            description=(
+                "Offer OpenRouter's experimental model-search server tool to tool-calling models."
+            ),
+            json_schema_extra=_ON_OFF_SELECT,
+        )
         USE_MODEL_MAX_OUTPUT_TOKENS: bool | None = Field(
             default=None,
             description="Send the model's max output tokens when the chat sets no limit.",
@@ -1443,6 +1608,9 @@ class Pipe:
 
         _unset_blanks = field_validator(*_REQUEST_SCOPED_VALVES, mode="before")(_blank_is_unset)
         _encrypt_token = field_validator("SIDECAR_TOKEN", mode="after")(encrypt_secret)
+        _upload_template = field_validator("DIRECT_UPLOAD_FAILURE_TEMPLATE", mode="after")(
+            check_direct_upload_failure_template
+        )
 
     class UserValves(BaseModel):
         """Your own settings; empty ones use the administrator's."""
@@ -1504,6 +1672,14 @@ class Pipe:
         REQUEST_ZDR: bool | None = Field(
             default=None,
             description="Request Zero Data Retention routing.",
+            json_schema_extra=_ON_OFF_SELECT,
+        )
+        ENABLE_ANTHROPIC_INTERLEAVED_THINKING: bool | None = Field(
+            default=None,
+            description=(
+                "Claude models: think between tool calls (the interleaved-thinking beta); "
+                "unset follows the administrator's choice."
+            ),
             json_schema_extra=_ON_OFF_SELECT,
         )
         PROVIDER_ROUTING: str | None = Field(
@@ -1621,6 +1797,7 @@ class Pipe:
                 "UPDATE_MODEL_DESCRIPTIONS",
                 "UPDATE_MODEL_IMAGES",
                 "MODEL_SYNC_OVERWRITE_EDITS",
+                "MODEL_RESYNC",
             }
         )
         fingerprint = json.dumps([function_id, rows, policy_valves], sort_keys=True, default=str)
@@ -1638,8 +1815,16 @@ class Pipe:
                     update_images=self.valves.UPDATE_MODEL_IMAGES,
                     overwrite_edits=self.valves.MODEL_SYNC_OVERWRITE_EDITS,
                 )
-                changes = plan_model_entries(function_id, rows, await entries.entries(), policy)
+                existing = await entries.entries()
+                before, resync = await entries.load_state(function_id)
+                state = note_deletions(function_id, before, existing, resync=resync)
+                changes = plan_model_entries(
+                    function_id, rows, existing, policy, deleted=state.deleted
+                )
                 await entries.apply(changes)
+                state = state_after(state, changes)
+                if state != before or resync:
+                    await entries.save_state(function_id, state)
             except OwuiVersionError as exc:
                 if str(exc) != self._sync_refused:
                     log.warning("model entries not synced: %s", exc)
@@ -1737,7 +1922,9 @@ class Pipe:
         try:
             attachments = await self._direct_uploads(owui, uploads)
         except DirectUploadError as exc:
-            failure = direct_upload_failure_markdown(str(exc))
+            failure = direct_upload_failure_markdown(
+                str(exc), self.valves.DIRECT_UPLOAD_FAILURE_TEMPLATE
+            )
             return _single(failure) if stream else failure
         request = {
             "type": "request",

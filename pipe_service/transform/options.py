@@ -120,6 +120,27 @@ class TransformOptions(BaseModel):
             "time) to tool-calling models."
         ),
     )
+    advisor_enabled: bool = Field(
+        default=False,
+        description=(
+            "Default false. Offer the `openrouter:advisor` server tool (the model may consult a "
+            "stronger model mid-answer) to tool-calling models."
+        ),
+    )
+    subagent_enabled: bool = Field(
+        default=False,
+        description=(
+            "Default false. Offer the `openrouter:subagent` server tool (the model may hand a "
+            "task to a cheaper worker model) to tool-calling models."
+        ),
+    )
+    search_models_enabled: bool = Field(
+        default=False,
+        description=(
+            "Default false. Offer OpenRouter's experimental model-search server tool "
+            "(`openrouter:experimental__search_models`) to tool-calling models."
+        ),
+    )
     file_parser_engine: FileParserEngine | None = Field(
         default=None,
         description=(

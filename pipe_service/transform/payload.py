@@ -236,6 +236,9 @@ def _add_server_tools(
     enabled = {
         "openrouter:web_fetch": options.web_fetch_enabled,
         "openrouter:datetime": options.datetime_enabled,
+        "openrouter:advisor": options.advisor_enabled,
+        "openrouter:subagent": options.subagent_enabled,
+        "openrouter:experimental__search_models": options.search_models_enabled,
     }
     for tool_type, on in enabled.items():
         if on:

@@ -135,3 +135,55 @@ def test_a_model_removed_from_the_catalog_leaves_the_users_list_after_a_refresh(
         step_s=0.5,
     )
     assert users_shim.model("sim/text") in models(user)
+
+
+def _entry_ids(stack: Stack) -> set[str]:
+    with stack.admin.client() as client:
+        return {str(item["id"]) for item in client.get("/api/v1/models/all").json()}
+
+
+def _set_valves(stack: Stack, function_id: str, **values: object) -> None:
+    path = f"/api/v1/functions/id/{function_id}/valves"
+    with stack.admin.client() as client:
+        reply = client.post(f"{path}/update", json=client.get(path).json() | values)
+    assert reply.status_code == 200, reply.text
+
+
+def test_a_model_entry_the_admin_deleted_is_not_re_created_at_the_next_catalog_change(
+    stack: Stack, users_shim: InstalledShim, user: Admin
+) -> None:
+    deleted = users_shim.model("sim/web-citations")
+    assert deleted in models(user)
+    with stack.admin.client() as client:
+        reply = client.post("/api/v1/models/model/delete", json={"id": deleted})
+    assert reply.status_code == 200, reply.text
+    retired = users_shim.model("sim/image")
+    set_hidden_models(stack, ["sim/image"])  # a catalog change: the shim syncs its entries
+    try:
+        wait_until(
+            lambda: retired not in models(user),
+            limit_s=CATALOG_CHANGE_S,
+            what="the sync after the catalog change",
+            step_s=0.5,
+        )
+    finally:
+        set_hidden_models(stack, [])
+    wait_until(
+        lambda: retired in models(user),
+        limit_s=CATALOG_CHANGE_S,
+        what="the catalog back",
+        step_s=0.5,
+    )
+    assert deleted not in _entry_ids(stack)
+    assert deleted not in models(user)
+    # The admin asks for a re-sync: the entry comes back, and the valve switches itself off.
+    _set_valves(stack, USERS_FUNCTION_ID, MODEL_RESYNC=True)
+    wait_until(
+        lambda: deleted in models(user),
+        limit_s=CATALOG_CHANGE_S,
+        what="the deleted entry re-created by MODEL_RESYNC",
+        step_s=0.5,
+    )
+    with stack.admin.client() as client:
+        valves = client.get(f"/api/v1/functions/id/{USERS_FUNCTION_ID}/valves").json()
+    assert valves["MODEL_RESYNC"] is False

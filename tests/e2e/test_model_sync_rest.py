@@ -39,10 +39,10 @@ def rest_user(stack: Stack) -> Admin:
     return add_user(stack.admin, "REST User", "rest-user@e2e.local")
 
 
-def sync(stack: Stack, shim_file: Path) -> subprocess.CompletedProcess[str]:
+def sync(stack: Stack, shim_file: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "pipe_service.installer", "sync-models"]
     command += ["--owui-url", stack.owui.url, "--function-id", FUNCTION_ID]
-    command += ["--shim-file", str(shim_file)]
+    command += ["--shim-file", str(shim_file), *extra]
     env = os.environ | {"OWUI_API_KEY": stack.admin.api_key}
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=INSTALL_S, check=False
@@ -95,6 +95,32 @@ def test_sync_models_keeps_the_admins_rename_and_hides_a_retired_model(
     back = sync(stack, shim_file)
     assert back.returncode == 0, back.stderr
     assert entry(stack, rest_shim.model("sim/vision"))["is_active"] is True
+
+
+def _entry_ids(stack: Stack) -> set[str]:
+    with stack.admin.client() as client:
+        return {str(item["id"]) for item in client.get("/api/v1/models/all").json()}
+
+
+def test_an_entry_the_admin_deleted_stays_deleted_until_resync(
+    stack: Stack, rest_shim: InstalledShim, shim_file: Path, synced: str
+) -> None:
+    model_id = rest_shim.model("sim/web-citations")
+    with stack.admin.client() as client:
+        reply = client.post("/api/v1/models/model/delete", json={"id": model_id})
+    assert reply.status_code == 200, reply.text
+    again = sync(stack, shim_file)
+    assert again.returncode == 0, again.stderr
+    assert f"deleted by an admin, not re-created (--resync)  {model_id}" in again.stdout
+    assert model_id not in _entry_ids(stack)
+    resynced = sync(stack, shim_file, "--resync")
+    assert resynced.returncode == 0, resynced.stderr
+    assert f"created  {model_id}" in resynced.stdout
+    assert model_id in _entry_ids(stack)
+    with stack.admin.client() as client:
+        valves = client.get(f"/api/v1/functions/id/{FUNCTION_ID}/valves").json()
+    assert valves["MODEL_RESYNC"] is False
+    assert model_id not in valves["MODEL_SYNC_STATE"].split('"deleted"')[1]
 
 
 def test_sync_models_for_a_missing_function_says_to_install_first(

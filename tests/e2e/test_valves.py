@@ -120,6 +120,35 @@ UPSTREAM_CASES = {
     "ENABLE_DATETIME": UpstreamCase(
         {"ENABLE_DATETIME": True}, "sim/text", lambda b: "openrouter:datetime" in _types(b)
     ),
+    "ENABLE_ADVISOR": UpstreamCase(
+        {"ENABLE_ADVISOR": True}, "sim/text", lambda b: "openrouter:advisor" in _types(b)
+    ),
+    "ENABLE_SUBAGENT": UpstreamCase(
+        {"ENABLE_SUBAGENT": True}, "sim/text", lambda b: "openrouter:subagent" in _types(b)
+    ),
+    "ENABLE_SEARCH_MODELS": UpstreamCase(
+        {"ENABLE_SEARCH_MODELS": True},
+        "sim/text",
+        lambda b: "openrouter:experimental__search_models" in _types(b),
+    ),
+    "DEFAULT_LLM_ENDPOINT": UpstreamCase(
+        {"DEFAULT_LLM_ENDPOINT": "chat_completions"},
+        "sim/text",
+        lambda b: "messages" in b and "input" not in b,
+    ),
+    "FORCE_CHAT_COMPLETIONS_MODELS": UpstreamCase(
+        {"FORCE_CHAT_COMPLETIONS_MODELS": "sim/te*"},
+        "sim/text",
+        lambda b: "messages" in b and "input" not in b,
+    ),
+    "FORCE_RESPONSES_MODELS": UpstreamCase(
+        {"DEFAULT_LLM_ENDPOINT": "chat_completions", "FORCE_RESPONSES_MODELS": "sim/text"},
+        "sim/text",
+        lambda b: "input" in b and "messages" not in b,
+    ),
+    "SEND_CACHE_SESSION_ID": UpstreamCase(
+        {"SEND_CACHE_SESSION_ID": False}, "sim/text", lambda b: "session_id" not in b, ui=True
+    ),
     "AUTO_CONTEXT_TRIMMING": UpstreamCase(
         {"AUTO_CONTEXT_TRIMMING": True},
         "sim/text",
@@ -234,6 +263,30 @@ def test_a_form_valve_shapes_the_upstream_request(
         assert record["headers"].get(name) == value, record["headers"]
 
 
+@pytest.mark.parametrize("fallback", [True, False])
+def test_auto_fallback_chat_completions_decides_whether_a_refused_model_retries_on_chat(
+    stack: Stack, valves_shim: InstalledShim, fallback: bool
+) -> None:
+    stack.simulator.clear_requests()
+    with valves_set(stack.admin, FUNCTION_ID, AUTO_FALLBACK_CHAT_COMPLETIONS=fallback):
+        reply = complete(stack.admin, valves_shim.model("sim/chat-only"), "fallback")
+    records = stack.simulator.requests()
+    content = reply["choices"][0]["message"]["content"]
+    if fallback:
+        assert ["input" in r["body"] for r in records] == [True, False]  # /responses, then chat
+        assert content.startswith("You said: fallback.")
+    else:
+        assert len(records) == 1
+        assert "You said" not in content
+
+
+def test_the_cache_session_id_is_sent_by_default(stack: Stack, valves_shim: InstalledShim) -> None:
+    # The other half of the SEND_CACHE_SESSION_ID case: without the valve, a UI chat carries it.
+    stack.simulator.clear_requests()
+    _ui_chat(stack, valves_shim.model("sim/text"), "cache me")
+    assert stack.simulator.requests()[-1]["body"].get("session_id")
+
+
 def _statuses(events: list[dict[str, Any]]) -> list[str]:
     return [
         str(event["data"].get("description"))
@@ -332,16 +385,18 @@ def test_tool_execution_mode_passthrough_lets_open_webui_run_the_tool(
     assert [item for item in message["output"] if item["type"] == "function_call_output"]
 
 
+@pytest.mark.parametrize(
+    ("valve", "value"),
+    [("REASONING_EFFORT", "extreme"), ("DIRECT_UPLOAD_FAILURE_TEMPLATE", "{problem} {user}")],
+)
 def test_a_value_outside_the_choices_is_refused_by_the_form_and_nothing_is_stored(
-    stack: Stack, valves_shim: InstalledShim
+    stack: Stack, valves_shim: InstalledShim, valve: str, value: str
 ) -> None:
     # Open WebUI answers a refused form with a generic "Error updating function valves" (it drops
     # pydantic's message); `pipe-service shim install` names the valve (test_installer.py).
     with stack.admin.client() as client:
         before = client.get(_valves_path(FUNCTION_ID)).json()
-        reply = client.post(
-            f"{_valves_path(FUNCTION_ID)}/update", json=before | {"REASONING_EFFORT": "extreme"}
-        )
+        reply = client.post(f"{_valves_path(FUNCTION_ID)}/update", json=before | {valve: value})
         after = client.get(_valves_path(FUNCTION_ID)).json()
     assert reply.status_code == 400
     assert after == before

@@ -24,6 +24,9 @@ def _mapped(**valves: Any) -> Any:
         ("ENABLE_STRICT_TOOL_CALLING", False, "strict_tools", False),
         ("ENABLE_WEB_FETCH", True, "web_fetch_enabled", True),
         ("ENABLE_DATETIME", True, "datetime_enabled", True),
+        ("ENABLE_ADVISOR", True, "advisor_enabled", True),
+        ("ENABLE_SUBAGENT", True, "subagent_enabled", True),
+        ("ENABLE_SEARCH_MODELS", True, "search_models_enabled", True),
         ("USE_MODEL_MAX_OUTPUT_TOKENS", True, "use_model_max_output_tokens", True),
         ("MAX_OUTPUT_TOKENS", 512, "max_output_tokens_cap", 512),
         (

@@ -385,6 +385,42 @@ async def test_caching_and_beta_header_can_be_switched_off(
     assert "x-anthropic-beta" not in records[0]["headers"]
 
 
+async def test_a_users_interleaved_thinking_valve_overrides_the_admins_choice(
+    open_sidecar: Any, claude_catalog: Path
+) -> None:
+    settings = {
+        "simulator_catalog_path": claude_catalog,
+        "chat": {"anthropic_interleaved_thinking": False},
+    }
+    on = {"ENABLE_ANTHROPIC_INTERLEAVED_THINKING": True}
+    off = {"ENABLE_ANTHROPIC_INTERLEAVED_THINKING": False}
+    async with open_sidecar(**settings) as sidecar:
+        await run_request(
+            sidecar, {**with_chat("anthropic/claude-sim", "chat-a"), "user_valves": on}
+        )
+        await run_request(
+            sidecar,
+            {
+                **with_chat("anthropic/claude-sim", "chat-b"),
+                "valves": {"ENABLE_ANTHROPIC_INTERLEAVED_THINKING": True},
+                "user_valves": off,
+            },
+        )
+        refused = await run_request(
+            sidecar,
+            {
+                **with_chat("anthropic/claude-sim", "chat-c"),
+                "user_valves": {"ENABLE_ANTHROPIC_INTERLEAVED_THINKING": "sometimes"},
+            },
+        )
+        records = await sim_requests(sidecar)
+    assert records[0]["headers"]["x-anthropic-beta"] == "interleaved-thinking-2025-05-14"
+    assert "x-anthropic-beta" not in records[1]["headers"]
+    assert len(records) == 2  # the bad value never went upstream
+    [error] = refused.of_type("error")
+    assert "user_valves.ENABLE_ANTHROPIC_INTERLEAVED_THINKING" in error["message"]
+
+
 # -- reasoning recovery ------------------------------------------------------------------------
 
 

@@ -96,3 +96,44 @@ async def test_the_shim_refuses_to_answer_when_an_upload_cannot_be_read(
     assert len(items) == 1
     assert items[0].startswith("### ⚠️ Attachment not sent")
     assert "Open WebUI file storage is not available" in items[0]
+
+
+async def test_the_failure_template_valve_words_the_refusal(
+    shim: types.ModuleType, uds_pipe: Any, sidecar: Sidecar
+) -> None:
+    uds_pipe.valves = shim.Pipe.Valves(
+        SIDECAR_ADDRESSES=uds_pipe.valves.SIDECAR_ADDRESSES,
+        DIRECT_UPLOAD_FAILURE_TEMPLATE="**Not sent:** {problem}. Ask #help-desk.",
+    )
+    body = chat_body(shim, "sim/vision")
+    body["pipe_service_direct_uploads"] = [{"id": "f-1", "name": "report.pdf"}]
+    with trio.fail_after(30):
+        items = await run_shim(lambda: OwuiSide().invoke(uds_pipe, body))
+    assert len(items) == 1
+    assert items[0].startswith("**Not sent:** ")
+    assert "Open WebUI file storage is not available" in items[0]
+    assert items[0].endswith(". Ask #help-desk.")
+
+
+@pytest.mark.parametrize(
+    ("template", "reason"),
+    [
+        ("{problem} {user}", "unknown placeholder {user}"),
+        ("{problem.__class__}", "unknown placeholder {problem.__class__}"),
+        ("{problem:>999999}", "unknown placeholder {problem}"),
+        ("unclosed {problem", "not a valid template"),
+    ],
+)
+def test_a_bad_failure_template_is_refused_naming_the_valve(
+    shim: types.ModuleType, template: str, reason: str
+) -> None:
+    with pytest.raises(ValueError, match="DIRECT_UPLOAD_FAILURE_TEMPLATE") as refused:
+        shim.Pipe.Valves(DIRECT_UPLOAD_FAILURE_TEMPLATE=template)
+    assert reason in str(refused.value)
+
+
+def test_an_empty_failure_template_means_the_built_in_wording(shim: types.ModuleType) -> None:
+    valves = shim.Pipe.Valves(DIRECT_UPLOAD_FAILURE_TEMPLATE="  ")
+    assert valves.DIRECT_UPLOAD_FAILURE_TEMPLATE is None
+    text = shim.direct_upload_failure_markdown("x.pdf: too big", None)
+    assert text.startswith("### ⚠️ Attachment not sent\n\nx.pdf: too big. The message was not sent")

@@ -118,6 +118,77 @@ def test_a_model_the_admin_deactivated_stays_off(shim: types.ModuleType) -> None
     assert _plan(shim, state, access="public") == []
 
 
+def _sync(
+    shim: types.ModuleType,
+    existing: dict[str, Any],
+    state: Any,
+    catalog: list | None = None,
+    *,
+    resync: bool = False,
+) -> tuple[dict[str, Any], Any, list]:
+    """One sync as the shim runs it: note deletions, plan, apply, remember what was created."""
+    state = shim.note_deletions(FUNCTION, state, existing, resync=resync)
+    changes = shim.plan_model_entries(
+        FUNCTION,
+        catalog if catalog is not None else CATALOG,
+        existing,
+        shim.SyncPolicy(access="public"),
+        deleted=state.deleted,
+    )
+    return _applied(existing, changes), shim.state_after(state, changes), changes
+
+
+def test_an_entry_the_admin_deleted_is_not_re_created_at_the_next_catalog_change(
+    shim: types.ModuleType,
+) -> None:
+    entries, state, _ = _sync(shim, {}, shim.SyncState())
+    assert state.created == {"openrouter.sim__vision", "openrouter.sim__text"}
+    del entries["openrouter.sim__text"]  # the admin deletes it in Open WebUI
+    catalog = [*CATALOG, _row("sim__new", "New", TEXT)]
+    stored = shim.SyncState.from_text(state.to_text())  # as kept in MODEL_SYNC_STATE
+    entries, state, changes = _sync(shim, entries, stored, catalog)
+    assert [(c.action, c.model_id) for c in changes] == [("create", "openrouter.sim__new")]
+    assert "openrouter.sim__text" not in entries
+    assert state.deleted == {"openrouter.sim__text"}
+    # And at every later change too.
+    _, state, changes = _sync(shim, entries, state, CATALOG)
+    assert all(c.model_id != "openrouter.sim__text" for c in changes)
+    assert state.deleted == {"openrouter.sim__text"}
+
+
+def test_resync_re_creates_the_deleted_entries_and_forgets_the_deletion(
+    shim: types.ModuleType,
+) -> None:
+    entries, state, _ = _sync(shim, {}, shim.SyncState())
+    del entries["openrouter.sim__text"]
+    entries, state, _ = _sync(shim, entries, state)
+    assert state.deleted == {"openrouter.sim__text"}
+    entries, state, changes = _sync(shim, entries, state, resync=True)
+    assert [(c.action, c.model_id) for c in changes] == [("create", "openrouter.sim__text")]
+    assert state.deleted == frozenset()
+    assert "openrouter.sim__text" in state.created
+
+
+def test_entries_synced_before_the_state_existed_count_as_created(
+    shim: types.ModuleType,
+) -> None:
+    entries = _applied({}, _plan(shim, {}, access="public"))
+    state = shim.note_deletions(FUNCTION, shim.SyncState(), entries)
+    assert state.created == {"openrouter.sim__vision", "openrouter.sim__text"}
+    other = {"other.x": {"id": "other.x", "meta": {"pipe_service": {"synced": {}}}}}
+    assert shim.note_deletions(FUNCTION, shim.SyncState(), other).created == frozenset()
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[1, 2]", '{"created": "x", "deleted": [3]}'])
+def test_an_unreadable_sync_state_counts_as_empty(shim: types.ModuleType, text: str) -> None:
+    assert shim.SyncState.from_text(text) == shim.SyncState()
+
+
+def test_the_sync_state_round_trips_through_its_valve_text(shim: types.ModuleType) -> None:
+    state = shim.SyncState(created=frozenset({"a.b", "a.c"}), deleted=frozenset({"a.d"}))
+    assert shim.SyncState.from_text(state.to_text()) == state
+
+
 def test_an_entry_the_admin_made_keeps_its_access_and_gets_missing_capabilities(
     shim: types.ModuleType,
 ) -> None:

@@ -166,8 +166,21 @@ def test_enabled_server_tools_are_offered_to_tool_calling_models() -> None:
     ]
 
 
+def test_the_advisor_subagent_and_model_search_tools_are_offered_when_enabled() -> None:
+    options = TransformOptions(
+        advisor_enabled=True, subagent_enabled=True, search_models_enabled=True
+    )
+    assert build(body(), options=options)["tools"] == [
+        {"type": "openrouter:advisor"},
+        {"type": "openrouter:subagent"},
+        {"type": "openrouter:experimental__search_models"},
+    ]
+
+
 def test_server_tools_are_not_offered_to_models_without_tool_calling() -> None:
-    options = TransformOptions(web_fetch_enabled=True, datetime_enabled=True)
+    options = TransformOptions(
+        web_fetch_enabled=True, datetime_enabled=True, advisor_enabled=True, subagent_enabled=True
+    )
     assert "tools" not in build(body(), BARE, options)
 
 

@@ -166,6 +166,10 @@ _PRESENTATION_VALVES: Final[dict[str, _Valve]] = {
     "max_function_call_loops": _Valve("tools", "max_tool_rounds", _TOOL_ROUNDS),
 }
 
+# A user valve that overrides an admin option for this user's requests (not a UserOverrides
+# field: it replaces the option outright, both ways).
+_USER_OPTION_INTERLEAVED: Final = "anthropic_interleaved_thinking"
+
 # The seed's UserValves that map onto UserOverrides.
 _USER_VALVES: Final[dict[str, _Valve]] = {
     **_PRESENTATION_VALVES,
@@ -178,6 +182,7 @@ _USER_VALVES: Final[dict[str, _Valve]] = {
     "provider_routing": _Valve("user", "provider_routing", _ROUTING),
     "persist_reasoning_tokens": _Valve("user", "persist_reasoning", _PERSIST_REASONING),
     "persist_tool_results": _Valve("user", "persist_tool_results", _BOOL),
+    "enable_anthropic_interleaved_thinking": _Valve("user", _USER_OPTION_INTERLEAVED, _BOOL),
 }
 
 # The seed's admin Valves that map onto TransformOptions fields (field names work too).
@@ -190,6 +195,9 @@ _ADMIN_OPTION_ALIASES: Final[dict[str, str]] = {
     "enable_web_search_tool": "web_search_enabled",
     "enable_web_fetch": "web_fetch_enabled",
     "enable_datetime": "datetime_enabled",
+    "enable_advisor": "advisor_enabled",
+    "enable_subagent": "subagent_enabled",
+    "enable_search_models": "search_models_enabled",
     "max_output_tokens": "max_output_tokens_cap",
     "send_end_user_id": "send_user_id",
     "allow_user_zdr_override": "allow_user_zdr",
@@ -219,6 +227,9 @@ def map_request(frame: Request, *, defaults: TransformOptions) -> TurnArguments:
     presentation = _read_presentation(
         frame.user_valves, source="user_valves", base=presentation, user_fields=user_fields
     )
+    if _USER_OPTION_INTERLEAVED in user_fields:
+        interleaved = user_fields.pop(_USER_OPTION_INTERLEAVED)
+        options = options.model_copy(update={_USER_OPTION_INTERLEAVED: interleaved})
     render = RenderOptions(
         **{k: v for k, v in presentation.items() if k not in ("tool_mode", "max_tool_rounds")}
     )
