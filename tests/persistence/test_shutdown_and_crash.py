@@ -20,6 +20,7 @@ from pipe_service.storage.artifact_store import NewArtifact, count_artifacts, re
 from pipe_service.storage.bootstrap import prepare_artifact_storage
 from pipe_service.storage.engine import Database
 from pipe_service.storage.ids import UlidGenerator
+from tests.one_chunk_http import uds_transport
 from tests.persistence.databases import BACKENDS, database_url
 from tests.process.test_serve_process import serve
 from tests.service.conftest import make_settings
@@ -75,7 +76,7 @@ async def _sigkill_while_chatting_then_read_back(tmp_path: Path, url: str) -> No
     kill_after = 40
 
     async def chat_until_killed(service_socket: Path, done: trio.Event) -> None:
-        transport = httpx.AsyncHTTPTransport(uds=str(service_socket))
+        transport = uds_transport(str(service_socket))
         async with httpx.AsyncClient(
             transport=transport, base_url="http://sidecar", timeout=10
         ) as client:

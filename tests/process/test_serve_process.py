@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import trio
 
+from tests.one_chunk_http import uds_transport
 from tests.service.conftest import free_port
 
 GRACE_S = 5.0
@@ -64,7 +65,7 @@ class ServeProcess:
             self.log.extend(json.loads(line) for line in lines if line.startswith(b"{"))
 
     def client(self) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(uds=str(self.socket_path))
+        transport = uds_transport(str(self.socket_path))
         return httpx.AsyncClient(transport=transport, base_url="http://sidecar")
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 import trio
 
+from tests.one_chunk_http import uds_transport
 from tests.process.test_serve_process import _env, serve
 
 EXIT_CONFIG = 78
@@ -170,7 +171,7 @@ async def test_the_socket_of_a_stopped_sidecar_is_removed_but_the_lock_file_stay
     with trio.fail_after(60):
         async with serve(tmp_path) as again:
             await again.wait_for_log("serving on")
-            transport = httpx.AsyncHTTPTransport(uds=str(again.socket_path))
+            transport = uds_transport(str(again.socket_path))
             async with httpx.AsyncClient(transport=transport, base_url="http://s") as client:
                 assert (await client.get("/healthz")).status_code == 200
             again.process.send_signal(signal.SIGTERM)

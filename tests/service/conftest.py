@@ -22,6 +22,7 @@ from pipe_service.config import Settings
 from pipe_service.context import ServiceContext
 from pipe_service.openrouter.upstream_stream import finish_body_iterator
 from pipe_service.service import RunningService, open_database, start_service
+from tests.one_chunk_http import tcp_transport, uds_transport
 
 
 def free_port() -> int:
@@ -73,12 +74,13 @@ class Sidecar:
         return f"http://127.0.0.1:{self.settings.port}"
 
     def uds_client(self) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(uds=str(self.settings.effective_socket_path))
+        transport = uds_transport(str(self.settings.effective_socket_path))
         return httpx.AsyncClient(transport=transport, base_url="http://sidecar")
 
     def tcp_client(self, *, token: bool = True, **kwargs: Any) -> httpx.AsyncClient:
         """An httpx client over TCP, sending the test token unless ``token=False``."""
         headers = {"Authorization": f"Bearer {self.api_token}"} if token else {}
+        kwargs.setdefault("transport", tcp_transport())
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, **kwargs)
 
     @property
@@ -90,7 +92,7 @@ class Sidecar:
         """An httpx client on the built-in simulator's private socket (``/_sim/requests``)."""
         socket_path = self.running.simulator_socket
         assert socket_path is not None, "the simulator is not the upstream"
-        transport = httpx.AsyncHTTPTransport(uds=str(socket_path))
+        transport = uds_transport(str(socket_path))
         return httpx.AsyncClient(transport=transport, base_url="http://simulator")
 
 

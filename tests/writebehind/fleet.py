@@ -15,6 +15,7 @@ import httpx
 import trio
 
 from pipe_service.persistence.markers import find_markers
+from tests.one_chunk_http import uds_transport
 from tests.process.test_serve_process import ServeProcess, _env
 
 FLEET_KEY = "the fleet's shared artifact secret"
@@ -74,7 +75,7 @@ class FleetSidecar:
         return self.current is not None
 
     def client(self) -> httpx.AsyncClient:
-        transport = httpx.AsyncHTTPTransport(uds=str(self.var_dir / "pipe-service.sock"))
+        transport = uds_transport(str(self.var_dir / "pipe-service.sock"))
         return httpx.AsyncClient(transport=transport, base_url="http://sidecar", timeout=30)
 
     async def status(self) -> dict[str, Any]:
@@ -104,7 +105,7 @@ async def replayed_reasoning(sidecar: FleetSidecar, chats: list[Chat]) -> list[i
     many reasoning items the sidecar replayed upstream, read from its simulator's request log
     (matched by the chat's unique question)."""
     # The built-in simulator listens on a private socket in the sidecar's var dir.
-    transport = httpx.AsyncHTTPTransport(uds=str(sidecar.var_dir / "simulator.sock"))
+    transport = uds_transport(str(sidecar.var_dir / "simulator.sock"))
 
     async def follow_up(chat: Chat) -> None:
         body = {
