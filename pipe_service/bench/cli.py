@@ -125,6 +125,13 @@ def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         "else ~/.cache/pipe-service/owui-0.12.4)",
     )
     bench.add_argument(
+        "--owui-pipes",
+        type=lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
+        default=None,
+        metavar="NAME,…",
+        help="with --owui: shim and/or passthrough (default both; one alone to profile it)",
+    )
+    bench.add_argument(
         "--work-dir",
         type=Path,
         default=None,
@@ -233,6 +240,7 @@ def _run_owui(args: argparse.Namespace) -> int:
             warmup_streams=plan.warmup_streams,
             idle_sample_s=plan.idle_sample_s,
             venv=plan.venv,
+            paths=args.owui_pipes or plan.paths,
             sidecar_settings={
                 env_name(name.strip()): value
                 for name, value in (_setting(text) for text in args.sidecar_settings)

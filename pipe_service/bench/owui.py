@@ -81,8 +81,13 @@ class OwuiPlan:
     """Open WebUI needs ~16 s on an idle machine, minutes on a loaded one."""
     venv: Path = DEFAULT_OWUI_VENV
     sidecar_settings: dict[str, str] = field(default_factory=dict)
+    paths: tuple[str, ...] = PATHS
+    """Which pipes to measure (one alone, e.g. to profile it)."""
 
     def __post_init__(self) -> None:
+        unknown = set(self.paths) - set(PATHS)
+        if not self.paths or unknown:
+            raise ValueError(f"pipes must be some of {', '.join(PATHS)}; got {self.paths}")
         if not self.concurrency or min(self.concurrency) < 1:
             raise ValueError("concurrency levels must be positive integers")
         if self.rounds < 1:
@@ -232,6 +237,7 @@ async def _measure(
         streams: dict[str, StreamFn] = {
             path: partial(owui_chat_stream, through_owui, model)
             for path, model in _models().items()
+            if path in plan.paths
         }
         reference, deltas = await _warm_up(plan, partial(responses_stream, direct), streams)
         report.deltas_per_stream = deltas
@@ -244,9 +250,9 @@ async def _measure(
         )
         for concurrency in plan.concurrency:
             say(f"{concurrency} concurrent streams x {plan.rounds} rounds, shim and passthrough")
-            tallies = {path: _Tally() for path in PATHS}
+            tallies = {path: _Tally() for path in streams}
             for _ in range(plan.rounds):
-                for path in PATHS:
+                for path in streams:
                     await tallies[path].run(
                         streams[path], concurrency, limit_s, owui_pid, sidecar.launcher_pid
                     )
