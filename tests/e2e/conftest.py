@@ -30,12 +30,12 @@ from pathlib import Path
 
 import pytest
 
-from pipe_service.bench.owui_process import OwuiSetupError, require_owui_venv
+from pipe_service.bench.owui_process import OwuiSetupError, require_owui_venv, sign_up_admin
 from pipe_service.bench.owui_process import owui_venv as owui_venv_path
 from pipe_service.catalog.model_ids import slug_to_owui_id
 from pipe_service.installer.install import DEFAULT_SHIM_FILE
 from pipe_service.simulator.catalog import load_sim_catalog
-from tests.e2e.owui_rest import Admin, sign_up_admin
+from tests.e2e.owui_rest import Admin
 from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorControl, wait_until
 
 FUNCTION_ID = "openrouter"

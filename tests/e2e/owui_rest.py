@@ -8,14 +8,13 @@ from typing import Any
 
 import httpx
 
-from pipe_service.bench.owui_process import OwuiAdmin, sign_up_admin
-
-__all__ = ["Admin", "sign_up_admin"]
+from pipe_service.bench.owui_process import OwuiAdmin
 
 REQUEST_S = 60.0
 
 
 Admin = OwuiAdmin
+"""The admin account (signed up by ``sign_up_admin`` in pipe_service.bench.owui_process)."""
 
 
 def model_ids(admin: Admin) -> list[str]:
