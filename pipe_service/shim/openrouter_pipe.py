@@ -22,7 +22,8 @@ required_open_webui_version: 0.12.4
 # secret key, the model-entry adapter ``OwuiModelEntries``), so the file also imports outside
 # Open WebUI. Model entries: see "Open WebUI model entries" below and docs/install.md. The shim
 # does no per-chunk work beyond forwarding (no parsing, no regexes, no emitter call per delta):
-# Open WebUI's own per-chunk cost dominates already.
+# Open WebUI's own per-chunk cost dominates already. Delta frames that queued up while Open WebUI
+# was busy are yielded as one chunk (``_arrived_deltas``); nothing waits for more.
 
 from __future__ import annotations
 
