@@ -110,6 +110,28 @@ def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
         help="instead: RSS of a sidecar under four 30 MiB chats at once, per byte budget",
     )
     bench.add_argument(
+        "--owui",
+        action="store_true",
+        help="instead: a real Open WebUI 0.12.4 with the shim + sidecar and with a passthrough "
+        "pipe, against the same simulator: Open WebUI's and the sidecar's CPU per upstream "
+        "delta, TTFT and the largest gap at 1, 20, 50 paced streams (--quick: 1, 2)",
+    )
+    bench.add_argument(
+        "--owui-venv",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="with --owui: the Open WebUI venv of scripts/owui_venv.sh (default $OWUI_VENV, "
+        "else ~/.cache/pipe-service/owui-0.12.4)",
+    )
+    bench.add_argument(
+        "--owui-pipes",
+        type=lambda text: tuple(name.strip() for name in text.split(",") if name.strip()),
+        default=None,
+        metavar="NAME,…",
+        help="with --owui: shim and/or passthrough (default both; one alone to profile it)",
+    )
+    bench.add_argument(
         "--work-dir",
         type=Path,
         default=None,
@@ -133,6 +155,8 @@ def run_bench_command(args: argparse.Namespace) -> int:
 
     if args.hostile_memory:
         return _run_hostile_memory(args)
+    if args.owui:
+        return _run_owui(args)
     try:
         plan = (
             quick_plan(scenario_names=args.scenarios)
@@ -191,6 +215,72 @@ def _write_docs(args: argparse.Namespace, report: BenchReport, progress: Progres
         print(f"pipe-service bench: {exc}", file=sys.stderr)
         return 1
     progress(f"tables and {len(charts)} chart(s) written to {args.docs}")
+    return 0
+
+
+def _run_owui(args: argparse.Namespace) -> int:
+    """``--owui``: Markdown (or ``--json``) on stdout, ``--docs`` writes its section and chart."""
+    import trio
+
+    from pipe_service.bench.owui import OwuiPlan, owui_plan, run_owui_bench
+    from pipe_service.bench.owui_process import owui_venv
+    from pipe_service.bench.owui_results import render_markdown, report_as_json, write_json
+    from pipe_service.bench.processes import BenchSetupError
+    from pipe_service.config.loading import env_name
+
+    scenario = args.scenarios[0] if len(args.scenarios) == 1 else "paced"
+    try:
+        plan = owui_plan(
+            quick=args.quick, venv=args.owui_venv or owui_venv(), scenario_name=scenario
+        )
+        plan = OwuiPlan(
+            scenario=plan.scenario,
+            concurrency=args.concurrency or plan.concurrency,
+            rounds=args.rounds or plan.rounds,
+            warmup_streams=plan.warmup_streams,
+            idle_sample_s=plan.idle_sample_s,
+            venv=plan.venv,
+            paths=args.owui_pipes or plan.paths,
+            sidecar_settings={
+                env_name(name.strip()): value
+                for name, value in (_setting(text) for text in args.sidecar_settings)
+            },
+        )
+    except ValueError as exc:
+        print(f"pipe-service bench: {exc}", file=sys.stderr)
+        return 2
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+
+    def progress(message: str) -> None:
+        print(f"bench: {message}", file=sys.stderr, flush=True)
+
+    report = None
+    try:
+        report = trio.run(lambda: run_owui_bench(plan, work_dir=args.work_dir, progress=progress))
+    except* BenchSetupError as group:
+        for error in group.exceptions:
+            print(f"pipe-service bench: {error}", file=sys.stderr)
+    if report is None:
+        return 1
+    if args.json == Path("-"):
+        print(json.dumps(report_as_json(report), indent=2))
+    else:
+        print(render_markdown(report))
+        if args.json is not None:
+            write_json(report, args.json)
+            progress(f"JSON written to {args.json}")
+    if args.docs is None:
+        return 0
+    from pipe_service.bench.charts import ChartsUnavailableError, update_owui_docs, write_owui_chart
+
+    try:
+        chart = write_owui_chart(report, args.docs.parent)
+        update_owui_docs(args.docs, report, chart, "pipe-service " + " ".join(sys.argv[1:]))
+    except (ChartsUnavailableError, ValueError, OSError) as exc:
+        print(f"pipe-service bench: {exc}", file=sys.stderr)
+        return 1
+    progress(f"tables and {chart.name} written to {args.docs}")
     return 0
 
 

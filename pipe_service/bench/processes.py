@@ -95,14 +95,14 @@ async def start_simulator(
     port = free_port()
     command = [sys.executable, "-m", "pipe_service", "simulator", "--port", str(port)]
     log_path = log_dir / f"simulator-{scenario.name}.log"
-    process = await _start(nursery, [*command, *scenario.simulator_args()], None, log_path)
+    process = await start_logged(nursery, [*command, *scenario.simulator_args()], None, log_path)
     base_url = f"http://127.0.0.1:{port}/api/v1"
 
     async def answers() -> bool:
         async with httpx.AsyncClient() as client:
             return (await client.get(f"{base_url}/models")).status_code == httpx.codes.OK
 
-    await _wait_ready("simulator", process, answers, log_path, limit_s=limit_s)
+    await wait_ready("simulator", process, answers, log_path, limit_s=limit_s)
     return Simulator(process, base_url)
 
 
@@ -122,7 +122,7 @@ async def start_sidecar(
     env = sidecar_environment(simulator.base_url, var_dir, slots=slots, extra=extra_env)
     command = [sys.executable, "-m", "pipe_service", "serve", "--workers", str(workers)]
     log_path = log_dir / f"sidecar-{var_dir.name}.log"
-    process = await _start(nursery, command, env, log_path)
+    process = await start_logged(nursery, command, env, log_path)
     socket_path = var_dir / "pipe-service.sock"
 
     async def ready() -> bool:
@@ -131,7 +131,7 @@ async def start_sidecar(
         async with uds_client(socket_path) as client:
             return (await client.get("/readyz")).status_code == httpx.codes.OK
 
-    await _wait_ready("sidecar", process, ready, log_path, limit_s=limit_s)
+    await wait_ready("sidecar", process, ready, log_path, limit_s=limit_s)
     async with uds_client(socket_path) as client:
         pid = int((await client.get("/status")).json()["pid"])
     return Sidecar(process, socket_path, pid, launcher_pid=process.pid)
@@ -155,9 +155,15 @@ def uds_client(socket_path: Path, *, connections: int = 10) -> httpx.AsyncClient
     return httpx.AsyncClient(transport=transport, base_url="http://sidecar", timeout=None)
 
 
-async def _start(
-    nursery: trio.Nursery, command: list[str], env: dict[str, str] | None, log_path: Path
+async def start_logged(
+    nursery: trio.Nursery,
+    command: list[str],
+    env: dict[str, str] | None,
+    log_path: Path,
+    *,
+    cwd: Path | None = None,
 ) -> trio.Process:
+    """Run ``command`` in ``nursery`` (cancelling it stops the process), output to ``log_path``."""
     log = _open_log(log_path)
     # The child holds its own copy of the descriptor; ours is not needed once it started.
     with log:
@@ -167,6 +173,7 @@ async def _start(
                 command,
                 check=False,
                 env=env,
+                cwd=cwd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -175,7 +182,7 @@ async def _start(
     return process
 
 
-async def _wait_ready(
+async def wait_ready(
     name: str,
     process: trio.Process,
     probe: Callable[[], Awaitable[bool]],
@@ -183,6 +190,8 @@ async def _wait_ready(
     *,
     limit_s: float,
 ) -> None:
+    """Poll ``probe`` until it says ready; :class:`BenchSetupError` with the log's tail when the
+    process exits or ``limit_s`` passes first."""
     with trio.move_on_after(limit_s):
         while process.returncode is None:
             try:

@@ -41,7 +41,7 @@ from pipe_service.bench.streams import (
     sidecar_responses_stream,
 )
 
-__all__ = ["BenchSetupError", "run_bench"]
+__all__ = ["BenchSetupError", "StreamFn", "batch", "machine", "run_bench"]
 
 Progress = Callable[[str], None]
 StreamFn = Callable[[], Awaitable[StreamSample]]
@@ -57,7 +57,7 @@ async def run_bench(
     when a process cannot be started or the warm-up fails.
     """
     say = progress or (lambda _message: None)
-    report = BenchReport(machine=_machine(), sidecar_settings=dict(plan.sidecar_settings))
+    report = BenchReport(machine=machine(), sidecar_settings=dict(plan.sidecar_settings))
     started = trio.current_time()
     with tempfile.TemporaryDirectory(prefix="pipe-bench-") as default_dir:
         run_dir = work_dir or Path(default_dir)
@@ -65,7 +65,7 @@ async def run_bench(
             say(f"scenario {scenario.name}: starting simulator and sidecar")
             report.levels += await _run_scenario(plan, scenario, run_dir, say, report.notes)
     report.duration_s = trio.current_time() - started
-    report.machine = _machine(load_before=report.machine.load_before)
+    report.machine = machine(load_before=report.machine.load_before)
     return report
 
 
@@ -168,17 +168,17 @@ async def _warm_up(plan: BenchPlan, scenario: Scenario, paths: _Paths, notes: li
     """
     limit_s = scenario.stream_limit_s()
     for _ in range(plan.warmup_streams):
-        samples, _wall = await _batch(paths.baseline, 1, limit_s)
+        samples, _wall = await batch(paths.baseline, 1, limit_s)
         if not samples or not samples[0].ok:
             raise BenchSetupError(f"warm-up stream to the simulator failed: {samples}")
         paths.reference_text = samples[0].text
         paths.deltas_per_stream = samples[0].text_events
         for relayed in (paths.sidecar, paths.responses):
-            samples, _wall = await _batch(relayed, 1, limit_s)
+            samples, _wall = await batch(relayed, 1, limit_s)
             if not samples or not samples[0].ok or samples[0].text != paths.reference_text:
                 raise BenchSetupError(f"warm-up stream through the sidecar failed: {samples}")
         if paths.shim is not None:
-            samples, _wall = await _batch(paths.shim, 1, limit_s)
+            samples, _wall = await batch(paths.shim, 1, limit_s)
             if not samples or not samples[0].ok or samples[0].text != paths.reference_text:
                 notes.append(f"{scenario.name}: shim path skipped, warm-up failed: {samples}")
                 paths.shim = None
@@ -193,13 +193,13 @@ async def _measure_level(
     responses = _Tally(pid, cpu_pid)
     rss_idle = rss_bytes(pid)
     for _ in range(plan.rounds):
-        samples, wall = await _batch(paths.baseline, concurrency, limit_s)
+        samples, wall = await batch(paths.baseline, concurrency, limit_s)
         baseline.samples += samples
         baseline.wall_s += wall
-        await _relayed_batch(paths.sidecar, sidecar, concurrency, limit_s)
-        await _relayed_batch(paths.responses, responses, concurrency, limit_s)
+        await _relayedbatch(paths.sidecar, sidecar, concurrency, limit_s)
+        await _relayedbatch(paths.responses, responses, concurrency, limit_s)
         if paths.shim is not None:
-            await _relayed_batch(paths.shim, shim, concurrency, limit_s)
+            await _relayedbatch(paths.shim, shim, concurrency, limit_s)
     streams = concurrency * plan.rounds
 
     def result(tally: _Tally) -> PathResult:
@@ -240,20 +240,21 @@ async def _measure_level(
     )
 
 
-async def _relayed_batch(stream: StreamFn, tally: _Tally, concurrency: int, limit_s: float) -> None:
+async def _relayedbatch(stream: StreamFn, tally: _Tally, concurrency: int, limit_s: float) -> None:
     """A batch through the sidecar, with its CPU time read around it and its RSS sampled."""
     cpu_before = tree_cpu_seconds(tally.cpu_pid)
     async with trio.open_nursery() as sampler:
         await sampler.start(tally.peak.run)
-        samples, wall = await _batch(stream, concurrency, limit_s)
+        samples, wall = await batch(stream, concurrency, limit_s)
         sampler.cancel_scope.cancel()
     tally.cpu_s += tree_cpu_seconds(tally.cpu_pid) - cpu_before
     tally.samples += samples
     tally.wall_s += wall
 
 
-async def _batch(stream: StreamFn, count: int, limit_s: float) -> tuple[list[StreamSample], float]:
-    """``count`` streams at once; streams still running after ``limit_s`` are left out."""
+async def batch(stream: StreamFn, count: int, limit_s: float) -> tuple[list[StreamSample], float]:
+    """``count`` streams at once, and the batch's wall time; streams still running after
+    ``limit_s`` are left out."""
     samples: list[StreamSample] = []
 
     async def one() -> None:
@@ -267,7 +268,8 @@ async def _batch(stream: StreamFn, count: int, limit_s: float) -> tuple[list[Str
     return samples, trio.current_time() - started
 
 
-def _machine(load_before: tuple[float, float, float] | None = None) -> Machine:
+def machine(load_before: tuple[float, float, float] | None = None) -> Machine:
+    """This machine, with the load average now (and ``load_before`` as the run's start)."""
     load_now = os.getloadavg()
     return Machine(
         cpus=os.cpu_count() or 0,

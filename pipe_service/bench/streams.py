@@ -51,16 +51,23 @@ async def responses_stream(client: httpx.AsyncClient) -> StreamSample:
 async def chat_completions_stream(client: httpx.AsyncClient) -> StreamSample:
     """``POST /v1/chat/completions`` on the sidecar; text events are chunks with content."""
     body = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": True}
+    return await _measure(client, "/v1/chat/completions", body, {}, _chat_text)
 
-    def text_of(line: bytes) -> str | None:
-        if not line.startswith(_DATA) or line.startswith(_DONE):
-            return None
-        chunk: dict[str, Any] = json.loads(line[len(_DATA) :])
-        choices = chunk.get("choices") or [{}]
-        content: str | None = (choices[0].get("delta") or {}).get("content")
-        return content or None
 
-    return await _measure(client, "/v1/chat/completions", body, {}, text_of)
+async def owui_chat_stream(client: httpx.AsyncClient, model: str) -> StreamSample:
+    """``POST /api/chat/completions`` on Open WebUI (the API path: no chat is saved); the
+    client carries the credentials. Text events are chunks with content, as from the sidecar."""
+    body = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "stream": True}
+    return await _measure(client, "/api/chat/completions", body, {}, _chat_text)
+
+
+def _chat_text(line: bytes) -> str | None:
+    if not line.startswith(_DATA) or line.startswith(_DONE):
+        return None
+    chunk: dict[str, Any] = json.loads(line[len(_DATA) :])
+    choices = chunk.get("choices") or [{}]
+    content: str | None = (choices[0].get("delta") or {}).get("content")
+    return content or None
 
 
 async def sidecar_responses_stream(client: httpx.AsyncClient) -> StreamSample:

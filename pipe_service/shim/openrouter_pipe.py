@@ -22,13 +22,15 @@ required_open_webui_version: 0.12.4
 # secret key, the model-entry adapter ``OwuiModelEntries``), so the file also imports outside
 # Open WebUI. Model entries: see "Open WebUI model entries" below and docs/install.md. The shim
 # does no per-chunk work beyond forwarding (no parsing, no regexes, no emitter call per delta):
-# Open WebUI's own per-chunk cost dominates already.
+# Open WebUI's own per-chunk cost dominates already. Delta frames that queued up while Open WebUI
+# was busy are yielded as one chunk (``_arrived_deltas``); nothing waits for more.
 
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
+import collections
 import hashlib
 import html
 import inspect
@@ -610,6 +612,7 @@ class Conversation:
         self.max_client_frame_bytes = max_client_frame_bytes
         self._session = session
         self._ws = ws
+        self._arrived = _receive_queue(ws)
         self._send_lock = asyncio.Lock()
         self._side_tasks: set[asyncio.Task[None]] = set()
 
@@ -620,12 +623,24 @@ class Conversation:
         async with self._send_lock:
             await self._ws.send_str(text)
 
+    def frame_arrived(self) -> bool:
+        """Whether the next frame is a text frame that has already arrived, so that
+        :meth:`receive` returns it without waiting. False where aiohttp's receive queue cannot
+        be read (then the shim simply forwards frame by frame)."""
+        arrived = self._arrived
+        return bool(arrived) and arrived[0][0].type == aiohttp.WSMsgType.TEXT
+
     async def receive(self, idle_s: float) -> dict[str, Any] | None:
         """The next frame, or ``None`` when the sidecar closed; bounded by ``idle_s``."""
-        try:
-            message = await self._ws.receive(timeout=idle_s)
-        except TimeoutError:
-            raise SidecarGoneError(f"no frame from the sidecar for {idle_s:g} s") from None
+        if self.frame_arrived():
+            # No idle bound to arm: the frame is here. (aiohttp's timeout context costs as
+            # much as the rest of a receive.)
+            message = await self._ws.receive()
+        else:
+            try:
+                message = await self._ws.receive(timeout=idle_s)
+            except TimeoutError:
+                raise SidecarGoneError(f"no frame from the sidecar for {idle_s:g} s") from None
         if message.type is aiohttp.WSMsgType.TEXT:
             try:
                 frame = json.loads(message.data)
@@ -687,6 +702,14 @@ class Conversation:
             await self._ws.close()
         finally:
             await self._session.close()
+
+
+def _receive_queue(ws: aiohttp.ClientWebSocketResponse) -> Any:
+    """aiohttp's queue of received messages (``_reader._buffer``: a deque of ``(message,
+    size)``, aiohttp 3.10 to 3.14), read only to see whether a frame has already arrived; None when
+    this aiohttp keeps it elsewhere."""
+    arrived = getattr(getattr(ws, "_reader", None), "_buffer", None)
+    return arrived if isinstance(arrived, collections.deque) else None
 
 
 async def open_conversation(
@@ -2051,13 +2074,18 @@ class Pipe:
         idle_s = self.valves.IDLE_TIMEOUT_S
         try:
             await conversation.send_text(text)
+            pending: dict[str, Any] | None = None
             while True:
-                frame = await conversation.receive(idle_s)
+                frame = pending if pending is not None else await conversation.receive(idle_s)
+                pending = None
                 if frame is None:
                     raise SidecarGoneError("the sidecar closed the connection mid-answer")
                 kind = frame.get("type")
                 if kind == "delta":
-                    yield frame.get("text", "")
+                    joined, pending = await _arrived_deltas(conversation, frame, idle_s)
+                    yield joined
+                    if pending is _CLOSED:
+                        raise SidecarGoneError("the sidecar closed the connection mid-answer")
                 elif kind == "reasoning":
                     if collect is None:
                         yield _reasoning_chunk(frame.get("text", ""))
@@ -2113,6 +2141,39 @@ class Pipe:
 
 async def _single(text: str) -> AsyncGenerator[Output, None]:
     yield text
+
+
+_CLOSED: dict[str, Any] = {"type": "closed"}
+"""What :func:`_arrived_deltas` hands back when the sidecar closed right after the deltas."""
+
+
+async def _arrived_deltas(
+    conversation: Conversation, frame: dict[str, Any], idle_s: float
+) -> tuple[Any, dict[str, Any] | None]:
+    """The text of ``frame`` joined with the ``delta`` frames that have already arrived after
+    it, and the first other frame taken meanwhile (to be handled next; :data:`_CLOSED` when the
+    sidecar closed).
+
+    Open WebUI's cost is per chunk a pipe yields (a chunk object, JSON, an SSE write, a socket
+    event), so the frames that queued up while Open WebUI was busy go to it as one chunk. Only
+    frames already here are joined: nothing waits, and while Open WebUI keeps up each frame is
+    still its own chunk.
+    """
+    text = frame.get("text", "")
+    if not isinstance(text, str):
+        return text, None
+    parts = [text]
+    pending: dict[str, Any] | None = None
+    while conversation.frame_arrived():
+        following = await conversation.receive(idle_s)
+        if following is None:
+            pending = _CLOSED
+            break
+        if following.get("type") != "delta" or not isinstance(following.get("text"), str):
+            pending = following
+            break
+        parts.append(following["text"])
+    return "".join(parts) if len(parts) > 1 else text, pending
 
 
 @dataclass

@@ -30,13 +30,14 @@ from pathlib import Path
 
 import pytest
 
+from pipe_service.bench.owui_process import OwuiSetupError, require_owui_venv, sign_up_admin
+from pipe_service.bench.owui_process import owui_venv as owui_venv_path
 from pipe_service.catalog.model_ids import slug_to_owui_id
 from pipe_service.installer.install import DEFAULT_SHIM_FILE
 from pipe_service.simulator.catalog import load_sim_catalog
-from tests.e2e.owui_rest import Admin, sign_up_admin
+from tests.e2e.owui_rest import Admin
 from tests.e2e.processes import OpenWebUIProcess, SidecarProcess, SimulatorControl, wait_until
 
-DEFAULT_OWUI_VENV = Path.home() / ".cache" / "pipe-service" / "owui-0.12.4"
 FUNCTION_ID = "openrouter"
 PASSTHROUGH_FUNCTION_ID = "openrouter_pt"
 INSTALL_S = 120.0
@@ -63,10 +64,10 @@ class InstalledShim:
 
 @pytest.fixture(scope="session")
 def owui_venv() -> Path:
-    venv = Path(os.environ.get("OWUI_VENV") or DEFAULT_OWUI_VENV).expanduser()
-    if not (venv / "bin" / "open-webui").exists():
-        pytest.fail(f"no Open WebUI venv at {venv}: run scripts/owui_venv.sh (make e2e does)")
-    return venv
+    try:
+        return require_owui_venv(owui_venv_path())
+    except OwuiSetupError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

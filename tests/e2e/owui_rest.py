@@ -4,41 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from pipe_service.bench.owui_process import OwuiAdmin
+
 REQUEST_S = 60.0
 
 
-@dataclass(frozen=True)
-class Admin:
-    """The first user (admin): a JWT for the UI paths (socket.io) and an API key for the rest."""
-
-    url: str
-    jwt: str
-    api_key: str
-
-    def client(self, *, jwt: bool = False) -> httpx.Client:
-        token = self.jwt if jwt else self.api_key
-        return httpx.Client(
-            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=REQUEST_S
-        )
-
-
-def sign_up_admin(url: str) -> Admin:
-    """Sign up the first user (who becomes admin) and create an API key for it."""
-    credentials = {"name": "E2E Admin", "email": "admin@e2e.local", "password": "e2e-password-1"}
-    signup = httpx.post(f"{url}/api/v1/auths/signup", json=credentials, timeout=REQUEST_S)
-    assert signup.status_code == 200, signup.text
-    assert signup.json()["role"] == "admin"
-    jwt = signup.json()["token"]
-    key = httpx.post(
-        f"{url}/api/v1/auths/api_key", headers={"Authorization": f"Bearer {jwt}"}, timeout=REQUEST_S
-    )
-    assert key.status_code == 200, key.text
-    return Admin(url, jwt, key.json()["api_key"])
+Admin = OwuiAdmin
+"""The admin account (signed up by ``sign_up_admin`` in pipe_service.bench.owui_process)."""
 
 
 def model_ids(admin: Admin) -> list[str]:

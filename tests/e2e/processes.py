@@ -9,7 +9,6 @@ files in the run's tmp dir and their tails are shown when a start fails.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
+from pipe_service.bench.owui_process import owui_command, owui_environment, owui_healthy
 
 SIDECAR_READY_S = 30.0
 OWUI_HEALTHY_S = 90.0
@@ -215,46 +216,10 @@ class OpenWebUIProcess:
     def start(self) -> None:
         """Launch without waiting (it takes ~16 s); :meth:`wait_healthy` waits."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        # CI sets DATABASE_URL/REDIS_URL for our own tests; Open WebUI reads the same names and
-        # must keep its own SQLite under DATA_DIR.
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("PIPE_SERVICE_")
-            and key not in ("OPENROUTER_API_KEY", "DATABASE_URL", "REDIS_URL")
-        }
-        env |= {
-            "DATA_DIR": str(self.data_dir),
-            "WEBUI_SECRET_KEY": secrets.token_hex(32),
-            "OFFLINE_MODE": "true",
-            "HF_HUB_OFFLINE": "1",
-            "TRANSFORMERS_OFFLINE": "1",
-            "ENABLE_OLLAMA_API": "false",
-            "ENABLE_OPENAI_API": "false",
-            "RAG_EMBEDDING_MODEL": "",
-            "AUDIO_STT_ENGINE": "webapi",
-            "ENABLE_VERSION_UPDATE_CHECK": "false",
-            "ENABLE_API_KEYS": "true",
-            # The pipe would be the task model: keep chats to exactly the calls a test makes.
-            "ENABLE_TITLE_GENERATION": "false",
-            "ENABLE_TAGS_GENERATION": "false",
-            "ENABLE_FOLLOW_UP_GENERATION": "false",
-            "ENABLE_AUTOCOMPLETE_GENERATION": "false",
-            "ANONYMIZED_TELEMETRY": "false",
-            "DO_NOT_TRACK": "true",
-            "SCARF_NO_ANALYTICS": "true",
-        }
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                str(self.venv / "bin" / "open-webui"),
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
-            env=env,
+            owui_command(self.venv, self.port),
+            env=owui_environment(self.data_dir),
             cwd=self.data_dir,  # it writes stray files into the cwd
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -272,8 +237,7 @@ class OpenWebUIProcess:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"open-webui exited {self.process.returncode}")
-        response = httpx.get(f"{self.url}/health", timeout=5)
-        return response.status_code == 200 and response.json().get("status") is True
+        return owui_healthy(self.url)
 
     def stop(self) -> None:
         if self.process is not None:
