@@ -136,6 +136,7 @@ def apply_live_settings(
     gateway.options = settings.chat
     gateway.messages = settings.messages
     gateway.streaming = StreamingOptions(
+        coalescing=settings.streaming.coalescing,
         flush_bytes=settings.streaming.flush_bytes,
         flush_interval_s=settings.streaming.flush_interval_s,
     )
