@@ -11,6 +11,8 @@ import trio
 
 from pipe_service.chat.coalesce import MAX_MERGED_CHARS, merge_deltas
 from pipe_service.chat.events import ReasoningDelta, Status, TextDelta, TurnEvent
+from pipe_service.front.pipe.render import merge_text_frames
+from pipe_service.protocol import Delta, Event, Reasoning, encode
 from pipe_service.sessions.outbox import OutboxReceiver, OutboxSender, open_outbox
 
 
@@ -155,3 +157,15 @@ def test_merge_keeps_kinds_apart() -> None:
 def test_an_outbox_needs_room() -> None:
     with pytest.raises(ValueError, match="at least one"):
         open_outbox(0)
+
+
+async def test_the_shim_outbox_merges_text_frames_while_its_writer_is_busy() -> None:
+    send, receive = open_outbox(8, merge=merge_text_frames)
+    event = Event(event={"type": "status", "data": {"description": "x", "done": True}})
+    async with send:
+        for frame in (Delta(text="a"), Delta(text="b"), Reasoning(text="r"), event):
+            await send.send(frame)
+        await send.send(Delta(text="c"))
+    frames = [frame async for frame in receive]
+    assert frames == [Delta(text="ab"), Reasoning(text="r"), event, Delta(text="c")]
+    assert encode(frames[0]) == encode(Delta(text="ab"))

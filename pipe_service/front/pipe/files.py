@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import trio
 
 from pipe_service.protocol import FileStored, ServerFrame, StoredFile, StoreFile
+from pipe_service.sessions.outbox import OutboxSender
 
 logger = logging.getLogger("pipe_service.front.pipe.files")
 
@@ -38,7 +39,7 @@ class _PendingStore:
 class ShimFileStore:
     """Files saved by the shim for one connection. Owns ``outbox`` (a clone) until :meth:`close`."""
 
-    def __init__(self, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    def __init__(self, outbox: OutboxSender[ServerFrame]) -> None:
         self._outbox = outbox
         self._pending: dict[str, _PendingStore] = {}
         self._ids = itertools.count(1)

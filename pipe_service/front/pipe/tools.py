@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import trio
 
 from pipe_service.protocol import ServerFrame, ToolCall, ToolResult
+from pipe_service.sessions.outbox import OutboxSender
 from pipe_service.tools.contract import ToolExecutorGoneError, ToolInvocation, ToolOutcome
 
 logger = logging.getLogger("pipe_service.front.pipe.tools")
@@ -43,7 +44,7 @@ class ShimToolExecutor:
     of the connection's outbox send end) and closes it in :meth:`close`.
     """
 
-    def __init__(self, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    def __init__(self, outbox: OutboxSender[ServerFrame]) -> None:
         self._outbox = outbox
         self._pending: dict[str, _PendingCall] = {}
         self._closed = False
