@@ -7,7 +7,8 @@ soon as it arrives (no coalescing window, no added gap). Items sent while the re
 are merged into the last queued item when ``merge`` allows it, so under load the renderer
 writes fewer, larger frames. No timer is involved: the renderer's own pace sets the batching.
 
-It behaves like a trio memory channel otherwise: ``send`` waits while ``capacity`` items are
+Unlike a memory channel, ``send`` yields only when it has to wait (a full outbox); it is still
+a cancel point. Otherwise it behaves like one: ``send`` waits while ``capacity`` items are
 queued (backpressure), ``clone()`` gives more send ends (the receiver sees end-of-channel once
 all are closed), closing the receive end makes ``send`` raise ``BrokenResourceError``.
 
@@ -79,7 +80,9 @@ class OutboxSender(trio.abc.SendChannel[T]):
                     state.not_empty.unpark_all()
                 break
             await state.not_full.park()  # cancellable: nothing was queued
-        await cancel_shielded_checkpoint()
+        # No yield after queueing: a producer handing on the events of one upstream read keeps
+        # running, so they merge while the renderer has not run yet. It still yields wherever
+        # it waits (the next read, a full outbox).
 
     def clone(self) -> OutboxSender[T]:
         if self._closed:
