@@ -386,6 +386,7 @@ async def start_service(
         client=client,
         options=settings.chat,
         streaming=StreamingOptions(
+            coalescing=settings.streaming.coalescing,
             flush_bytes=settings.streaming.flush_bytes,
             flush_interval_s=settings.streaming.flush_interval_s,
             waiting_status_after_s=settings.streaming.waiting_status_after_s,

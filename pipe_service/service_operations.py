@@ -137,8 +137,14 @@ def apply_live_settings(
     gateway.options = settings.chat
     gateway.messages = settings.messages
     gateway.streaming = StreamingOptions(
+        coalescing=settings.streaming.coalescing,
         flush_bytes=settings.streaming.flush_bytes,
         flush_interval_s=settings.streaming.flush_interval_s,
+        # The rest too: a reload used to put these back to their defaults.
+        waiting_status_after_s=settings.streaming.waiting_status_after_s,
+        waiting_status_every_s=settings.streaming.waiting_status_every_s,
+        raw_outbox_size=settings.streaming.raw_outbox_size,
+        max_event_bytes=settings.streaming.max_event_bytes,
     )
     gateway.attach_request_log = settings.logging.attach_to_errors
     parts.telemetry.log_buffer_lines = settings.logging.request_buffer_lines

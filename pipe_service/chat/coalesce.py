@@ -1,5 +1,11 @@
 """Coalesce small text/reasoning deltas into fewer, larger ones on the output side.
 
+Two modes (``streaming.coalescing``). **adaptive** (the default): the turn's outbox merges
+consecutive deltas only while the renderer is busy (:func:`merge_deltas`, applied by
+:mod:`pipe_service.sessions.outbox`): a delta goes out at once when the client's writer is idle,
+so low load gets no added gap and high load fewer frames, with no timer and no task of its own.
+**window**: the pump below holds deltas for up to ``flush_interval_s`` / ``flush_bytes``.
+
 Upstreams send many tiny deltas (often one token each); every delta costs a frame, a JSON encode
 and a socket write further down. :class:`DeltaCoalescer` merges consecutive deltas of the same
 kind and releases them when the buffer reaches ``flush_bytes`` (UTF-8) or when the oldest
@@ -27,9 +33,30 @@ from pipe_service.chat.events import ReasoningDelta, TextDelta
 # caller's ``TurnEvent | TurnError``). Items other than deltas pass through untouched.
 ItemT = TypeVar("ItemT")
 
+# Adaptive mode: a merged delta grows to at most this many characters, so one frame stays small
+# even when a stalled writer lets much text pile up.
+MAX_MERGED_CHARS: Final = 16384
+
 # The pump handles at most this many already-queued events before it sends, so a fast producer
 # cannot delay flushing without bound.
 DRAIN_BATCH_LIMIT: Final = 256
+
+
+def merge_deltas(queued: ItemT, new: ItemT) -> ItemT | None:
+    """One delta standing for ``queued`` followed by ``new`` when both are deltas of the same
+    kind (and the merged text stays under ``MAX_MERGED_CHARS``); None otherwise.
+
+    Synopsis::
+
+        merge_deltas(TextDelta("a"), TextDelta("b"))       # TextDelta("ab")
+        merge_deltas(TextDelta("a"), ReasoningDelta("b"))  # None: order is kept instead
+    """
+    if not isinstance(queued, TextDelta | ReasoningDelta) or type(new) is not type(queued):
+        return None
+    if len(queued.text) >= MAX_MERGED_CHARS:
+        return None  # the queued one is full: ``new`` starts the next frame
+    addition = cast("TextDelta | ReasoningDelta", new)  # same type as ``queued``, checked above
+    return cast("ItemT", type(queued)(queued.text + addition.text))
 
 
 class DeltaCoalescer(Generic[ItemT]):
@@ -105,7 +132,7 @@ class DeltaCoalescer(Generic[ItemT]):
 
 async def coalesce_events(
     receive: trio.MemoryReceiveChannel[ItemT],
-    send: trio.MemorySendChannel[ItemT],
+    send: trio.abc.SendChannel[ItemT],
     *,
     flush_bytes: int,
     flush_interval_s: float,

@@ -25,9 +25,14 @@ async def relay_with_cost_snapshots(
     """Forward ``events`` to ``out`` (closing both), recording each :class:`Completed`'s usage."""
     async with events, out:
         async for event in events:
-            if isinstance(event, Completed) and event.usage is not None:
-                export.record(snapshot_of(event, request))
+            record_cost(event, export, request)
             await out.send(event)
+
+
+def record_cost(event: TurnOutput, export: CostExport, request: TurnRequest) -> None:
+    """Hand a finished response's usage to the exporter (the stage's step; never waits)."""
+    if isinstance(event, Completed) and event.usage is not None:
+        export.record(snapshot_of(event, request))
 
 
 def snapshot_of(event: Completed, request: TurnRequest) -> CostSnapshot:

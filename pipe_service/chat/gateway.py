@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import trio
 from prometheus_client import CollectorRegistry
@@ -23,18 +23,23 @@ from pipe_service.catalog.actor import Catalog, CatalogUnavailableError
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.catalog.model_ids import owui_id_to_slug
 from pipe_service.catalog.registry import UnknownModelError
-from pipe_service.chat.coalesce import coalesce_events
-from pipe_service.chat.cost_stage import relay_with_cost_snapshots
+from pipe_service.chat.coalesce import coalesce_events, merge_deltas
+from pipe_service.chat.cost_stage import record_cost, relay_with_cost_snapshots
 from pipe_service.chat.error_messages import (
     LocalError,
     LocalErrorKind,
     render_error_markdown,
     render_interrupted_notice,
 )
-from pipe_service.chat.events import Failed, Status
+from pipe_service.chat.events import Failed, ReasoningDelta, Status, TextDelta
 from pipe_service.chat.failure import INTERNAL_ERROR, SHUTTING_DOWN, log_failure
 from pipe_service.chat.failure_kinds import failure_kind
-from pipe_service.chat.persistence_stage import prepare_turn_persistence, relay_with_persistence
+from pipe_service.chat.persistence_stage import (
+    PersistenceStage,
+    TurnRecording,
+    prepare_turn_persistence,
+    relay_with_persistence,
+)
 from pipe_service.chat.request_telemetry import Telemetry
 from pipe_service.chat.turn import log_terminal_failure, run_turn
 from pipe_service.chat.turn_request import RouteCounters, TurnError, TurnOutput, TurnRequest
@@ -45,6 +50,7 @@ from pipe_service.openrouter.client import OpenRouterClient
 from pipe_service.openrouter.errors import UpstreamError
 from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.sessions.actor import Sessions, TurnHandle
+from pipe_service.sessions.outbox import Merge, OutboxSender
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.trace import current_trace, phase_timer
 from pipe_service.tools.contract import ToolContext
@@ -84,9 +90,11 @@ class DefaultTemplates:
 
 @dataclass(frozen=True)
 class StreamingOptions:
-    """Delta coalescing (flush at this many bytes or after this long, whichever first) and the
-    waiting status a silent provider gets."""
+    """Delta coalescing (``adaptive``: merge only while the client's writer is busy;
+    ``window``: flush at this many bytes or after this long, whichever first) and the waiting
+    status a silent provider gets."""
 
+    coalescing: Literal["adaptive", "window"] = "adaptive"
     flush_bytes: int = 256
     flush_interval_s: float = 0.025
     raw_outbox_size: int = 64
@@ -254,18 +262,18 @@ class ChatGateway:
             attachments=attachments,
         )
 
-        async def turn_body(
-            send: trio.MemorySendChannel[TurnOutput], cut: trio.CancelScope
-        ) -> None:
+        async def turn_body(send: OutboxSender[TurnOutput], cut: trio.CancelScope) -> None:
             await self._bounded_turn(request, send, cut)
 
-        async with self.sessions.open_turn(turn_body) as handle:
+        adaptive = self.streaming.coalescing == "adaptive"
+        merge: Merge[TurnOutput] | None = merge_deltas if adaptive else None
+        async with self.sessions.open_turn(turn_body, merge=merge) as handle:
             yield handle
 
     async def _bounded_turn(
         self,
         request: TurnRequest,
-        send: trio.MemorySendChannel[TurnOutput],
+        send: OutboxSender[TurnOutput],
         cut: trio.CancelScope,
     ) -> None:
         """The error boundary of one turn: every way it can end reaches the renderer as one
@@ -287,7 +295,7 @@ class ChatGateway:
     async def _admitted_turn(
         self,
         request: TurnRequest,
-        send: trio.MemorySendChannel[TurnOutput],
+        send: OutboxSender[TurnOutput],
         cut: trio.CancelScope,
     ) -> TurnOutput | None:
         """Run the turn under admission inside the shutdown ``cut`` scope; returns the item
@@ -314,9 +322,7 @@ class ChatGateway:
             return notice
         return None
 
-    async def _coalesced_turn(
-        self, request: TurnRequest, send: trio.MemorySendChannel[TurnOutput]
-    ) -> None:
+    async def _coalesced_turn(self, request: TurnRequest, send: OutboxSender[TurnOutput]) -> None:
         stall = StallPolicy(
             status_after_s=self.streaming.waiting_status_after_s,
             status_every_s=self.streaming.waiting_status_every_s,
@@ -326,6 +332,14 @@ class ChatGateway:
         request, recording, status = await prepare_turn_persistence(self.persistence, request)
         if status is not None:
             await send.send(Status(status, done=True))
+        if self.streaming.coalescing == "adaptive":
+            # Everything in this task: the stages are steps of the sink, and the outbox
+            # coalesces by the renderer's pace, so no event hops between tasks on its way.
+            sink = _InlineStages(send, recording, self.cost_export, request)
+            await run_turn(
+                request, self.client, sink, tool_runner=self.tools, stall=stall, media=self.media
+            )
+            return
         raw_send, raw_receive = trio.open_memory_channel[TurnOutput](self.streaming.raw_outbox_size)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(
@@ -360,6 +374,39 @@ class ChatGateway:
                 flush_bytes=self.streaming.flush_bytes,
                 flush_interval_s=self.streaming.flush_interval_s,
             )
+
+
+class _InlineStages:
+    """The turn's sink in adaptive mode: the persistence and cost-snapshot steps run in the
+    turn's own task (no relay task, no channel per stage), then the outbox. Empty deltas are
+    dropped, as the windowed coalescer drops them. Closing it closes the outbox end."""
+
+    def __init__(
+        self,
+        out: OutboxSender[TurnOutput],
+        recording: TurnRecording | None,
+        cost_export: CostExport | None,
+        request: TurnRequest,
+    ) -> None:
+        self._out = out
+        self._persistence = PersistenceStage(recording) if recording is not None else None
+        self._cost_export = cost_export
+        self._request = request
+
+    async def send(self, item: TurnOutput, /) -> None:
+        if isinstance(item, TextDelta | ReasoningDelta) and not item.text:
+            return
+        if self._cost_export is not None:
+            record_cost(item, self._cost_export, self._request)
+        if self._persistence is not None:
+            await self._persistence.pass_on(item, self._out.send)
+        else:
+            await self._out.send(item)
+
+    def close(self) -> None:
+        if self._persistence is not None:
+            self._persistence.close()
+        self._out.close()
 
 
 def crashed(request: TurnRequest, group: BaseExceptionGroup[Exception]) -> Failed:

@@ -25,7 +25,7 @@ from typing import Any
 import trio
 
 from pipe_service.chat.events import Completed, ReasoningItem, Status, TextDelta
-from pipe_service.chat.turn_request import TurnOutput, TurnRequest
+from pipe_service.chat.turn_request import Emit, TurnOutput, TurnRequest
 from pipe_service.persistence.markers import render_markers
 from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.persistence.replay import strip_history_markers
@@ -93,32 +93,57 @@ class TurnRecording:
     consumed: tuple[str, ...] = ()
 
 
+class PersistenceStage:
+    """The persistence stage as a step of the turn's own task: :meth:`pass_on` forwards one
+    event (with the markers before the terminal :class:`Completed`), :meth:`close` ends it.
+
+    Synopsis::
+
+        stage = PersistenceStage(recording)
+        try:
+            await stage.pass_on(event, out.send)     # for each event, in order
+        finally:
+            stage.close()
+    """
+
+    def __init__(self, recording: TurnRecording) -> None:
+        self._recording = recording
+        self._streamed_reasoning: list[dict[str, Any]] = []
+
+    async def pass_on(self, event: TurnOutput, send: Emit) -> None:
+        turn = self._recording.turn
+        if isinstance(event, ReasoningItem):
+            self._streamed_reasoning.append(event.item)
+            with time_phase("persistence"):
+                await turn.add_early(event.item)
+        elif isinstance(event, Completed):
+            items = _with_streamed_reasoning(event.output_items, self._streamed_reasoning)
+            with time_phase("persistence"):
+                saved = await turn.finish(items, consumed=self._recording.consumed)
+            if saved.status is not None:
+                await send(Status(saved.status, done=True))
+            if saved.ids:
+                await send(TextDelta(render_markers(saved.ids)))
+        await send(event)
+
+    def close(self) -> None:
+        self._recording.turn.abandon()  # no-op after finish(); a cut turn releases its trial
+
+
 async def relay_with_persistence(
     events: trio.MemoryReceiveChannel[TurnOutput],
     out: trio.MemorySendChannel[TurnOutput],
     recording: TurnRecording,
 ) -> None:
-    """Forward ``events`` to ``out`` (closing both), persisting at the terminal event."""
-    streamed_reasoning: list[dict[str, Any]] = []
-    turn = recording.turn
+    """Forward ``events`` to ``out`` (closing both), persisting at the terminal event (the
+    stage as its own task, between the turn and the windowed coalescer)."""
+    stage = PersistenceStage(recording)
     try:
         async with events, out:
             async for event in events:
-                if isinstance(event, ReasoningItem):
-                    streamed_reasoning.append(event.item)
-                    with time_phase("persistence"):
-                        await turn.add_early(event.item)
-                elif isinstance(event, Completed):
-                    items = _with_streamed_reasoning(event.output_items, streamed_reasoning)
-                    with time_phase("persistence"):
-                        saved = await turn.finish(items, consumed=recording.consumed)
-                    if saved.status is not None:
-                        await out.send(Status(saved.status, done=True))
-                    if saved.ids:
-                        await out.send(TextDelta(render_markers(saved.ids)))
-                await out.send(event)
+                await stage.pass_on(event, out.send)
     finally:
-        turn.abandon()  # no-op after finish(); a cut turn releases its breaker trial
+        stage.close()
 
 
 def _with_streamed_reasoning(

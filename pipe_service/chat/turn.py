@@ -13,13 +13,11 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import trio
-
 from pipe_service.chat.events import Completed, Failed, Status
 from pipe_service.chat.failure import TurnFailure, log_failure
 from pipe_service.chat.tool_loop import offer_tools, run_tool_loop, wants_tool_loop
 from pipe_service.chat.translate import ResponsesStreamTranslator, translate_response
-from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest
+from pipe_service.chat.turn_request import Emit, TurnError, TurnOutput, TurnRequest, TurnSink
 from pipe_service.chat.upstream_relay import StallPolicy, relay_upstream_stream
 from pipe_service.chat.upstream_route import run_routed_upstream
 from pipe_service.media.intake import MediaIntake
@@ -63,7 +61,7 @@ def build_payload(request: TurnRequest) -> dict[str, Any]:
 async def run_turn(
     request: TurnRequest,
     client: OpenRouterClient,
-    send: trio.MemorySendChannel[TurnOutput],
+    send: TurnSink,
     *,
     tool_runner: ToolRunner | None = None,
     stall: StallPolicy | None = None,
@@ -83,7 +81,7 @@ async def run_turn(
         log_terminal_failure(item, request)
         await send.send(item)
 
-    with send:  # closed without a checkpoint, so a cancelled turn cannot mask its own error
+    try:
         runner = tool_runner if wants_tool_loop(request) else None
         registry = ToolRegistry.from_specs(request.tools.specs if request.tools else [])
         if runner is not None:
@@ -110,6 +108,8 @@ async def run_turn(
             run_once=partial(run_upstream, request, client, stall=stall),
             send=emit,
         )
+    finally:
+        send.close()  # without a checkpoint, so a cancelled turn cannot mask its own error
 
 
 async def _prepared_media(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.chat.events import TurnEvent
@@ -88,3 +88,12 @@ class TurnError:
 
 TurnOutput = TurnEvent | TurnError
 Emit = Callable[[TurnOutput], Awaitable[None]]
+
+
+class TurnSink(Protocol):
+    """Where a turn writes its outputs: a memory channel's send end, the turn's outbox, or the
+    gateway's inline stages in front of it. The turn closes it when it ends."""
+
+    async def send(self, item: TurnOutput, /) -> None: ...
+
+    def close(self) -> None: ...

@@ -1,7 +1,8 @@
 """Relay one upstream stream into turn events, with one deadline that watches for silence.
 
-The body is decoded by the one SSE path (:func:`~pipe_service.openrouter.sse.iter_sse_json`, a
-``trio.as_safe_channel``: its receive is cancel-safe) and translated as it arrives. One cancel
+The body is decoded by the one SSE path
+(:func:`~pipe_service.openrouter.sse.iter_sse_json_batches`, a ``trio.as_safe_channel`` of the
+events of each read: its receive is cancel-safe) and translated as it arrives. One cancel
 scope covers the relay; its deadline is moved on progress — never a ``fail_after`` per read, never
 a watcher task — and fires only when something is due:
 
@@ -16,8 +17,8 @@ event is handed on.
 
 Synopsis::
 
-    async with iter_sse_json(upstream.aiter_bytes(), max_event_bytes=MAX) as events:
-        await relay_events(events, upstream, translator, emit, policy)
+    async with iter_sse_json_batches(upstream.aiter_bytes(), max_event_bytes=MAX) as batches:
+        await relay_event_batches(batches, upstream, translator, emit, policy)
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import trio
 from pipe_service.chat.events import Failed, Status, TurnEvent
 from pipe_service.chat.turn_request import Emit, TurnError
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
-from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
+from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json_batches
 from pipe_service.openrouter.upstream_stream import UpstreamStream
 from pipe_service.telemetry.trace import mark, phase_timer
 
@@ -40,6 +41,7 @@ __all__ = [
     "StallPolicy",
     "StreamTranslator",
     "mid_stream_failure",
+    "relay_event_batches",
     "relay_events",
     "waiting_status",
 ]
@@ -146,11 +148,37 @@ async def relay_events(
     Raises :class:`UpstreamError` (``stalled``) when no byte arrives for
     ``policy.stall_timeout_s``. The caller decides what an end without a terminal event means.
     """
+    await _relay(events, upstream, translator, emit, policy, batched=False)
+
+
+async def relay_event_batches(
+    batches: trio.abc.ReceiveChannel[list[dict[str, Any]]],
+    upstream: ByteProgress,
+    translator: StreamTranslator,
+    emit: Emit,
+    policy: StallPolicy,
+) -> None:
+    """:func:`relay_events` for a channel of batches (the events of one network read each,
+    :func:`~pipe_service.openrouter.sse.iter_sse_json_batches`): one hop per read instead of
+    one per event, and a read's deltas reach the outbox together, where they merge while the
+    renderer is busy."""
+    await _relay(batches, upstream, translator, emit, policy, batched=True)
+
+
+async def _relay(
+    received: trio.abc.ReceiveChannel[Any],
+    upstream: ByteProgress,
+    translator: StreamTranslator,
+    emit: Emit,
+    policy: StallPolicy,
+    *,
+    batched: bool,
+) -> None:
     silence = _Silence(policy, upstream)
     first = True
     while True:
         with trio.CancelScope(deadline=silence.alarm()) as watch:
-            async for event in events:
+            async for item in received:
                 watch.deadline = math.inf  # handing on output is the client's pace, not silence
                 if first:
                     first = False
@@ -159,10 +187,11 @@ async def relay_events(
                 if silence.shown:  # end the waiting line's shimmer, keep it as a record
                     silence.shown = False
                     await emit(Status(description=silence.shown_text, done=True))
-                for item in translator.feed(event):
-                    await emit(item)
-                if translator.finished:
-                    return
+                for event in item if batched else (item,):
+                    for output in translator.feed(event):
+                        await emit(output)
+                    if translator.finished:
+                        return
                 watch.deadline = silence.alarm()
             return  # the stream ended
         # The deadline fired while waiting for the next event.
@@ -192,10 +221,10 @@ async def relay_upstream_stream(
         async with stream_cm as upstream:
             connect.stop()
             try:
-                async with iter_sse_json(
+                async with iter_sse_json_batches(
                     upstream.aiter_bytes(), max_event_bytes=policy.max_event_bytes
-                ) as events:
-                    await relay_events(events, upstream, translator, emit, policy)
+                ) as batches:
+                    await relay_event_batches(batches, upstream, translator, emit, policy)
             except (UpstreamError, SSEProtocolError) as exc:
                 await emit(mid_stream_failure(exc))
                 return

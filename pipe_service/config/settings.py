@@ -245,11 +245,23 @@ class StreamingSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    coalescing: Literal["adaptive", "window"] = Field(
+        "adaptive",
+        description="adaptive: a delta goes out at once while the client's writer is idle and "
+        "deltas merge while it is busy (no added wait, fewer frames under load); window: hold "
+        "deltas up to flush_bytes / flush_interval_s (fewer frames at any load).",
+    )
     flush_bytes: int = Field(
-        256, ge=1, le=65536, description="Flush buffered text once it reaches this many bytes."
+        256,
+        ge=1,
+        le=65536,
+        description="window coalescing: flush buffered text once it reaches this many bytes.",
     )
     flush_interval_s: float = Field(
-        0.025, ge=0, le=5, description="Flush buffered text after this long; 0 = every delta."
+        0.025,
+        ge=0,
+        le=5,
+        description="window coalescing: flush buffered text after this long; 0 = every delta.",
     )
     waiting_status_after_s: float = Field(
         5.0,

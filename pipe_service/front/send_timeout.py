@@ -38,8 +38,9 @@ async def _bounded_protocol_send(self: Any, event: Any) -> None:
         try:
             # Shielded as in hypercorn (a half-written frame must not be abandoned by a
             # cancelled app), but with our deadline: the scope's own deadline still fires.
-            with trio.CancelScope(shield=True) as scope:
-                scope.deadline = trio.current_time() + limit_s
+            # The deadline is given to the constructor: setting it on an entered scope costs
+            # a second pass through trio's deadline bookkeeping on every write.
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + limit_s) as scope:
                 await self.stream.send_all(event.data)
             stalled = scope.cancelled_caught
         except (trio.BrokenResourceError, trio.ClosedResourceError):

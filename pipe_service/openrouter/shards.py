@@ -23,6 +23,7 @@ Synopsis::
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ import httpx
 import trio
 
 from pipe_service.openrouter.client_config import UpstreamClientConfig
+from pipe_service.openrouter.lean_reads import install_lean_reads
 
 __all__ = ["CLOSE_GRACE_S", "Shard", "ShardPool"]
 
@@ -87,17 +89,19 @@ class ShardPool:
                     limits=config.httpx_limits(),
                     verify=verify,
                     follow_redirects=False,
-                    transport=self._transport(),
+                    transport=self._transport(verify),
                 ),
             )
             for index in range(config.shards)
         ]
 
-    def _transport(self) -> httpx.AsyncHTTPTransport | None:
-        if self._unix_socket is None:
-            return None
-        # A transport given to the client ignores the client's limits: set them here.
-        return httpx.AsyncHTTPTransport(uds=self._unix_socket, limits=self._config.httpx_limits())
+    def _transport(self, verify: ssl.SSLContext | bool) -> httpx.AsyncHTTPTransport:
+        # A transport given to the client ignores the client's limits and verify: set them here.
+        transport = httpx.AsyncHTTPTransport(
+            verify=verify, uds=self._unix_socket, limits=self._config.httpx_limits()
+        )
+        install_lean_reads(transport)  # streamed reads without a cancel scope each
+        return transport
 
     async def aclose(self) -> None:
         """Close every shard's connections. Safe to call more than once."""

@@ -31,6 +31,8 @@ from typing import Generic, NoReturn, TypeVar
 
 import trio
 
+from pipe_service.sessions.outbox import Merge, OutboxReceiver, OutboxSender, open_outbox
+
 logger = logging.getLogger("pipe_service.sessions.actor")
 
 T = TypeVar("T")
@@ -38,7 +40,7 @@ T = TypeVar("T")
 DEFAULT_TURN_OUTBOX_SIZE = 32
 """Events buffered between a turn and its renderer (``streaming.turn_outbox_size``)."""
 
-TurnBody = Callable[[trio.MemorySendChannel[T], trio.CancelScope], Awaitable[None]]
+TurnBody = Callable[[OutboxSender[T], trio.CancelScope], Awaitable[None]]
 """``body(send, cut)``: write the turn's items to ``send`` (and close it); run the work inside
 ``cut``, which shutdown cancels ``drain_s`` after it is requested."""
 
@@ -64,7 +66,7 @@ class SessionStatistics:
 class TurnHandle(Generic[T]):
     """The renderer's end of one running turn."""
 
-    def __init__(self, receive: trio.MemoryReceiveChannel[T], scope: trio.CancelScope) -> None:
+    def __init__(self, receive: OutboxReceiver[T], scope: trio.CancelScope) -> None:
         self._receive = receive
         self._scope = scope
 
@@ -99,14 +101,22 @@ class Sessions:
         self.crashed = 0
 
     @asynccontextmanager
-    async def open_turn(self, body: TurnBody[T]) -> AsyncIterator[TurnHandle[T]]:
+    async def open_turn(
+        self, body: TurnBody[T], *, merge: Merge[T] | None = None
+    ) -> AsyncIterator[TurnHandle[T]]:
         """Run ``body(send, cut)`` as a turn; the turn is cancelled when this block exits.
+
+        ``merge``: the outbox merges items sent while the renderer is busy with it
+        (:mod:`pipe_service.sessions.outbox`); without it the outbox is a plain FIFO.
 
         While the actor is restarting, waits until it runs again (the supervisor's backoff).
         """
         while self._nursery is None:
             await self._running.wait()
-        send, receive = trio.open_memory_channel[T](self.outbox_size)
+        outbox: tuple[OutboxSender[T], OutboxReceiver[T]] = open_outbox(
+            self.outbox_size, merge=merge
+        )
+        send, receive = outbox
         scope: trio.CancelScope = await self._nursery.start(self._turn_task, body, send)
         try:
             async with receive:
@@ -117,7 +127,7 @@ class Sessions:
     async def _turn_task(
         self,
         body: TurnBody[T],
-        send: trio.MemorySendChannel[T],
+        send: OutboxSender[T],
         *,
         task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED,
     ) -> None:

@@ -154,3 +154,18 @@ async def test_tool_limits_and_request_defaults_change_for_new_requests(
     assert reply.json()["applied"] == ["chat.reasoning_effort"]
     assert ops_sidecar.running.gateway.options.reasoning_effort == "high"
     assert ops_sidecar.running.context.settings.chat.reasoning_effort == "high"
+
+
+async def test_streaming_settings_change_at_run_time_and_keep_the_others(
+    ops_sidecar: OpsSidecar,
+) -> None:
+    assert (await ops_sidecar.admin_set("streaming.waiting_status_after_s", "9")).status_code == 200
+    reply = await ops_sidecar.admin_set("streaming.coalescing", "window")
+    assert reply.status_code == 200, reply.text
+    streaming = ops_sidecar.running.gateway.streaming
+    assert streaming.coalescing == "window"
+    assert streaming.waiting_status_after_s == 9  # not put back to its default by the next set
+    texts: list[str] = []
+    async with ops_sidecar.uds_client() as client:
+        await stream_chat(client, texts)
+    assert texts[0].rstrip().endswith("data: [DONE]")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import trio
 
-from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json
+from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json, iter_sse_json_batches
 
 
 async def byte_stream(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -64,3 +64,33 @@ async def test_leaving_early_closes_the_source_stream() -> None:
                 assert event == {"n": 1}
                 break
         await closed.wait()
+
+
+async def batches(*chunks: bytes) -> list[list[dict[str, Any]]]:
+    with trio.fail_after(5):
+        async with iter_sse_json_batches(byte_stream(*chunks), max_event_bytes=1 << 20) as got:
+            return [batch async for batch in got]
+
+
+async def test_batches_hold_the_events_of_one_read() -> None:
+    got = await batches(
+        b'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n',  # two events and a half
+        b'":3}\n\n',
+        b": keep-alive\n\n",  # a read that completes no event yields nothing
+        b'data: {"n":4}\n\ndata: [DONE]\n\ndata: {"n":5}\n\n',
+    )
+    assert got == [[{"n": 1}, {"n": 2}], [{"n": 3}], [{"n": 4}]]
+
+
+async def test_batches_deliver_what_precedes_invalid_json_then_raise() -> None:
+    got: list[list[dict[str, Any]]] = []
+
+    async def read_all() -> None:
+        chunks = byte_stream(b'data: {"n":1}\n\ndata: nope\n\n')
+        async with iter_sse_json_batches(chunks, max_event_bytes=1 << 20) as received:
+            async for batch in received:
+                got.append(batch)
+
+    with trio.fail_after(5), pytest.raises(SSEProtocolError, match="invalid JSON"):
+        await read_all()
+    assert got == [[{"n": 1}]]

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import itertools
 
-import trio
-
 from pipe_service.front.pipe.replies import ConnectionEndedError, ShimReplies
 from pipe_service.protocol import FileStored, ServerFrame, StoredFile, StoreFile
+from pipe_service.sessions.outbox import OutboxSender
 
 
 class FileNotStoredError(Exception):
@@ -29,7 +28,7 @@ class FileNotStoredError(Exception):
 class ShimFileStore:
     """Files saved by the shim for one connection. Owns ``outbox`` (a clone) until :meth:`close`."""
 
-    def __init__(self, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    def __init__(self, outbox: OutboxSender[ServerFrame]) -> None:
         self._replies = ShimReplies[FileStored](outbox)
         self._ids = itertools.count(1)
 

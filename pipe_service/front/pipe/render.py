@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Protocol, cast
 
 from pipe_service.admission.byte_budget import ByteBudgetExceededError
 from pipe_service.admission.gate import ServerBusyError
 from pipe_service.admission.user_breaker import UserThrottledError
 from pipe_service.catalog.actor import CatalogUnavailableError
 from pipe_service.catalog.registry import UnknownModelError
+from pipe_service.chat.coalesce import MAX_MERGED_CHARS
 from pipe_service.chat.error_messages import (
     LocalError,
     LocalErrorKind,
@@ -344,3 +345,16 @@ def error_frame_for(
 
 def _local_error(code: str, local: LocalError, wording: ErrorWording) -> Error:
     return Error(code=code, message=wording.error_markdown(local), error_id=local.error_id)
+
+
+def merge_text_frames(queued: ServerFrame, new: ServerFrame) -> ServerFrame | None:
+    """One frame standing for two consecutive ``delta`` (or ``reasoning``) frames, for the
+    session's outbox to merge while its writer is busy; None for any other pair (or once the
+    queued text reaches ``MAX_MERGED_CHARS``)."""
+    if type(new) is not type(queued) or not isinstance(queued, Delta | Reasoning):
+        return None
+    if len(queued.text) >= MAX_MERGED_CHARS:
+        return None
+    addition = cast("Delta | Reasoning", new)  # the same frame type, checked above
+    # Both texts were validated when their frames were built; nothing new to validate.
+    return type(queued).model_construct(text=queued.text + addition.text)

@@ -16,7 +16,7 @@ Synopsis::
 from __future__ import annotations
 
 import logging
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 import trio
 
@@ -25,6 +25,15 @@ from pipe_service.protocol import ServerFrame
 logger = logging.getLogger("pipe_service.front.pipe.replies")
 
 R = TypeVar("R")
+
+
+class FrameOutbox(Protocol):
+    """The connection's outbox as an ask sees it: a send end it owns and closes (a trio
+    memory channel, or the session's coalescing outbox)."""
+
+    async def send(self, value: ServerFrame, /) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class ConnectionEndedError(Exception):
@@ -48,7 +57,7 @@ class ShimReplies(Generic[R]):
     """Asks that wait for the shim's reply by ``call_id``; safe to use concurrently. Owns
     ``outbox`` (a clone of the connection's outbox send end) and closes it in :meth:`close`."""
 
-    def __init__(self, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    def __init__(self, outbox: FrameOutbox) -> None:
         self._outbox = outbox
         self._waiting: dict[str, _Waiting[R]] = {}
         self._closed = False

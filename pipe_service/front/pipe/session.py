@@ -31,7 +31,7 @@ from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.turn_request import TurnOutput
 from pipe_service.front.pipe.files import FileNotStoredError, ShimFileStore
 from pipe_service.front.pipe.rehost import rehost_linked_images
-from pipe_service.front.pipe.render import TurnRenderer, error_frame_for
+from pipe_service.front.pipe.render import TurnRenderer, error_frame_for, merge_text_frames
 from pipe_service.front.pipe.request import TurnArguments, map_request
 from pipe_service.front.pipe.tools import ShimToolExecutor
 from pipe_service.front.pipe.transport import CLOSE_LIMIT_S
@@ -56,6 +56,7 @@ from pipe_service.protocol import (
     parse_client_frame,
 )
 from pipe_service.sessions.actor import TurnHandle
+from pipe_service.sessions.outbox import OutboxReceiver, OutboxSender, open_outbox
 from pipe_service.telemetry.trace import RequestTrace
 from pipe_service.tools.contract import ToolContext
 
@@ -109,7 +110,12 @@ class PipeSession:
 
     async def run(self) -> None:
         """Run the session to its end; returns once the socket is closed (or cut)."""
-        send, receive = trio.open_memory_channel[ServerFrame](self._outbox_size)
+        # Text frames queued while the writer is busy merge (adaptive coalescing at the
+        # client's own writer): an idle writer sends each one at once.
+        outbox: tuple[OutboxSender[ServerFrame], OutboxReceiver[ServerFrame]] = open_outbox(
+            self._outbox_size, merge=merge_text_frames
+        )
+        send, receive = outbox
         with self._scope:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_frames, receive)
@@ -118,14 +124,14 @@ class PipeSession:
 
     # -- the conversation -------------------------------------------------------------------
 
-    async def _converse(self, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    async def _converse(self, outbox: OutboxSender[ServerFrame]) -> None:
         try:
             await self._handshake_and_serve(outbox)
         except ProtocolError as exc:
             logger.info("shim protocol error", extra={"code": exc.code, "reason": exc.message})
             await outbox.send(error_frame_for(exc, self._gateway))
 
-    async def _handshake_and_serve(self, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    async def _handshake_and_serve(self, outbox: OutboxSender[ServerFrame]) -> None:
         hello = await self._receive_handshake_frame()
         if not isinstance(hello, Hello):
             raise ProtocolError(
@@ -176,7 +182,7 @@ class PipeSession:
             ErrorCode.TIMEOUT, f"no frame within {self._handshake_timeout_s:g} s of the last one"
         )
 
-    async def _serve(self, frame: Request, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    async def _serve(self, frame: Request, outbox: OutboxSender[ServerFrame]) -> None:
         arguments = map_request(frame, defaults=self._gateway.options)
         with self._gateway.telemetry.track_request(
             front="pipe",
@@ -192,7 +198,7 @@ class PipeSession:
         self,
         frame: Request,
         arguments: TurnArguments,
-        outbox: trio.MemorySendChannel[ServerFrame],
+        outbox: OutboxSender[ServerFrame],
         trace: RequestTrace,
     ) -> None:
         try:
@@ -273,7 +279,7 @@ class PipeSession:
         self,
         handle: TurnHandle[TurnOutput],
         renderer: TurnRenderer,
-        outbox: trio.MemorySendChannel[ServerFrame],
+        outbox: OutboxSender[ServerFrame],
         files: ShimFileStore,
         trace: RequestTrace,
         turn_scope: trio.CancelScope,
@@ -309,7 +315,7 @@ class PipeSession:
         number: int,
         files: ShimFileStore,
         renderer: TurnRenderer,
-        outbox: trio.MemorySendChannel[ServerFrame],
+        outbox: OutboxSender[ServerFrame],
     ) -> None:
         """Save a generated image in Open WebUI; the shim shows it in the message.
 
@@ -350,7 +356,7 @@ class PipeSession:
         answer: str,
         files: ShimFileStore,
         renderer: TurnRenderer,
-        outbox: trio.MemorySendChannel[ServerFrame],
+        outbox: OutboxSender[ServerFrame],
     ) -> None:
         """Keep the images the answer links to (before ``done``: the shim is still there)."""
         notes = ["linked images not kept: Open WebUI did not answer in time"]
@@ -386,7 +392,7 @@ class PipeSession:
 
     # -- the writer ---------------------------------------------------------------------------
 
-    async def _write_frames(self, frames: trio.MemoryReceiveChannel[ServerFrame]) -> None:
+    async def _write_frames(self, frames: OutboxReceiver[ServerFrame]) -> None:
         """Send every outbox frame in order, then close the WebSocket (server closes first)."""
         async with frames:
             async for frame in frames:

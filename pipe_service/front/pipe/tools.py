@@ -15,10 +15,9 @@ Synopsis::
 
 from __future__ import annotations
 
-import trio
-
 from pipe_service.front.pipe.replies import ConnectionEndedError, ShimReplies
 from pipe_service.protocol import ServerFrame, ToolCall, ToolResult
+from pipe_service.sessions.outbox import OutboxSender
 from pipe_service.tools.contract import ToolExecutorGoneError, ToolInvocation, ToolOutcome
 
 
@@ -33,7 +32,7 @@ class ShimToolExecutor:
     of the connection's outbox send end) and closes it in :meth:`close`.
     """
 
-    def __init__(self, outbox: trio.MemorySendChannel[ServerFrame]) -> None:
+    def __init__(self, outbox: OutboxSender[ServerFrame]) -> None:
         self._replies = ShimReplies[ToolResult](outbox)
 
     async def execute(self, invocation: ToolInvocation) -> ToolOutcome:
