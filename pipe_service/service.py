@@ -44,6 +44,8 @@ from pipe_service.fetch.ssrf_guard import SystemResolver
 from pipe_service.front.api_token import resolve_api_token
 from pipe_service.front.app import create_front_app
 from pipe_service.front.auth import TcpAccess
+from pipe_service.front.health import status_body
+from pipe_service.front.metrics import own_metric_families
 from pipe_service.front.serve import serve_front
 from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, prepare_var_dir
 from pipe_service.logsink.startup import start_log_sink
@@ -69,8 +71,16 @@ from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.telemetry.requests import Telemetry
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
+from pipe_service.workers.control import ControlChannel
 from pipe_service.workers.handoff import WorkerHandoff
+from pipe_service.workers.live_values import with_live_values
 from pipe_service.workers.parent_watch import watch_supervisor_process
+from pipe_service.workers.supervisor_link import (
+    SupervisorLink,
+    WorkerDuties,
+    answer_supervisor,
+    forward_reload_signal,
+)
 from pipe_service.writebehind import cost_snapshots
 from pipe_service.writebehind import flusher as redis_flusher
 from pipe_service.writebehind.cost_snapshots import CostExport, open_cost_inbox
@@ -416,14 +426,20 @@ async def start_service(
         flusher=_flusher_statistics(persistence),
     )
     live = wire_operations(context, parts, database, reload_source=reload_source)
-    if reload_source is not None:
+    if worker is not None and worker.control_fd is not None:
+        # Settings changed while the service ran (set, reload) are the supervisor process's:
+        # start with them, and forward SIGHUP so every worker reloads, not this one alone.
+        live.apply(with_live_values(live.current, worker.live))
+        context.control = ControlChannel.from_fd(worker.control_fd, peer="supervisor process")
+        await supervisor.start(ActorSpec("reload", forward_reload_signal, args=(context.control,)))
+    elif reload_source is not None:
         await supervisor.start(ActorSpec("reload", watch_reload_signal, args=(live,)))
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
     context.readiness_checks["storage"] = partial(
         _storage_ready, database, persistence.storage if persistence is not None else None
     )
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
-    # Which process answered: with several workers, /status and /metrics describe one of them.
+    # Which process answered (with several workers, /status lists them all under "workers").
     context.details["worker"] = {
         "index": worker.index if worker else 0,
         "count": worker.count if worker else 1,
@@ -451,6 +467,24 @@ async def start_service(
         tcp_access=TcpAccess(token=api_token, loopback=is_loopback(settings.host)),
         byte_budget=byte_budget,
     )
+    if worker is not None and context.control is not None:
+        supervisor_link = SupervisorLink(
+            context.control,
+            WorkerDuties(
+                apply_live=lambda values: (
+                    live.apply(with_live_values(live.current, values)).applied
+                ),
+                refresh_catalog=catalog.request_refresh,
+                status=partial(status_body, context),
+                metric_families=partial(
+                    own_metric_families, context, app.config["METRICS_REGISTRY"]
+                ),
+            ),
+            generation=worker.live_generation,
+        )
+        await supervisor.start(
+            ActorSpec("supervisor_link", answer_supervisor, args=(supervisor_link,))
+        )
     bound: list[str] = await supervisor.start(
         ActorSpec(
             "front",
