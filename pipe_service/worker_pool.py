@@ -81,7 +81,13 @@ def worker_count(requested: int) -> int:
     """``requested`` workers, or one per CPU this process may run on when 0."""
     if requested > 0:
         return requested
-    return max(1, len(os.sched_getaffinity(0)))
+    # Python 3.13+ counts what this process may use (affinity, and `-X cpu_count`).
+    process_cpu_count: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
+    if process_cpu_count is not None:
+        return max(1, process_cpu_count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def reload_source(config_path: Path | None) -> Callable[[], Settings]:
