@@ -240,9 +240,9 @@ def _outcome(one: _Asked, *, at_start: str) -> dict[str, Any]:
     if one.error is not None:
         outcome.update(outcome="failed", error=one.error)
     elif one.state == "starting":
-        outcome.update(outcome="starting", note=f"{at_start} (it is starting)")
+        outcome.update(outcome="starting", note=f"it is starting: {at_start}")
     elif one.state == "down":
-        outcome.update(outcome="restarting", note=f"{at_start} (it is being restarted)")
+        outcome.update(outcome="restarting", note=f"it is being restarted: {at_start}")
     else:
         outcome["outcome"] = "applied"
     return outcome
