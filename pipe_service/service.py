@@ -479,6 +479,7 @@ async def start_service(
                 metric_families=partial(
                     own_metric_families, context, app.config["METRICS_REGISTRY"]
                 ),
+                stop=supervisor.request_shutdown,
             ),
             generation=worker.live_generation,
         )

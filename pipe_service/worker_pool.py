@@ -19,8 +19,9 @@ the workers and keeps them running:
    ``/status`` and ``/metrics`` are gathered from every worker the same way. SIGHUP to the
    supervisor reloads the configuration for every worker; a restarted worker starts with the
    live settings in force (they travel in its handoff);
-7. on SIGTERM/SIGINT sends SIGTERM to every worker and waits for them to finish their streams
-   within ``shutdown_grace_s`` (then SIGKILL); exit 0 when they all exit 0.
+7. on SIGTERM/SIGINT asks every worker to stop (over its control channel; SIGTERM to one that
+   is not serving yet) and waits for them to finish their streams within ``shutdown_grace_s``
+   (then SIGKILL); exit 0 when they all exit 0.
 
 A worker that exits 78 (configuration it cannot serve) or 70 (its own actors crashed past their
 restart limit) stops the whole service with that code: restarting it would only repeat it.
@@ -62,7 +63,7 @@ from pipe_service.instance_lock import (
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage.bootstrap import prepare_artifact_storage
 from pipe_service.workers.admin_hub import AdminHub
-from pipe_service.workers.control import ControlChannel
+from pipe_service.workers.control import ControlChannel, ControlChannelClosedError
 from pipe_service.workers.handoff import WorkerHandoff
 
 logger = logging.getLogger("pipe_service.workers")
@@ -228,6 +229,7 @@ class WorkerPool:
     handoff: WorkerHandoff
     _stopping: trio.Event = field(default_factory=trio.Event)
     _exit_code: int = EXIT_OK
+    _stop_reason: str = ""
     _restart_times: deque[float] = field(default_factory=deque)
 
     async def run(self) -> int:
@@ -255,7 +257,22 @@ class WorkerPool:
         if not self._stopping.is_set():
             logger.info("stopping the workers: %s", reason)
             self._exit_code = exit_code
+            self._stop_reason = reason
             self._stopping.set()
+
+    async def _ask_to_stop(self, index: int, process: trio.Process) -> None:
+        """A serving worker is asked over its channel, not with SIGTERM: a service manager
+        or a terminal's Ctrl-C may have signalled the whole process group already, and a
+        second signal ends a worker at once (the way out of a stop that hangs)."""
+        link = self.hub.links[index]
+        if link.state == "serving" and link.channel is not None:
+            try:
+                await link.channel.notify({"op": "stop", "reason": self._stop_reason})
+            except ControlChannelClosedError:
+                pass
+            else:
+                return
+        process.send_signal(signal.SIGTERM)
 
     async def _on_signals(self, signals: AsyncIterator[int], nursery: trio.Nursery) -> None:
         """SIGHUP reloads the configuration for every worker; SIGTERM/SIGINT stop them."""
@@ -382,8 +399,9 @@ class WorkerPool:
 
     async def _stop_all(self, workers: Sequence[_Worker]) -> None:
         running = [w.process for w in workers if w.process and w.process.returncode is None]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
+        for worker in workers:
+            if worker.process is not None and worker.process.returncode is None:
+                await self._ask_to_stop(worker.index, worker.process)
         with trio.move_on_after(self.settings.shutdown_grace_s + KILL_MARGIN_S) as waiting:
             codes = [await process.wait() for process in running]
         if waiting.cancelled_caught:

@@ -1,9 +1,9 @@
 """A worker's side of its control channel: answer the supervisor process, forward SIGHUP.
 
 The supervisor process calls a worker to apply the live settings in force (``apply``, with a
-generation: an older one than the worker has is ignored), to refresh its catalog, and for its
-``/status`` and metric families; what each does is given by the service as
-:class:`WorkerDuties`, so this package needs nothing of the service's parts.
+generation: an older one than the worker has is ignored), to refresh its catalog, for its
+``/status`` and metric families, and to stop gracefully (``stop``); what each does is given
+by the service as :class:`WorkerDuties`, so this package needs nothing of the service's parts.
 
 Synopsis::
 
@@ -50,6 +50,8 @@ class WorkerDuties:
     """This worker's ``/status`` body."""
     metric_families: Callable[[], Awaitable[list[EncodedFamily]]]
     """This worker's metric families (scrape probes run first)."""
+    stop: Callable[[str], None]
+    """Begin this worker's graceful stop, for the reason given."""
 
 
 class SupervisorLink:
@@ -76,6 +78,9 @@ class SupervisorLink:
             return self.duties.status()
         if op == "metrics":
             return {"families": await self.duties.metric_families()}
+        if op == "stop":
+            self.duties.stop(f"the supervisor process stops ({message.get('reason') or '?'})")
+            return {}
         raise ValueError(f"unknown operation {op!r} from the supervisor process")
 
 

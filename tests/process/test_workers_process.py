@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import trio
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -28,14 +29,16 @@ CHAT = {"model": "sim/text", "messages": [{"role": "user", "content": "hello"}]}
 
 @asynccontextmanager
 async def serve_workers(
-    tmp_path: Path, *, workers: int = 2, config: Path | None = None
+    tmp_path: Path, *, workers: int = 2, config: Path | None = None, own_group: bool = False
 ) -> AsyncIterator[ServeProcess]:
+    """``own_group``: the service leads a process group of its own (a test may signal it)."""
     options = [] if config is None else ["--config", str(config)]
     process = await trio.lowlevel.open_process(
         [sys.executable, "-m", "pipe_service", *options, "serve", "--workers", str(workers)],
         env=_env(tmp_path, PIPE_SERVICE_RESTART_BACKOFF_INITIAL_S="0.05"),
         stderr=-1,
         stdout=-1,
+        start_new_session=own_group,
     )
     try:
         yield ServeProcess(process, tmp_path)
@@ -100,6 +103,26 @@ async def test_sigterm_stops_every_worker_and_the_supervisor_exits_0(tmp_path: P
     assert returncode == 0
     assert not any(_alive(pid) for pid in pids.values())
     assert not service.socket_path.exists()
+
+
+async def test_sigterm_to_the_whole_process_group_still_stops_every_worker_gracefully(
+    tmp_path: Path,
+) -> None:
+    """What systemd (KillMode=control-group) and a terminal's Ctrl-C do: every process gets
+    the signal, and the supervisor's own request to stop must not be a second, fatal one."""
+    with trio.fail_after(120):
+        async with serve_workers(tmp_path, own_group=True) as service:
+            await service.wait_for_log("with 2 workers")
+            pids = await _worker_pids(service, 2)
+            os.killpg(service.process.pid, signal.SIGTERM)
+            returncode = await service.process.wait()
+            await service.wait_for_log("stopping the workers")
+            with pytest.raises(AssertionError, match="process ended"):  # read the whole log
+                await service.wait_for_log("a line nobody logs")
+    stopped = [record for record in service.log if record.get("msg") == "stopped cleanly"]
+    assert returncode == 0
+    assert len(stopped) == 3  # both workers and the supervisor
+    assert not any(_alive(pid) for pid in pids.values())
 
 
 async def test_workers_end_with_their_supervisor_when_it_is_killed(tmp_path: Path) -> None:

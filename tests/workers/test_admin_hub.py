@@ -65,6 +65,7 @@ def _worker(index: int, settings: Settings, stream: trio.abc.Stream) -> Worker:
         refresh_catalog=catalog.request_refresh,
         status=lambda: {"admission": {"slots": live.current.admission.slots}},
         metric_families=families,
+        stop=lambda reason: None,
     )
     link = SupervisorLink(channel, duties, generation=0)
     return Worker(index, live, catalog, registry, channel, link)
