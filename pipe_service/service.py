@@ -32,7 +32,7 @@ from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
 from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.catalog.sources import SourcePlan, fetch_sources
-from pipe_service.chat.gateway import ChatGateway, StreamingOptions
+from pipe_service.chat.gateway import ChatGateway
 from pipe_service.config import ConfigError, Settings
 from pipe_service.config.reload_actor import watch_reload_signal
 from pipe_service.config.session_secret import load_session_secret
@@ -56,7 +56,7 @@ from pipe_service.openrouter.client_config import UpstreamClientConfig
 from pipe_service.persistence import cleanup_actor
 from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatistics
 from pipe_service.persistence.recorder import ArtifactPersistence
-from pipe_service.service_operations import ServiceParts, wire_operations
+from pipe_service.service_operations import ServiceParts, streaming_options, wire_operations
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.sessions.actor import Sessions, ShutdownPolicy
 from pipe_service.simulator.catalog import CatalogError, load_catalog
@@ -382,14 +382,7 @@ async def start_service(
         admission=gate,
         client=client,
         options=settings.chat,
-        streaming=StreamingOptions(
-            flush_bytes=settings.streaming.flush_bytes,
-            flush_interval_s=settings.streaming.flush_interval_s,
-            waiting_status_after_s=settings.streaming.waiting_status_after_s,
-            waiting_status_every_s=settings.streaming.waiting_status_every_s,
-            raw_outbox_size=settings.streaming.raw_outbox_size,
-            max_event_bytes=settings.streaming.max_event_bytes,
-        ),
+        streaming=streaming_options(settings),
         messages=settings.messages,
         tools=tool_runner,
         session_secret=session_secret,

@@ -121,6 +121,20 @@ async def probe_database(database: Database, health: DatabaseHealth) -> None:
     health.up, health.ping_s = False, None
 
 
+def streaming_options(settings: Settings) -> StreamingOptions:
+    """Every streaming option a turn reads, from ``settings`` (at start and on each change:
+    a field left out here would fall back to its default on the first ``set``)."""
+    streaming = settings.streaming
+    return StreamingOptions(
+        flush_bytes=streaming.flush_bytes,
+        flush_interval_s=streaming.flush_interval_s,
+        waiting_status_after_s=streaming.waiting_status_after_s,
+        waiting_status_every_s=streaming.waiting_status_every_s,
+        raw_outbox_size=streaming.raw_outbox_size,
+        max_event_bytes=streaming.max_event_bytes,
+    )
+
+
 def apply_live_settings(
     settings: Settings, *, parts: ServiceParts, context: ServiceContext
 ) -> None:
@@ -135,10 +149,7 @@ def apply_live_settings(
     gateway = parts.gateway
     gateway.options = settings.chat
     gateway.messages = settings.messages
-    gateway.streaming = StreamingOptions(
-        flush_bytes=settings.streaming.flush_bytes,
-        flush_interval_s=settings.streaming.flush_interval_s,
-    )
+    gateway.streaming = streaming_options(settings)
     gateway.attach_request_log = settings.logging.attach_to_errors
     parts.telemetry.log_buffer_lines = settings.logging.request_buffer_lines
     parts.log_sink.handler.set_levels(
