@@ -219,7 +219,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         metavar="N",
         help="worker processes sharing the sockets (0 = one per CPU; 1 = a single process; "
-        "default: the workers setting)",
+        "default: the workers setting, whose default is one per CPU)",
     )
     # Started by `serve --workers N` only, with a handoff on stdin; not for operators.
     commands.add_parser("worker")

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry
 
 from actors import Supervisor
 from pipe_service.config import Settings
+from pipe_service.workers.control import ControlChannel
 
 if TYPE_CHECKING:
     from pipe_service.config.live import LiveSettings
@@ -39,6 +40,10 @@ class ServiceContext:
     """Run by ``/metrics`` before collecting (e.g. the database ping)."""
     live: LiveSettings | None = None
     """Run-time settings (``pipe-service set`` / reload); None when the process has none."""
+    control: ControlChannel | None = None
+    """One worker of several (``serve --workers N``): the channel to the supervisor process,
+    which operator routes that must reach every worker go through (set, reload, catalog
+    refresh, status, metrics). None in a single process: they act on this process alone."""
 
     def status_details(self) -> dict[str, object]:
         """Static details plus live ones, read at call time (for ``/status``)."""

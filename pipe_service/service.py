@@ -32,7 +32,7 @@ from pipe_service.catalog import actor as catalog_actor
 from pipe_service.catalog.actor import Catalog, CatalogPolicy, FetchModels
 from pipe_service.catalog.shared_fetch import SharedCatalogFetch
 from pipe_service.catalog.sources import SourcePlan, fetch_sources
-from pipe_service.chat.gateway import ChatGateway, StreamingOptions
+from pipe_service.chat.gateway import ChatGateway
 from pipe_service.chat.request_telemetry import Telemetry
 from pipe_service.config import ConfigError, Settings
 from pipe_service.config.reload_actor import watch_reload_signal
@@ -45,6 +45,8 @@ from pipe_service.fetch.ssrf_guard import SystemResolver
 from pipe_service.front.api_token import resolve_api_token
 from pipe_service.front.app import create_front_app
 from pipe_service.front.auth import TcpAccess
+from pipe_service.front.health import status_body
+from pipe_service.front.metrics import own_metric_families
 from pipe_service.front.serve import serve_front
 from pipe_service.instance_lock import claim_socket_path, hold_instance_lock, prepare_var_dir
 from pipe_service.logsink.startup import start_log_sink
@@ -57,7 +59,7 @@ from pipe_service.persistence.cleanup_actor import CleanupPolicy, CleanupStatist
 from pipe_service.persistence.db_writer import ArtifactWriter, WriterPolicy, open_writer_inbox
 from pipe_service.persistence.recorder import ArtifactPersistence
 from pipe_service.redis_link import RedisLink, redact_redis_url
-from pipe_service.service_operations import ServiceParts, wire_operations
+from pipe_service.service_operations import ServiceParts, streaming_options, wire_operations
 from pipe_service.sessions import actor as sessions_actor
 from pipe_service.sessions.actor import Sessions, ShutdownPolicy
 from pipe_service.simulator.catalog import CatalogError, load_catalog
@@ -81,8 +83,16 @@ from pipe_service.storage.engine import Database
 from pipe_service.telemetry.request_metrics import RequestMetrics
 from pipe_service.tools import actor as tools_actor
 from pipe_service.tools.runner import ToolRunner
+from pipe_service.workers.control import ControlChannel
 from pipe_service.workers.handoff import WorkerHandoff
+from pipe_service.workers.live_values import with_live_values
 from pipe_service.workers.parent_watch import watch_supervisor_process
+from pipe_service.workers.supervisor_link import (
+    SupervisorLink,
+    WorkerDuties,
+    answer_supervisor,
+    forward_reload_signal,
+)
 from pipe_service.writebehind import cost_snapshots
 from pipe_service.writebehind import flusher as redis_flusher
 from pipe_service.writebehind.cost_snapshots import CostExport, open_cost_inbox
@@ -385,15 +395,7 @@ async def start_service(
         admission=gate,
         client=client,
         options=settings.chat,
-        streaming=StreamingOptions(
-            coalescing=settings.streaming.coalescing,
-            flush_bytes=settings.streaming.flush_bytes,
-            flush_interval_s=settings.streaming.flush_interval_s,
-            waiting_status_after_s=settings.streaming.waiting_status_after_s,
-            waiting_status_every_s=settings.streaming.waiting_status_every_s,
-            raw_outbox_size=settings.streaming.raw_outbox_size,
-            max_event_bytes=settings.streaming.max_event_bytes,
-        ),
+        streaming=streaming_options(settings),
         messages=settings.messages,
         tools=tool_runner,
         session_secret=session_secret,
@@ -430,14 +432,20 @@ async def start_service(
         flusher=_flusher_statistics(persistence),
     )
     live = wire_operations(context, parts, database, reload_source=reload_source)
-    if reload_source is not None:
+    if worker is not None and worker.control_fd is not None:
+        # Settings changed while the service ran (set, reload) are the supervisor process's:
+        # start with them, and forward SIGHUP so every worker reloads, not this one alone.
+        live.apply(with_live_values(live.current, worker.live))
+        context.control = ControlChannel.from_fd(worker.control_fd, peer="supervisor process")
+        await supervisor.start(ActorSpec("reload", forward_reload_signal, args=(context.control,)))
+    elif reload_source is not None:
         await supervisor.start(ActorSpec("reload", watch_reload_signal, args=(live,)))
     context.readiness_checks["catalog"] = partial(_catalog_ready, catalog)
     context.readiness_checks["storage"] = partial(
         _storage_ready, database, persistence.storage if persistence is not None else None
     )
     context.details["storage"] = {"backend": database.backend, "url": database.redacted_url}
-    # Which process answered: with several workers, /status and /metrics describe one of them.
+    # Which process answered (with several workers, /status lists them all under "workers").
     context.details["worker"] = {
         "index": worker.index if worker else 0,
         "count": worker.count if worker else 1,
@@ -466,6 +474,25 @@ async def start_service(
         tcp_access=TcpAccess(token=api_token, loopback=is_loopback(settings.host)),
         byte_budget=byte_budget,
     )
+    if worker is not None and context.control is not None:
+        supervisor_link = SupervisorLink(
+            context.control,
+            WorkerDuties(
+                apply_live=lambda values: (
+                    live.apply(with_live_values(live.current, values)).applied
+                ),
+                refresh_catalog=catalog.request_refresh,
+                status=partial(status_body, context),
+                metric_families=partial(
+                    own_metric_families, context, app.config["METRICS_REGISTRY"]
+                ),
+                stop=supervisor.request_shutdown,
+            ),
+            generation=worker.live_generation,
+        )
+        await supervisor.start(
+            ActorSpec("supervisor_link", answer_supervisor, args=(supervisor_link,))
+        )
     bound: list[str] = await supervisor.start(
         ActorSpec(
             "front",

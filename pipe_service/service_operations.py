@@ -121,6 +121,21 @@ async def probe_database(database: Database, health: DatabaseHealth) -> None:
     health.up, health.ping_s = False, None
 
 
+def streaming_options(settings: Settings) -> StreamingOptions:
+    """Every streaming option a turn reads, from ``settings`` (at start and on each change:
+    a field left out here would fall back to its default on the first ``set``)."""
+    streaming = settings.streaming
+    return StreamingOptions(
+        coalescing=streaming.coalescing,
+        flush_bytes=streaming.flush_bytes,
+        flush_interval_s=streaming.flush_interval_s,
+        waiting_status_after_s=streaming.waiting_status_after_s,
+        waiting_status_every_s=streaming.waiting_status_every_s,
+        raw_outbox_size=streaming.raw_outbox_size,
+        max_event_bytes=streaming.max_event_bytes,
+    )
+
+
 def apply_live_settings(
     settings: Settings, *, parts: ServiceParts, context: ServiceContext
 ) -> None:
@@ -136,16 +151,7 @@ def apply_live_settings(
     gateway = parts.gateway
     gateway.options = settings.chat
     gateway.messages = settings.messages
-    gateway.streaming = StreamingOptions(
-        coalescing=settings.streaming.coalescing,
-        flush_bytes=settings.streaming.flush_bytes,
-        flush_interval_s=settings.streaming.flush_interval_s,
-        # The rest too: a reload used to put these back to their defaults.
-        waiting_status_after_s=settings.streaming.waiting_status_after_s,
-        waiting_status_every_s=settings.streaming.waiting_status_every_s,
-        raw_outbox_size=settings.streaming.raw_outbox_size,
-        max_event_bytes=settings.streaming.max_event_bytes,
-    )
+    gateway.streaming = streaming_options(settings)
     gateway.attach_request_log = settings.logging.attach_to_errors
     parts.telemetry.log_buffer_lines = settings.logging.request_buffer_lines
     parts.log_sink.handler.set_levels(

@@ -12,16 +12,23 @@ the workers and keeps them running:
 5. restarts a worker that dies (a signal or an unexpected exit) after an exponential backoff
    (``restart_backoff_initial_s`` … ``restart_backoff_max_s``); more than ``restart_max`` worker
    restarts within ``restart_window_s`` stop the service (exit 70), as one actor's crashes do;
-6. passes SIGHUP (reload the configuration) on to every worker;
-7. on SIGTERM/SIGINT sends SIGTERM to every worker and waits for them to finish their streams
-   within ``shutdown_grace_s`` (then SIGKILL); exit 0 when they all exit 0.
+6. owns the live settings of every worker (:mod:`pipe_service.workers.admin_hub`): a worker
+   forwards ``pipe-service set``, reload and a catalog refresh to it over its control channel
+   (:mod:`pipe_service.workers.control`, one ``socketpair`` per worker run), and the supervisor
+   applies the change once, sends it to every worker and answers with each worker's outcome;
+   ``/status`` and ``/metrics`` are gathered from every worker the same way. SIGHUP to the
+   supervisor reloads the configuration for every worker; a restarted worker starts with the
+   live settings in force (they travel in its handoff);
+7. on SIGTERM/SIGINT asks every worker to stop (over its control channel; SIGTERM to one that
+   is not serving yet) and waits for them to finish their streams within ``shutdown_grace_s``
+   (then SIGKILL); exit 0 when they all exit 0.
 
 A worker that exits 78 (configuration it cannot serve) or 70 (its own actors crashed past their
 restart limit) stops the whole service with that code: restarting it would only repeat it.
 
 Each worker runs the whole actor tree of a single process (its own db_writer, catalog,
-admission and byte budget) and says which worker it is in ``/status`` (``worker``) and
-``/metrics`` (``pipe_service_worker_info``).
+admission and byte budget); ``/status`` names the worker that answered (``worker``) and lists
+every worker (``workers``), and ``/metrics`` labels each worker's samples ``worker="<index>"``.
 """
 
 from __future__ import annotations
@@ -29,17 +36,20 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import trio
 from sqlalchemy.exc import SQLAlchemyError
 
-from pipe_service.config import ConfigError, Settings
+from pipe_service.config import ConfigError, Settings, load_settings
+from pipe_service.config.live import LiveSettings
 from pipe_service.front.api_token import resolve_api_token
 from pipe_service.front.serve import bind_front
 from pipe_service.instance_lock import (
@@ -52,6 +62,8 @@ from pipe_service.instance_lock import (
 )
 from pipe_service.simulator.server import serve_simulator
 from pipe_service.storage.bootstrap import prepare_artifact_storage
+from pipe_service.workers.admin_hub import AdminHub
+from pipe_service.workers.control import ControlChannel, ControlChannelClosedError
 from pipe_service.workers.handoff import WorkerHandoff
 
 logger = logging.getLogger("pipe_service.workers")
@@ -70,7 +82,18 @@ def worker_count(requested: int) -> int:
     """``requested`` workers, or one per CPU this process may run on when 0."""
     if requested > 0:
         return requested
-    return max(1, len(os.sched_getaffinity(0)))
+    # Python 3.13+ counts what this process may use (affinity, and `-X cpu_count`).
+    process_cpu_count: Callable[[], int | None] | None = getattr(os, "process_cpu_count", None)
+    if process_cpu_count is not None:
+        return max(1, process_cpu_count() or 1)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def reload_source(config_path: Path | None) -> Callable[[], Settings]:
+    """Read the configuration again as the command line did (TOML file + environment)."""
+    return lambda: load_settings(os.environ, config_path=config_path)[0]
 
 
 async def run_workers(settings: Settings, count: int, *, config_path: Path | None) -> int:
@@ -104,6 +127,9 @@ async def _serve(settings: Settings, count: int, config_path: Path | None) -> in
                 sock.set_inheritable(True)
             pool = WorkerPool(
                 settings,
+                hub=AdminHub(
+                    LiveSettings(settings, reload_source=reload_source(config_path)), count
+                ),
                 argv=_worker_argv(config_path),
                 handoff=WorkerHandoff(
                     index=0,
@@ -186,14 +212,24 @@ class _Worker:
 
 
 @dataclass
+class _Spawned:
+    process: trio.Process
+    ready: trio.lowlevel.FdStream
+    """The read end of the worker's readiness pipe."""
+    channel: ControlChannel
+
+
+@dataclass
 class WorkerPool:
     """Start, watch, restart and stop the workers; :meth:`run` returns the exit code."""
 
     settings: Settings
+    hub: AdminHub
     argv: Sequence[str]
     handoff: WorkerHandoff
     _stopping: trio.Event = field(default_factory=trio.Event)
     _exit_code: int = EXIT_OK
+    _stop_reason: str = ""
     _restart_times: deque[float] = field(default_factory=deque)
 
     async def run(self) -> int:
@@ -211,7 +247,7 @@ class WorkerPool:
                         self.settings.effective_socket_path,
                         len(workers),
                     )
-                nursery.start_soon(self._on_signals, signals, workers)
+                nursery.start_soon(self._on_signals, signals, nursery)
                 await self._stopping.wait()
                 await self._stop_all(workers)
                 nursery.cancel_scope.cancel()
@@ -221,18 +257,46 @@ class WorkerPool:
         if not self._stopping.is_set():
             logger.info("stopping the workers: %s", reason)
             self._exit_code = exit_code
+            self._stop_reason = reason
             self._stopping.set()
 
-    async def _on_signals(self, signals: AsyncIterator[int], workers: Sequence[_Worker]) -> None:
-        """SIGHUP (reload the configuration) goes to every worker; SIGTERM/SIGINT stop them."""
+    async def _ask_to_stop(self, index: int, process: trio.Process) -> None:
+        """A serving worker is asked over its channel, not with SIGTERM: a service manager
+        or a terminal's Ctrl-C may have signalled the whole process group already, and a
+        second signal ends a worker at once (the way out of a stop that hangs)."""
+        link = self.hub.links[index]
+        if link.state == "serving" and link.channel is not None:
+            try:
+                await link.channel.notify({"op": "stop", "reason": self._stop_reason})
+            except ControlChannelClosedError:
+                pass
+            else:
+                return
+        process.send_signal(signal.SIGTERM)
+
+    async def _on_signals(self, signals: AsyncIterator[int], nursery: trio.Nursery) -> None:
+        """SIGHUP reloads the configuration for every worker; SIGTERM/SIGINT stop them."""
         async for signum in signals:
             if signum == signal.SIGHUP:
-                for worker in workers:
-                    if worker.process is not None and worker.process.returncode is None:
-                        worker.process.send_signal(signal.SIGHUP)
+                nursery.start_soon(self._reload)
                 continue
             self.stop(f"signal {signal.Signals(signum).name}")
             return
+
+    async def _reload(self) -> None:
+        answer = await self.hub.reload()
+        body = answer["body"]
+        if answer["status"] >= 400:
+            logger.error("SIGHUP: reload refused, nothing changed: %s", body.get("error"))
+            return
+        logger.info(
+            "reloaded on SIGHUP",
+            extra={
+                "applied": ",".join(body["applied"]) or "-",
+                "needs_restart": ",".join(body["needs_restart"]) or "-",
+                "workers": ",".join(f"{o['index']}:{o['outcome']}" for o in body["workers"]),
+            },
+        )
 
     async def _keep_running(
         self, worker: _Worker, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED
@@ -243,15 +307,18 @@ class WorkerPool:
         backoff = self.settings.restart_backoff_initial_s
         starting = True
         while not self._stopping.is_set():
-            process, ready = await self._spawn(worker.index)
-            worker.process = process
-            if starting:
-                await _wait_ready(ready)
-                task_status.started()
-                starting = False
-            else:
-                ready.close()
-            code = await process.wait()
+            spawned = await self._spawn(worker)
+            process = worker.process = spawned.process
+            async with trio.open_nursery() as linked:
+                await linked.start(spawned.channel.serve, partial(self.hub.answer, worker.index))
+                if await _wait_ready(spawned.ready):
+                    self.hub.mark_serving(worker.index, spawned.channel, process.pid)
+                if starting:
+                    task_status.started()
+                    starting = False
+                code = await process.wait()
+                self.hub.detach(worker.index, spawned.channel)
+                linked.cancel_scope.cancel()
             await _close_stdin(process)
             if self._stopping.is_set():
                 return
@@ -290,28 +357,51 @@ class WorkerPool:
         self._restart_times.append(now)
         return True
 
-    async def _spawn(self, index: int) -> tuple[trio.Process, trio.lowlevel.FdStream]:
-        """Start worker ``index``; the process and the read end of its readiness pipe."""
+    async def _spawn(self, worker: _Worker) -> _Spawned:
+        """Start ``worker`` with its readiness pipe, its control channel and the live
+        settings in force."""
         ready_read, ready_write = os.pipe()
-        handoff = replace(self.handoff, index=index, ready_fd=ready_write)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        channel = ControlChannel(
+            trio.SocketStream(trio.socket.from_stdlib_socket(ours)), peer=f"worker {worker.index}"
+        )
+        # Snapshot and attach in one step: a change published after this reaches the
+        # worker through its channel, one published before is in its handoff.
+        generation, live = self.hub.snapshot()
+        self.hub.attach(worker.index, channel, process_restarts=worker.restarts)
+        handoff = replace(
+            self.handoff,
+            index=worker.index,
+            ready_fd=ready_write,
+            control_fd=theirs.fileno(),
+            live_generation=generation,
+            live=live,
+        )
         try:
             process = await trio.lowlevel.open_process(
-                list(self.argv), stdin=subprocess.PIPE, pass_fds=(*handoff.fds, ready_write)
+                list(self.argv),
+                stdin=subprocess.PIPE,
+                pass_fds=(*handoff.fds, ready_write, theirs.fileno()),
             )
         except BaseException:
             os.close(ready_read)
+            self.hub.detach(worker.index, channel)
+            ours.close()
             raise
         finally:
-            os.close(ready_write)  # the worker holds its copy; EOF then means it is gone
+            # The worker holds its copies; EOF on either then means it is gone.
+            os.close(ready_write)
+            theirs.close()
         assert process.stdin is not None
         # The pipe stays open: the worker stops when it reads EOF (this process is gone).
         await process.stdin.send_all(handoff.encode())
-        return process, trio.lowlevel.FdStream(ready_read)
+        return _Spawned(process, trio.lowlevel.FdStream(ready_read), channel)
 
     async def _stop_all(self, workers: Sequence[_Worker]) -> None:
         running = [w.process for w in workers if w.process and w.process.returncode is None]
-        for process in running:
-            process.send_signal(signal.SIGTERM)
+        for worker in workers:
+            if worker.process is not None and worker.process.returncode is None:
+                await self._ask_to_stop(worker.index, worker.process)
         with trio.move_on_after(self.settings.shutdown_grace_s + KILL_MARGIN_S) as waiting:
             codes = [await process.wait() for process in running]
         if waiting.cancelled_caught:
@@ -337,10 +427,10 @@ async def _close_stdin(process: trio.Process) -> None:
             await process.stdin.aclose()
 
 
-async def _wait_ready(ready: trio.lowlevel.FdStream) -> None:
-    """Until the worker says it serves, or its end of the pipe closes (it died first)."""
+async def _wait_ready(ready: trio.lowlevel.FdStream) -> bool:
+    """Until the worker says it serves (True), or its end of the pipe closes (it died first)."""
     async with ready:
-        await ready.receive_some(1)
+        return bool(await ready.receive_some(1))
 
 
 def _describe_exit(code: int) -> str:

@@ -345,14 +345,14 @@ class Settings(BaseModel):
     )
     backlog: int = Field(1024, ge=16, le=65535, description="Listen backlog of each socket.")
     workers: int = Field(
-        1,
+        0,
         ge=0,
         le=256,
         description="Worker processes `pipe-service serve` runs under one supervisor process, "
-        "sharing the Unix socket and TCP listeners; 1 = a single process (no supervisor), "
-        "0 = one per CPU. Admission slots, the queue and the request byte budget apply per "
-        "worker, and admin routes (`set`, catalog refresh) reach the one worker that answers, "
-        "so the default is one process. `serve --workers N` overrides it.",
+        "sharing the Unix socket and TCP listeners: 0 (the default) = one per CPU this process "
+        "may run on, 1 = a single process (no supervisor). Admission slots, the queue and the "
+        "request byte budget apply per worker; `set`, reload and catalog refresh reach every "
+        "worker. `serve --workers N` overrides it.",
     )
     graceful_timeout_s: float = Field(
         10.0,

@@ -93,13 +93,22 @@ def _setting(key: str, value: str) -> dict[str, Any]:
     return {"key": key.strip(), "value": value}
 
 
-def _report(console: Console, report: dict[str, list[str]]) -> int:
+def _report(console: Console, report: dict[str, Any]) -> int:
     applied = ", ".join(report.get("applied", [])) or "nothing changed"
     console.print(f"applied: {applied}", markup=False, highlight=False)
     restart = report.get("needs_restart", [])
     if restart:
         console.print(
             f"needs restart (left unchanged): {', '.join(restart)}", markup=False, highlight=False
+        )
+    # With several workers the supervisor process says what each worker did.
+    for outcome in report.get("workers", []):
+        note = outcome.get("note") or outcome.get("error")
+        console.print(
+            f"worker {outcome.get('index')} (pid {outcome.get('pid') or '-'}): "
+            f"{outcome.get('outcome')}" + (f" ({note})" if note else ""),
+            markup=False,
+            highlight=False,
         )
     return 0
 

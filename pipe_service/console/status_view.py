@@ -30,13 +30,69 @@ def render_status(status: dict[str, Any]) -> RenderableType:
         f"({upstream.get('base_url', '?')})",
         ("  SHUTTING DOWN" if status.get("shutting_down") else "", "bold red"),
     )
-    return Group(
-        head,
+    parts: list[RenderableType] = [head]
+    workers = status.get("workers")
+    if isinstance(workers, list):
+        parts.append(_workers(status, workers))
+    elif status.get("workers_error"):
+        parts.append(Text(f"workers: {status['workers_error']}", style="red"))
+    parts += [
         _actors(status.get("actors", [])),
         _traffic(status),
         _limits(status),
         _breakers(status),
+    ]
+    return Group(*parts)
+
+
+def _workers(status: dict[str, Any], workers: list[dict[str, Any]]) -> Table:
+    """One row per worker process; the tables below describe the worker that answered."""
+    answered = status.get("worker", {}).get("index")
+    supervisor = status.get("supervisor", {})
+    table = Table(
+        title=f"Workers (supervisor pid {supervisor.get('pid', '?')}; the tables below are "
+        f"worker {answered}'s)",
+        title_justify="left",
     )
+    for column in (
+        "worker",
+        "pid",
+        "state",
+        "restarts",
+        "up",
+        "in flight",
+        "slots",
+        "running",
+        "queued",
+        "actor restarts",
+    ):
+        table.add_column(column, justify="left" if column in ("worker", "state") else "right")
+    for entry in workers:
+        worker_status = entry.get("status")
+        state = str(entry.get("state", "?"))
+        if not isinstance(worker_status, dict):
+            table.add_row(
+                str(entry.get("index")),
+                str(entry.get("pid") or "-"),
+                Text(f"{state}: {entry.get('error', '?')}", style="red"),
+                str(entry.get("process_restarts", 0)),
+                *["-"] * 6,
+            )
+            continue
+        admission = worker_status.get("admission", {})
+        table.add_row(
+            str(entry.get("index")),
+            str(entry.get("pid")),
+            Text(state, style="green" if state == "serving" else "yellow"),
+            str(entry.get("process_restarts", 0)),
+            _age(worker_status.get("uptime_s")),
+            str(worker_status.get("requests", {}).get("in_flight", 0)),
+            str(admission.get("slots", "-")),
+            str(admission.get("running", "-")),
+            str(admission.get("queued", "-")),
+            str(worker_status.get("restarts_total", 0)),
+        )
+    return table
 
 
 def _actors(actors: list[dict[str, Any]]) -> Table:

@@ -1,7 +1,9 @@
 """``pipe-service top``: a live view of streams, rates and latency, refreshed in place.
 
 Each refresh reads ``/status``; rates between two refreshes come from the request totals,
-latency percentiles from the sidecar's last-minute window. Ctrl-C quits.
+latency percentiles from the sidecar's last-minute window. With several workers the numbers are
+every worker's added up (:mod:`pipe_service.console.whole_service`; latency: the slowest
+worker's), whichever worker answered. Ctrl-C quits.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipe_service.console.status_view import milliseconds
+from pipe_service.console.whole_service import whole_service
 
 
 class TopModel:
@@ -27,13 +30,14 @@ class TopModel:
         self.rate: float = 0.0
 
     def update(self, status: dict[str, Any], now: float) -> None:
-        totals = status.get("requests", {}).get("totals", {})
+        totals = whole_service(status).get("requests", {}).get("totals", {})
         total = sum(int(count) for count in totals.values())
         if self._last_total is not None and self._last_at is not None and now > self._last_at:
             self.rate = (total - self._last_total) / (now - self._last_at)
         self._last_total, self._last_at = total, now
 
     def render(self, status: dict[str, Any]) -> RenderableType:
+        status = whole_service(status)
         requests = status.get("requests", {})
         recent = requests.get("recent", {})
         admission = status.get("admission", {})
@@ -66,6 +70,8 @@ class TopModel:
             ),
             ("upstream streams open", str(upstream.get("open_streams", "-"))),
         ]
+        if "workers_answered" in status:
+            rows.append(("workers answering", str(status["workers_answered"])))
         for name, value in rows:
             table.add_row(name, value)
         totals = requests.get("totals", {})

@@ -1,6 +1,11 @@
 """Operator endpoints: refresh the catalog, change settings at run time, reload the
 configuration, and (only when enabled) inject actor faults.
 
+With several workers (``serve --workers N``) a change must reach every worker, not just the one
+whose connection received it: settings, reload and the catalog refresh go to the supervisor
+process, which applies them to every worker and answers with each worker's outcome
+(:mod:`pipe_service.workers.admin_hub`). Fault injection stays with the worker that answered.
+
 Fault injection exists for drills and tests of the supervisor's restart path on a real process;
 it is off unless ``fault_injection`` is set. Who may call them is decided before any route
 (:mod:`pipe_service.front.auth`).
@@ -10,13 +15,17 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
+import trio
 from quart import Blueprint, Response, current_app, jsonify, request
 
 from pipe_service.catalog.actor import Catalog, CatalogUnavailableError, InjectFault
 from pipe_service.catalog.capabilities import ModelCapabilities
 from pipe_service.config import ConfigError
 from pipe_service.context import ServiceContext
+from pipe_service.workers.control import ControlCallFailedError, ControlChannelClosedError
+from pipe_service.workers.supervisor_link import FORWARD_LIMIT_S
 
 admin = Blueprint("admin", __name__)
 
@@ -31,8 +40,27 @@ def _catalog() -> Catalog | None:
     return catalog
 
 
+async def _through_supervisor(
+    context: ServiceContext, call: dict[str, Any]
+) -> tuple[Response, int]:
+    """Forward an operator call to the supervisor process; its answer for every worker."""
+    assert context.control is not None
+    try:
+        with trio.fail_after(FORWARD_LIMIT_S):
+            reply = await context.control.call(call)
+    except trio.TooSlowError:
+        error = f"the supervisor process did not answer within {FORWARD_LIMIT_S:.0f} s"
+        return jsonify({"error": error}), 504
+    except (ControlChannelClosedError, ControlCallFailedError) as exc:
+        return jsonify({"error": f"the supervisor process could not be asked: {exc}"}), 503
+    return jsonify(reply["body"]), int(reply["status"])
+
+
 @admin.post("/admin/catalog/refresh")
 async def refresh_catalog() -> tuple[Response, int]:
+    context = _context()
+    if context.control is not None:
+        return await _through_supervisor(context, {"op": "refresh_catalog"})
     catalog = _catalog()
     if catalog is None:
         return jsonify({"error": "no catalog in this process"}), 404
@@ -64,6 +92,8 @@ async def set_setting() -> tuple[Response, int]:
         return jsonify({"error": 'expected {"key": "section.field", "value": "text"}'}), 400
     value = body.get("value")
     raw = value if isinstance(value, str) else json.dumps(value)
+    if context.control is not None:
+        return await _through_supervisor(context, {"op": "set", "key": body["key"], "value": raw})
     try:
         report = context.live.set_value(body["key"], raw)
     except (ConfigError, ValueError) as exc:
@@ -75,6 +105,8 @@ async def set_setting() -> tuple[Response, int]:
 async def reload_settings() -> tuple[Response, int]:
     """Read the TOML file and environment again (like SIGHUP) and apply what can change."""
     context = _context()
+    if context.control is not None:
+        return await _through_supervisor(context, {"op": "reload"})
     if context.live is None:
         return jsonify({"error": "run-time settings are not available in this process"}), 404
     try:

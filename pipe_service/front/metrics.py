@@ -2,12 +2,16 @@
 
 A custom collector reads ``Supervisor.statistics()`` at scrape time, so no actor pays for metrics
 on its hot path, and each front gets its own registry (tests can run several in one process).
+With several workers a scrape answers for all of them: the answering worker gathers every
+worker's families through the supervisor process and labels each sample ``worker="<index>"``
+(:mod:`pipe_service.workers.fleet_metrics`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import trio
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -16,6 +20,9 @@ from quart import Blueprint, Response, current_app
 
 from pipe_service import __version__
 from pipe_service.context import ServiceContext
+from pipe_service.workers.control import ControlCallFailedError, ControlChannelClosedError
+from pipe_service.workers.fleet_metrics import EncodedFamily, encode_families, render_fleet
+from pipe_service.workers.supervisor_link import FORWARD_LIMIT_S
 
 metrics = Blueprint("metrics", __name__)
 
@@ -36,8 +43,7 @@ class ActorCollector(Collector):
         yield info
         worker = self._context.details.get("worker")
         if isinstance(worker, dict):
-            # With `serve --workers N` a scrape reaches one worker: say which.
-            which = InfoMetricFamily("pipe_service_worker", "The worker process that answered.")
+            which = InfoMetricFamily("pipe_service_worker", "This worker process.")
             which.add_metric([], {key: str(value) for key, value in worker.items()})
             yield which
         uptime = GaugeMetricFamily("pipe_service_uptime_seconds", "Seconds since start.")
@@ -89,7 +95,33 @@ def build_registry(context: ServiceContext) -> CollectorRegistry:
 @metrics.get("/metrics")
 async def metrics_endpoint() -> Response:
     context: ServiceContext = current_app.config["SERVICE_CONTEXT"]
+    registry: CollectorRegistry = current_app.config["METRICS_REGISTRY"]
+    if context.control is not None:
+        return await _fleet_metrics(context)
     for probe in context.scrape_probes:
         await probe()
-    registry: CollectorRegistry = current_app.config["METRICS_REGISTRY"]
     return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)
+
+
+async def own_metric_families(
+    context: ServiceContext, registry: CollectorRegistry
+) -> list[EncodedFamily]:
+    """This process's metric families, scrape probes first (what a worker hands its
+    supervisor process for a scrape of every worker)."""
+    for probe in context.scrape_probes:
+        await probe()
+    return encode_families(registry.collect())
+
+
+async def _fleet_metrics(context: ServiceContext) -> Response:
+    assert context.control is not None
+    try:
+        with trio.fail_after(FORWARD_LIMIT_S):
+            gathered = await context.control.call({"op": "metrics"})
+    except trio.TooSlowError:
+        error = f"the supervisor process did not answer within {FORWARD_LIMIT_S:.0f} s"
+        return Response(error + "\n", status=504, content_type="text/plain")
+    except (ControlChannelClosedError, ControlCallFailedError) as exc:
+        error = f"the supervisor process could not be asked: {exc}"
+        return Response(error + "\n", status=503, content_type="text/plain")
+    return Response(render_fleet(gathered["workers"]), content_type=CONTENT_TYPE_LATEST)

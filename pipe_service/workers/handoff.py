@@ -7,8 +7,9 @@ private key. The socket file descriptors are inherited (``pass_fds``) and named 
 Synopsis::
 
     handoff = WorkerHandoff(index=0, count=2, fds=(5, 6), simulator_key="sk-or-sim-…",
-                            simulator_socket="/var/pipe/simulator.sock")
-    process = await trio.lowlevel.open_process(argv, stdin=subprocess.PIPE, pass_fds=handoff.fds)
+                            simulator_socket="/var/pipe/simulator.sock", control_fd=7)
+    process = await trio.lowlevel.open_process(argv, stdin=subprocess.PIPE,
+                                               pass_fds=(*handoff.fds, 7))
     await process.stdin.send_all(handoff.encode())
     ...
     handoff = WorkerHandoff.decode(sys.stdin.buffer.readline())   # in the worker
@@ -18,8 +19,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 class HandoffError(ValueError):
@@ -40,6 +42,12 @@ class WorkerHandoff:
     """The built-in simulator the supervisor runs, when it is the upstream."""
     ready_fd: int | None = None
     """A pipe the worker writes one byte to (and closes) once it serves."""
+    control_fd: int | None = None
+    """The worker's end of its control channel with the supervisor process."""
+    live_generation: int = 0
+    live: dict[str, Any] = field(default_factory=dict)
+    """The live settings in force (``pipe-service set``, reload) and their generation: a
+    restarted worker starts with them, not with what the configuration file said at start."""
 
     @property
     def simulator_path(self) -> Path | None:
@@ -53,6 +61,9 @@ class WorkerHandoff:
             "simulator_key": self.simulator_key,
             "simulator_socket": self.simulator_socket,
             "ready_fd": self.ready_fd,
+            "control_fd": self.control_fd,
+            "live_generation": self.live_generation,
+            "live": self.live,
         }
         return json.dumps(fields).encode() + b"\n"
 
@@ -67,6 +78,9 @@ class WorkerHandoff:
                 simulator_key=fields.get("simulator_key"),
                 simulator_socket=fields.get("simulator_socket"),
                 ready_fd=fields.get("ready_fd"),
+                control_fd=fields.get("control_fd"),
+                live_generation=int(fields.get("live_generation", 0)),
+                live=dict(fields.get("live") or {}),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise HandoffError(

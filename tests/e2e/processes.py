@@ -184,7 +184,13 @@ class SidecarProcess:
             return body
 
     def active_sessions(self) -> int:
-        return int(self.status()["sessions"]["active"])
+        status = self.status()
+        workers = status.get("workers")
+        if isinstance(workers, list):  # several workers (the default): every worker's sessions
+            return sum(
+                int(entry["status"]["sessions"]["active"]) for entry in workers if "status" in entry
+            )
+        return int(status["sessions"]["active"])
 
     def kill(self) -> None:
         """SIGKILL: no graceful stop, the socket file is left behind."""

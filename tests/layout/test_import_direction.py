@@ -14,13 +14,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # the service is placed: docs/architecture.md explains the order, one line per part.
 LAYERS = [
     ["actors"],
-    ["workers"],
     ["protocol", "strict_json", "logs", "asgi_shield", "openrouter", "sessions", "redis_link"],
     ["catalog", "simulator", "tools", "telemetry"],
     ["admission", "transform", "fetch"],
     ["media"],
     ["config"],
-    ["instance_lock", "storage", "logsink"],
+    ["instance_lock", "storage", "logsink", "workers"],
     ["writebehind"],
     ["persistence"],
     ["chat"],

@@ -169,3 +169,20 @@ async def test_streaming_settings_change_at_run_time_and_keep_the_others(
     async with ops_sidecar.uds_client() as client:
         await stream_chat(client, texts)
     assert texts[0].rstrip().endswith("data: [DONE]")
+
+
+async def test_a_set_keeps_every_streaming_option_it_did_not_change(
+    ops_sidecar: OpsSidecar,
+) -> None:
+    """Each change re-applies the whole live part: the streaming options not named keep their
+    values (they once fell back to the built-in defaults)."""
+    gateway = ops_sidecar.running.gateway
+    with trio.fail_after(10):
+        first = await ops_sidecar.admin_set("streaming.waiting_status_after_s", "7")
+        waiting_after_first = gateway.streaming.waiting_status_after_s
+        second = await ops_sidecar.admin_set("streaming.flush_bytes", "512")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert waiting_after_first == 7.0
+    assert gateway.streaming.waiting_status_after_s == 7.0
+    assert gateway.streaming.flush_bytes == 512

@@ -37,6 +37,8 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             "PIPE_SERVICE_PORT": str(free_port()),
             "PIPE_SERVICE_SHUTDOWN_GRACE_S": str(GRACE_S),
             "PIPE_SERVICE_GRACEFUL_TIMEOUT_S": "2",
+            # One process unless a test asks for workers (`serve --workers N` overrides it).
+            "PIPE_SERVICE_WORKERS": "1",
             **extra,
         }
     )

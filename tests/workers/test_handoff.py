@@ -13,7 +13,15 @@ from pipe_service.workers.handoff import HandoffError, WorkerHandoff
 
 def test_a_handoff_survives_its_line() -> None:
     handoff = WorkerHandoff(
-        index=1, count=2, fds=(5, 6), simulator_key="sk-or-sim-x", simulator_socket="/s", ready_fd=7
+        index=1,
+        count=2,
+        fds=(5, 6),
+        simulator_key="sk-or-sim-x",
+        simulator_socket="/s",
+        ready_fd=7,
+        control_fd=8,
+        live_generation=3,
+        live={"admission.slots": 8, "chat.fallback_models": ["a/b"]},
     )
 
     assert WorkerHandoff.decode(handoff.encode()) == handoff
