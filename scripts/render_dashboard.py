@@ -172,6 +172,8 @@ _RANGE = re.compile(r"^(rate|increase)\((.+)\[(\d+)([smh])\]\)$")
 _SUM = re.compile(r"^sum(?: by \(([^)]*)\))? ?\((.+)\)$")
 _QUANTILE = re.compile(r"^histogram_quantile\(([0-9.]+), (.+)\)$")
 _SCALE = re.compile(r"^(.+) \* ([0-9.]+)$")
+_DIVIDE = re.compile(r"^(.+) / ([0-9.]+)$")
+_MAX = re.compile(r"^max ?\((.+)\)$")
 
 
 class Evaluator:
@@ -184,6 +186,12 @@ class Evaluator:
         if match := _SCALE.match(expr):
             factor = float(match.group(2))
             return {k: v * factor for k, v in self.at(match.group(1), index).items()}
+        if match := _DIVIDE.match(expr):
+            divisor = float(match.group(2))
+            return {k: v / divisor for k, v in self.at(match.group(1), index).items()}
+        if match := _MAX.match(expr):
+            values = self.at(match.group(1), index).values()
+            return {frozenset(): max(values)} if values else {}
         if match := _QUANTILE.match(expr):
             return _quantile(float(match.group(1)), self.at(match.group(2), index))
         if match := _SUM.match(expr):
