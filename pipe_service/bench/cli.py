@@ -10,14 +10,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from pipe_service.bench.owui_results import OwuiReport
     from pipe_service.bench.results import BenchReport
 
 Progress = Callable[[str], None]
+R = TypeVar("R")
 
 
 def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -142,16 +145,12 @@ def add_bench_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
 def run_bench_command(args: argparse.Namespace) -> int:
     """Run the benchmark; print Markdown to stdout and progress to stderr. Exit 0, or 2 on
     a bad option, or 1 when a process could not be started."""
-    import trio
-
     if args.persistence:
         return _run_persistence_bench(args)
 
     from pipe_service.bench.plan import BenchPlan, default_plan, quick_plan
-    from pipe_service.bench.processes import BenchSetupError
     from pipe_service.bench.report import render_markdown, report_as_json, write_json
     from pipe_service.bench.runner import run_bench
-    from pipe_service.config.loading import env_name
 
     if args.hostile_memory:
         return _run_hostile_memory(args)
@@ -170,63 +169,32 @@ def run_bench_command(args: argparse.Namespace) -> int:
             warmup_streams=plan.warmup_streams,
             idle_sample_s=plan.idle_sample_s,
             workers=args.workers,
-            sidecar_settings={
-                env_name(name.strip()): value
-                for name, value in (_setting(text) for text in args.sidecar_settings)
-            },
+            sidecar_settings=_sidecar_settings(args),
         )
     except ValueError as exc:
         print(f"pipe-service bench: {exc}", file=sys.stderr)
         return 2
-    if args.work_dir is not None:
-        args.work_dir.mkdir(parents=True, exist_ok=True)
-
-    def progress(message: str) -> None:
-        print(f"bench: {message}", file=sys.stderr, flush=True)
-
-    report = None
-    try:
-        report = trio.run(lambda: run_bench(plan, work_dir=args.work_dir, progress=progress))
-    except* BenchSetupError as group:
-        for error in group.exceptions:
-            print(f"pipe-service bench: {error}", file=sys.stderr)
-    if report is None:
-        return 1
-    if args.json == Path("-"):
-        print(json.dumps(report_as_json(report), indent=2))
-        return _write_docs(args, report, progress)
-    print(render_markdown(report))
-    if args.json is not None:
-        write_json(report, args.json)
-        progress(f"JSON written to {args.json}")
-    return _write_docs(args, report, progress)
+    return _run_and_report(
+        args,
+        lambda progress: run_bench(plan, work_dir=args.work_dir, progress=progress),
+        _ReportOutput(render_markdown, report_as_json, write_json, _bench_docs),
+    )
 
 
-def _write_docs(args: argparse.Namespace, report: BenchReport, progress: Progress) -> int:
-    """With ``--docs``: the tables into the page, one chart per scenario beside it."""
-    if args.docs is None:
-        return 0
-    from pipe_service.bench.charts import ChartsUnavailableError, update_docs, write_charts
+def _bench_docs(report: BenchReport, doc: Path) -> str:
+    """The tables into the page, one chart per scenario beside it."""
+    from pipe_service.bench.charts import update_docs, write_charts
 
-    try:
-        charts = write_charts(report, args.docs.parent)
-        update_docs(args.docs, report, charts, "pipe-service " + " ".join(sys.argv[1:]))
-    except (ChartsUnavailableError, ValueError, OSError) as exc:
-        print(f"pipe-service bench: {exc}", file=sys.stderr)
-        return 1
-    progress(f"tables and {len(charts)} chart(s) written to {args.docs}")
-    return 0
+    charts = write_charts(report, doc.parent)
+    update_docs(doc, report, charts, "pipe-service " + " ".join(sys.argv[1:]))
+    return f"tables and {len(charts)} chart(s)"
 
 
 def _run_owui(args: argparse.Namespace) -> int:
     """``--owui``: Markdown (or ``--json``) on stdout, ``--docs`` writes its section and chart."""
-    import trio
-
     from pipe_service.bench.owui import OwuiPlan, owui_plan, run_owui_bench
     from pipe_service.bench.owui_process import owui_venv
     from pipe_service.bench.owui_results import render_markdown, report_as_json, write_json
-    from pipe_service.bench.processes import BenchSetupError
-    from pipe_service.config.loading import env_name
 
     scenario = args.scenarios[0] if len(args.scenarios) == 1 else "paced"
     try:
@@ -241,47 +209,91 @@ def _run_owui(args: argparse.Namespace) -> int:
             idle_sample_s=plan.idle_sample_s,
             venv=plan.venv,
             paths=args.owui_pipes or plan.paths,
-            sidecar_settings={
-                env_name(name.strip()): value
-                for name, value in (_setting(text) for text in args.sidecar_settings)
-            },
+            sidecar_settings=_sidecar_settings(args),
         )
     except ValueError as exc:
         print(f"pipe-service bench: {exc}", file=sys.stderr)
         return 2
+    return _run_and_report(
+        args,
+        lambda progress: run_owui_bench(plan, work_dir=args.work_dir, progress=progress),
+        _ReportOutput(render_markdown, report_as_json, write_json, _owui_docs),
+    )
+
+
+def _owui_docs(report: OwuiReport, doc: Path) -> str:
+    """The ``bench:owui`` section of the page and its chart."""
+    from pipe_service.bench.charts import update_owui_docs, write_owui_chart
+
+    chart = write_owui_chart(report, doc.parent)
+    update_owui_docs(doc, report, chart, "pipe-service " + " ".join(sys.argv[1:]))
+    return f"tables and {chart.name}"
+
+
+@dataclass(frozen=True)
+class _ReportOutput(Generic[R]):
+    """How one kind of report is printed, saved as JSON and written into the docs."""
+
+    markdown: Callable[[R], str]
+    as_json: Callable[[R], Any]
+    write_json: Callable[[R, Path], None]
+    write_docs: Callable[[R, Path], str]  # what it wrote, for the progress line
+
+
+def _run_and_report(
+    args: argparse.Namespace,
+    run: Callable[[Progress], Awaitable[R]],
+    output: _ReportOutput[R],
+) -> int:
+    """Run a bench under trio with progress on stderr, then print its report (``--json -``:
+    JSON on stdout), save ``--json`` and write ``--docs``. Exit 1 when a process could not
+    be started or the docs could not be written."""
+    import trio
+
+    from pipe_service.bench.processes import BenchSetupError
+
     if args.work_dir is not None:
         args.work_dir.mkdir(parents=True, exist_ok=True)
 
     def progress(message: str) -> None:
         print(f"bench: {message}", file=sys.stderr, flush=True)
 
-    report = None
+    report: R | None = None
     try:
-        report = trio.run(lambda: run_owui_bench(plan, work_dir=args.work_dir, progress=progress))
+        report = trio.run(run, progress)
     except* BenchSetupError as group:
         for error in group.exceptions:
             print(f"pipe-service bench: {error}", file=sys.stderr)
     if report is None:
         return 1
     if args.json == Path("-"):
-        print(json.dumps(report_as_json(report), indent=2))
+        print(json.dumps(output.as_json(report), indent=2))
     else:
-        print(render_markdown(report))
+        print(output.markdown(report))
         if args.json is not None:
-            write_json(report, args.json)
+            output.write_json(report, args.json)
             progress(f"JSON written to {args.json}")
     if args.docs is None:
         return 0
-    from pipe_service.bench.charts import ChartsUnavailableError, update_owui_docs, write_owui_chart
+    from pipe_service.bench.charts import ChartsUnavailableError
 
     try:
-        chart = write_owui_chart(report, args.docs.parent)
-        update_owui_docs(args.docs, report, chart, "pipe-service " + " ".join(sys.argv[1:]))
+        written = output.write_docs(report, args.docs)
     except (ChartsUnavailableError, ValueError, OSError) as exc:
         print(f"pipe-service bench: {exc}", file=sys.stderr)
         return 1
-    progress(f"tables and {chart.name} written to {args.docs}")
+    progress(f"{written} written to {args.docs}")
     return 0
+
+
+def _sidecar_settings(args: argparse.Namespace) -> dict[str, str]:
+    """``--set SETTING=VALUE`` options as the sidecar's environment variables."""
+    from pipe_service.config.loading import env_name
+
+    return {
+        env_name(name.strip()): value
+        for name, value in (_setting(text) for text in args.sidecar_settings)
+    }
 
 
 def _run_hostile_memory(args: argparse.Namespace) -> int:
