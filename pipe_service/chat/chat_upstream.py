@@ -5,8 +5,8 @@ back is translated by :class:`ChatCompletionsStreamTranslator` into the same tur
 the same error contract as the Responses run: an HTTP failure before the stream is one
 :class:`TurnError`; a failure after it started is a :class:`Failed` event after the partial
 output. The stream goes through the same path as a Responses stream: the one SSE decoder
-(:func:`iter_sse_json`, which stops at ``[DONE]``) and the one relay
-(:func:`relay_events`: the waiting status and the stall deadline).
+(:func:`iter_sse_json_batches`, which stops at ``[DONE]``) and the one relay
+(:func:`relay_event_batches`: the waiting status and the stall deadline).
 
 Synopsis::
 

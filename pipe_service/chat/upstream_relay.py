@@ -42,7 +42,6 @@ __all__ = [
     "StreamTranslator",
     "mid_stream_failure",
     "relay_event_batches",
-    "relay_events",
     "waiting_status",
 ]
 
@@ -136,21 +135,6 @@ class _Silence:
         return status
 
 
-async def relay_events(
-    events: trio.abc.ReceiveChannel[dict[str, Any]],
-    upstream: ByteProgress,
-    translator: StreamTranslator,
-    emit: Emit,
-    policy: StallPolicy,
-) -> None:
-    """Translate and emit every event until the stream ends or the translator is finished.
-
-    Raises :class:`UpstreamError` (``stalled``) when no byte arrives for
-    ``policy.stall_timeout_s``. The caller decides what an end without a terminal event means.
-    """
-    await _relay(events, upstream, translator, emit, policy, batched=False)
-
-
 async def relay_event_batches(
     batches: trio.abc.ReceiveChannel[list[dict[str, Any]]],
     upstream: ByteProgress,
@@ -158,27 +142,19 @@ async def relay_event_batches(
     emit: Emit,
     policy: StallPolicy,
 ) -> None:
-    """:func:`relay_events` for a channel of batches (the events of one network read each,
-    :func:`~pipe_service.openrouter.sse.iter_sse_json_batches`): one hop per read instead of
+    """Translate and emit every event until the stream ends or the translator is finished.
+
+    ``batches`` holds the events of one network read each
+    (:func:`~pipe_service.openrouter.sse.iter_sse_json_batches`): one hop per read instead of
     one per event, and a read's deltas reach the outbox together, where they merge while the
-    renderer is busy."""
-    await _relay(batches, upstream, translator, emit, policy, batched=True)
-
-
-async def _relay(
-    received: trio.abc.ReceiveChannel[Any],
-    upstream: ByteProgress,
-    translator: StreamTranslator,
-    emit: Emit,
-    policy: StallPolicy,
-    *,
-    batched: bool,
-) -> None:
+    renderer is busy. Raises :class:`UpstreamError` (``stalled``) when no byte arrives for
+    ``policy.stall_timeout_s``. The caller decides what an end without a terminal event means.
+    """
     silence = _Silence(policy, upstream)
     first = True
     while True:
         with trio.CancelScope(deadline=silence.alarm()) as watch:
-            async for item in received:
+            async for batch in batches:
                 watch.deadline = math.inf  # handing on output is the client's pace, not silence
                 if first:
                     first = False
@@ -187,7 +163,7 @@ async def _relay(
                 if silence.shown:  # end the waiting line's shimmer, keep it as a record
                     silence.shown = False
                     await emit(Status(description=silence.shown_text, done=True))
-                for event in item if batched else (item,):
+                for event in batch:
                     for output in translator.feed(event):
                         await emit(output)
                     if translator.finished:

@@ -22,8 +22,8 @@ caller (for logs) that bytes were discarded.
 
 Synopsis::
 
-    async with iter_sse_json(response.aiter_bytes(), max_event_bytes=MAX) as events:
-        async for event in events:  # dicts, stops at [DONE]
+    async with iter_sse_json_batches(response.aiter_bytes(), max_event_bytes=MAX) as batches:
+        async for batch in batches:  # lists of dicts, one per network read; stops at [DONE]
             ...
 """
 
@@ -251,42 +251,18 @@ def parse_event_json(event: SSEEvent) -> dict[str, Any]:
 
 
 @trio.as_safe_channel
-async def iter_sse_json(
-    byte_stream: AsyncIterable[bytes], *, max_event_bytes: int
-) -> AsyncGenerator[dict[str, Any], None]:
-    """Yield each event of ``byte_stream`` as a JSON object, stopping at ``data: [DONE]``.
-
-    Use as ``async with iter_sse_json(stream, max_event_bytes=N) as events: async for e in
-    events``. A stream that ends without ``[DONE]`` simply ends (the translator decides whether
-    a terminal event was seen). Raises :class:`SSEProtocolError` on oversized events and on
-    event data that is not a JSON object.
-    """
-    decoder = SSEDecoder(max_event_bytes=max_event_bytes)
-    chunks = aiter(byte_stream)
-    try:
-        async for chunk in chunks:
-            for event in decoder.feed(chunk):
-                if event.is_done:
-                    return
-                yield parse_event_json(event)
-        decoder.close()
-    finally:
-        # Stopping at [DONE], on an error or on cancellation: close the source generator
-        # (e.g. httpx's aiter_bytes) now rather than whenever the garbage collector runs.
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            with trio.move_on_after(SOURCE_CLOSE_GRACE_S, shield=True):
-                await aclose()
-
-
-@trio.as_safe_channel
 async def iter_sse_json_batches(
     byte_stream: AsyncIterable[bytes], *, max_event_bytes: int
 ) -> AsyncGenerator[list[dict[str, Any]], None]:
-    """:func:`iter_sse_json`, one list per network read: the events that read completed.
+    """Yield the events of ``byte_stream`` as JSON objects, one list per network read (the
+    events that read completed), stopping at ``data: [DONE]``.
 
-    A read that completes no event yields nothing. The relay takes a burst of events in one
-    hop instead of one hop each (same errors, same stop at ``data: [DONE]``).
+    Use as ``async with iter_sse_json_batches(stream, max_event_bytes=N) as batches: async for
+    batch in batches``. A read that completes no event yields nothing; the relay takes a burst
+    of events in one hop instead of one hop each. A stream that ends without ``[DONE]`` simply
+    ends (the translator decides whether a terminal event was seen). Raises
+    :class:`SSEProtocolError` on oversized events and on event data that is not a JSON object
+    (after yielding the events before it).
     """
     decoder = SSEDecoder(max_event_bytes=max_event_bytes)
     chunks = aiter(byte_stream)
@@ -310,6 +286,8 @@ async def iter_sse_json_batches(
                 return
         decoder.close()
     finally:
+        # Stopping at [DONE], on an error or on cancellation: close the source generator
+        # (e.g. httpx's aiter_bytes) now rather than whenever the garbage collector runs.
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             with trio.move_on_after(SOURCE_CLOSE_GRACE_S, shield=True):

@@ -12,7 +12,7 @@ import trio.testing
 from pipe_service.chat.events import Status, TextDelta
 from pipe_service.chat.translate import ResponsesStreamTranslator
 from pipe_service.chat.turn_request import TurnOutput
-from pipe_service.chat.upstream_relay import StallPolicy, relay_events
+from pipe_service.chat.upstream_relay import StallPolicy, relay_event_batches
 from pipe_service.openrouter.errors import UpstreamError, UpstreamErrorKind
 from tests.streaming.responses_events import message_events, numbered, preamble
 
@@ -32,7 +32,7 @@ async def _relay(
     """Play ``script`` (a float sleeps, "keepalive" moves the byte clock, a dict is an event)
     into the relay; return what it emitted, with virtual timestamps, and what it raised."""
     upstream = FakeUpstream()
-    send, receive = trio.open_memory_channel[dict[str, Any]](0)
+    send, receive = trio.open_memory_channel[list[dict[str, Any]]](0)
     emitted: list[tuple[float, TurnOutput]] = []
     raised: list[BaseException] = []
 
@@ -49,12 +49,12 @@ async def _relay(
                 else:
                     assert isinstance(step, dict)
                     upstream.last_byte_at = trio.current_time()
-                    await send.send(step)
+                    await send.send([step])  # one event per network read
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(play)
         try:
-            await relay_events(receive, upstream, ResponsesStreamTranslator(), emit, policy)
+            await relay_event_batches(receive, upstream, ResponsesStreamTranslator(), emit, policy)
         except UpstreamError as exc:
             raised.append(exc)
         nursery.cancel_scope.cancel()

@@ -1,4 +1,5 @@
-"""iter_sse_json: the trio-safe channel of parsed events over an async byte stream."""
+"""iter_sse_json_batches: the trio-safe channel of parsed events over an async byte stream,
+one list per network read."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 import pytest
 import trio
 
-from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json, iter_sse_json_batches
+from pipe_service.openrouter.sse import SSEProtocolError, iter_sse_json_batches
 
 
 async def byte_stream(*chunks: bytes) -> AsyncIterator[bytes]:
@@ -18,9 +19,11 @@ async def byte_stream(*chunks: bytes) -> AsyncIterator[bytes]:
 
 
 async def collect(*chunks: bytes, max_event_bytes: int = 1 << 20) -> list[dict[str, Any]]:
+    """Every event, in order (the batches flattened)."""
+    stream = byte_stream(*chunks)
     with trio.fail_after(5):
-        async with iter_sse_json(byte_stream(*chunks), max_event_bytes=max_event_bytes) as events:
-            return [event async for event in events]
+        async with iter_sse_json_batches(stream, max_event_bytes=max_event_bytes) as batches:
+            return [event async for batch in batches for event in batch]
 
 
 async def test_yields_parsed_objects_in_order() -> None:
@@ -59,9 +62,9 @@ async def test_leaving_early_closes_the_source_stream() -> None:
             closed.set()
 
     with trio.fail_after(5):
-        async with iter_sse_json(endless(), max_event_bytes=1024) as events:
-            async for event in events:
-                assert event == {"n": 1}
+        async with iter_sse_json_batches(endless(), max_event_bytes=1024) as batches:
+            async for batch in batches:
+                assert batch == [{"n": 1}]
                 break
         await closed.wait()
 
