@@ -1,10 +1,12 @@
 """The server secret that keys per-chat ``session_id`` values (see ``transform.session_affinity``).
 
 ``session_secret`` from the configuration wins. Without it the secret lives in
-``<var_dir>/session-secret`` (64 hex characters, file mode 0600), created on first start. A
-second process starting at the same moment cannot overwrite it (exclusive create), so every
-worker and every restart derives the same keys. Sidecars sharing chats across hosts should set
-``session_secret`` to one value.
+``<var_dir>/session-secret`` (64 hex characters, file mode 0600), created on first start. The
+file appears whole or not at all (written to a temporary file, then hard-linked into place,
+which fails if it exists): a second process starting at the same moment (``serve --workers``
+starts them together) reads the first one's secret, never a half-written file, and cannot
+overwrite it, so every worker and every restart derives the same keys. Sidecars sharing chats
+across hosts should set ``session_secret`` to one value.
 
 Synopsis::
 
@@ -40,14 +42,26 @@ def load_session_secret(configured: SecretStr | None, var_dir: Path) -> bytes:
         return configured.get_secret_value().encode("utf-8")
     path = var_dir / SECRET_FILE_NAME
     var_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read(path)
-    with os.fdopen(descriptor, "w", encoding="ascii") as file:
-        file.write(secrets.token_hex(32) + "\n")
-    logger.info("created the session secret", extra={"path": str(path)})
+    if not path.exists():
+        _create(path)
     return _read(path)
+
+
+def _create(path: Path) -> None:
+    """Put a new secret at ``path`` unless another process got there first."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secrets.token_hex(32) + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        os.link(draft, path)
+    except FileExistsError:
+        return  # another worker's secret is already in place, whole
+    finally:
+        draft.unlink(missing_ok=True)
+    logger.info("created the session secret", extra={"path": str(path)})
 
 
 def _read(path: Path) -> bytes:

@@ -165,9 +165,16 @@ class DeadLetters:
     async def prepare(self) -> None:
         """Create the tables if they are missing (idempotent; safe with several sidecars).
         Every other method calls it first, so a store that was down at start works later."""
-        if not self._prepared:
+        if self._prepared:
+            return
+        try:
             await self.database.run_sync(_create_tables)
-            self._prepared = True
+        except sa.exc.DatabaseError:
+            # Another worker or sidecar created them between our check and our CREATE
+            # (``serve --workers`` starts several at once); a second look finds them. Any
+            # other failure (the database is down) fails again here and reaches the caller.
+            await self.database.run_sync(_create_tables)
+        self._prepared = True
 
     async def add(self, codec: PayloadCodec, letters: Sequence[NewLetter]) -> list[str]:
         """Write ``letters`` in one transaction; returns their ids."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,25 @@ def test_a_truncated_secret_file_is_refused(tmp_path: Path) -> None:
 def test_a_short_configured_secret_fails_validation_naming_the_field() -> None:
     with pytest.raises(ValidationError, match="session_secret"):
         Settings(session_secret="short")
+
+
+def test_a_worker_starting_while_another_writes_the_secret_reads_the_same_whole_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve --workers`` starts workers together: the second must never see a half-written
+    file (it once read an empty one, refused it, and the service exited 70)."""
+    var_dir = tmp_path / "var"
+    real_token_hex = secrets.token_hex
+    seen_by_second: list[bytes] = []
+
+    def token_hex(nbytes: int) -> str:
+        if nbytes == 32 and not seen_by_second:  # the first worker is making its secret
+            seen_by_second.append(b"")  # once: the second worker's own draw runs plainly
+            seen_by_second[0] = load_session_secret(None, var_dir)
+        return real_token_hex(nbytes)
+
+    monkeypatch.setattr(secrets, "token_hex", token_hex)
+    first = load_session_secret(None, var_dir)
+    assert seen_by_second == [first]
+    assert len(first) == 64
+    assert sorted(path.name for path in var_dir.iterdir()) == [SECRET_FILE_NAME]

@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pipe_service.cli import main
 from pipe_service.console.dlq import duration_s
+from pipe_service.storage import dead_letters as dead_letters_module
 from pipe_service.storage.codec import PayloadCodec
 from pipe_service.storage.dead_letter_actors import (
     DeadLetterBounds,
@@ -287,3 +288,31 @@ def test_dlq_show_prints_metadata_only_unless_asked(
     listing = capsys.readouterr().out
     assert "dead letters (2)" in listing
     assert "payload body" not in listing
+
+
+async def test_a_store_whose_create_loses_the_race_to_another_worker_still_prepares(
+    url: str, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers started together each create the tables on first use; the one whose CREATE
+    comes second (after its own existence check) gets "already exists" and must carry on."""
+    real_create = dead_letters_module._create_tables
+    calls: list[int] = []
+
+    def create_after_another_worker(connection: sa.Connection) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            real_create(connection)  # the other worker's CREATE lands first...
+            raise sa.exc.OperationalError(
+                "CREATE TABLE pipe_dead_letters", {}, Exception("table already exists")
+            )
+        real_create(connection)
+
+    monkeypatch.setattr(dead_letters_module, "_create_tables", create_after_another_worker)
+    database = Database.open(url, pool_size=1)
+    try:
+        store = DeadLetters(database, wall_clock=clock)
+        with trio.fail_after(10):
+            assert (await store.counts()).pending == 0
+        assert len(calls) == 2
+    finally:
+        database.dispose()
