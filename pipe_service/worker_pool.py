@@ -21,7 +21,9 @@ the workers and keeps them running:
    live settings in force (they travel in its handoff);
 7. on SIGTERM/SIGINT asks every worker to stop (over its control channel; SIGTERM to one that
    is not serving yet) and waits for them to finish their streams within ``shutdown_grace_s``
-   (then SIGKILL); exit 0 when they all exit 0.
+   (then SIGKILL); exit 0 when they all exit 0 (or, not serving yet, end by that SIGTERM).
+   When the whole process group got the signal (systemd, Ctrl-C), a worker that already
+   closed its channel is stopping on its own and is not signalled a second time.
 
 A worker that exits 78 (configuration it cannot serve) or 70 (its own actors crashed past their
 restart limit) stops the whole service with that code: restarting it would only repeat it.
@@ -33,6 +35,7 @@ every worker (``workers``), and ``/metrics`` labels each worker's samples ``work
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -231,6 +234,8 @@ class WorkerPool:
     _exit_code: int = EXIT_OK
     _stop_reason: str = ""
     _restart_times: deque[float] = field(default_factory=deque)
+    _sent_sigterm: set[int] = field(default_factory=set)
+    """Pids of the workers this supervisor stopped with SIGTERM (they were not serving)."""
 
     async def run(self) -> int:
         """Run every worker until a signal or a fatal worker exit; the exit code."""
@@ -266,12 +271,15 @@ class WorkerPool:
         second signal ends a worker at once (the way out of a stop that hangs)."""
         link = self.hub.links[index]
         if link.state == "serving" and link.channel is not None:
-            try:
+            # A serving worker closes its channel only once it stops or dies, so a closed one
+            # means it got the signal too; a SIGTERM now would be its second, fatal one. The
+            # wait in _stop_all (grace, then SIGKILL) still covers a worker that hangs.
+            with contextlib.suppress(ControlChannelClosedError):
                 await link.channel.notify({"op": "stop", "reason": self._stop_reason})
-            except ControlChannelClosedError:
-                pass
-            else:
-                return
+            return
+        # Not serving yet: it may not have its own handler, so a SIGTERM may end it at once;
+        # that ending is the stop asked for, not a failure (see _stop_all).
+        self._sent_sigterm.add(process.pid)
         process.send_signal(signal.SIGTERM)
 
     async def _on_signals(self, signals: AsyncIterator[int], nursery: trio.Nursery) -> None:
@@ -414,7 +422,14 @@ class WorkerPool:
                     await process.wait()
             self._exit_code = self._exit_code or EXIT_ACTOR_FAILED
             return
-        if self._exit_code == EXIT_OK and any(code != 0 for code in codes):
+        failed = [
+            (process, code)
+            for process, code in zip(running, codes, strict=True)
+            if code != 0 and not (code == -signal.SIGTERM and process.pid in self._sent_sigterm)
+        ]
+        for process, code in failed:
+            logger.error("worker pid %d ended %s while stopping", process.pid, _describe_exit(code))
+        if self._exit_code == EXIT_OK and failed:
             self._exit_code = EXIT_ACTOR_FAILED
         for worker in workers:
             if worker.process is not None:
